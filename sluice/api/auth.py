@@ -1,0 +1,45 @@
+"""API-key authentication. A `ws_token` is never accepted here: it only opens its own channel."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, Request
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+
+from sluice.errors import Forbidden, Unauthorized
+from sluice.gateway import Gateway, Principal
+
+bearer = HTTPBearer(auto_error=False, description="A project API key (`sk_sluice_…`) or SLUICE_MASTER_KEY.")
+
+
+def gateway_of(request: Request) -> Gateway:
+    return request.app.state.gateway
+
+
+async def principal_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
+    if credentials is None or not credentials.credentials:
+        raise Unauthorized("send your API key as 'Authorization: Bearer <key>'", code="missing_api_key")
+    principal = await gateway_of(request).authenticate(credentials.credentials)
+    if principal is None:
+        raise Unauthorized("the API key is not valid (unknown or revoked)", code="invalid_api_key")
+    return principal
+
+
+async def require_api_key(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    return await principal_from(request, credentials)
+
+
+async def require_admin(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    principal = await principal_from(request, credentials)
+    if not principal.admin:
+        raise Forbidden("this route needs an admin key", code="admin_required")
+    return principal
+
+
+ApiKey = Annotated[Principal, Depends(require_api_key)]
+AdminKey = Annotated[Principal, Depends(require_admin)]

@@ -1,0 +1,99 @@
+"""Submitting requests and reading them back: `/v1/ai/async`, `/v1/ai`, `/v1/requests/{id}`."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, Request
+from starlette.responses import JSONResponse, Response
+
+from sluice.api.auth import ApiKey, gateway_of
+from sluice.api.channels import sse_response, sse_stream
+from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, RequestStatus, SyncResult
+from sluice.api.streaming import channel_batches
+from sluice.errors import ServiceUnavailable
+from sluice.store import RequestRecord
+
+router = APIRouter(tags=["requests"])
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", max_length=255, description="A repeat returns the first response.")
+]
+SYNC_TIMEOUT = 600.0
+
+
+@router.post("/v1/ai/async", status_code=202, response_model=AsyncAccepted, responses=ERROR_RESPONSES)
+async def submit_async(
+    request: Request, body: AIRequest, principal: ApiKey, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Accept a request and run it in the background. The browser follows it with `websocket_url` + `ws_token`."""
+    gateway = gateway_of(request)
+    submission = await gateway.submit(principal, _payload(body), mode="async", idempotency_key=idempotency_key)
+    headers = {"Idempotent-Replayed": "true"} if submission.replayed else None
+    return JSONResponse(gateway.accepted_body(submission.record), status_code=202, headers=headers)
+
+
+@router.post(
+    "/v1/ai",
+    response_model=SyncResult,
+    responses={**ERROR_RESPONSES, 502: {"model": SyncResult, "description": "Every provider failed"},
+               200: {"content": {"text/event-stream": {}}}},
+)
+async def submit_sync(
+    request: Request, body: AIRequest, principal: ApiKey, idempotency_key: IdempotencyKey = None
+) -> Response:
+    """Run a request and answer with its result; with `"stream": true`, answer with the channel's events as SSE."""
+    gateway = gateway_of(request)
+    submission = await gateway.submit(principal, _payload(body), mode="sync", idempotency_key=idempotency_key)
+    record = submission.record
+    if body.stream:
+        return sse_response(sse_stream(gateway, record.id, 0))
+    terminal: dict[str, Any] | None = None
+    async for batch in channel_batches(gateway, record.id, 0, SYNC_TIMEOUT):
+        if batch is None:
+            raise ServiceUnavailable(f"no result within {SYNC_TIMEOUT:.0f}s; poll /v1/requests/{record.id}")
+        if batch[-1].terminal:
+            terminal = batch[-1].as_dict()
+    assert terminal is not None
+    result: dict[str, Any] = {"channel_id": record.id, "request_id": record.id}
+    if terminal["type"] == "response":
+        result.update(status="completed", data=terminal["data"], meta=terminal.get("meta"))
+        return JSONResponse(result)
+    result.update(status="failed", error={"code": terminal["code"], "message": terminal["message"]})
+    return JSONResponse(result, status_code=502)
+
+
+@router.get("/v1/requests/{request_id}", response_model=RequestStatus, responses=ERROR_RESPONSES)
+async def get_request(request: Request, request_id: str, principal: ApiKey) -> Response:
+    """A request's status, final data, attempts and timings (`request_id` or `channel_id`)."""
+    gateway = gateway_of(request)
+    record = await gateway.request_for(principal, request_id)
+    attempts = await gateway.store.list_attempts(record.id)
+    return JSONResponse(render_request(record, attempts))
+
+
+def render_request(record: RequestRecord, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": record.id,
+        "channel_id": record.id,
+        "workflow": record.workflow,
+        "status": record.status,
+        "data": record.data,
+        "error": record.error,
+        "meta": record.meta,
+        "metadata": record.metadata,
+        "attempts": [{**a, "started_at": _iso(a["started_at"])} for a in attempts],
+        "created_at": _iso(record.created_at),
+        "started_at": _iso(record.started_at),
+        "first_token_at": _iso(record.first_token_at),
+        "completed_at": _iso(record.completed_at),
+    }
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _payload(body: AIRequest) -> dict[str, Any]:
+    return body.model_dump(mode="json", exclude_none=True)

@@ -1,0 +1,68 @@
+"""The broker contract: a job queue, per-channel event logs and subscriptions that replay then follow.
+
+Sequence numbers are assigned by the broker when an event is appended, so several writers (the worker running a job,
+the API instance receiving a callback) can share one channel. A log accepts exactly one terminal event: appending a
+second returns None, which is how "exactly one terminal event per channel" is enforced in one place.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from sluice.events import Event, WireEvent
+
+
+@dataclass(frozen=True)
+class Job:
+    request_id: str
+    receipt: str = ""
+
+
+@dataclass(frozen=True)
+class LogInfo:
+    first_seq: int
+    last_seq: int
+    finished: bool
+
+
+class Subscription(Protocol):
+    async def next_batch(self, wait: float) -> list[WireEvent]:
+        """The events after the cursor, waiting up to `wait` seconds for one; [] when none came in time."""
+        ...
+
+    def close(self) -> None: ...
+
+
+class Broker(Protocol):
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def enqueue(self, request_id: str) -> None:
+        """Queue a job. Returns once the job is held by the broker."""
+        ...
+
+    async def dequeue(self) -> Job:
+        """Wait for the next job."""
+        ...
+
+    async def ack(self, job: Job) -> None:
+        """The job is finished (terminal state recorded in the store); it will not be delivered again."""
+        ...
+
+    async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
+        """Create the channel's log if it does not exist, numbering from at least `next_seq`."""
+        ...
+
+    async def append(self, channel_id: str, event: Event) -> WireEvent | None:
+        """Number and store the event, wake subscribers. None if the log already holds a terminal event."""
+        ...
+
+    async def log_info(self, channel_id: str) -> LogInfo | None:
+        """What the log holds, or None if it is gone (retention passed, broker data lost) or never existed."""
+        ...
+
+    def subscribe(self, channel_id: str, after: int) -> Subscription:
+        """Every event with seq > after, then live ones. The caller checks `log_info` first."""
+        ...

@@ -1,0 +1,102 @@
+"""The `sluice` command line."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from sluice.settings import Settings
+
+app = typer.Typer(help="Sluice: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
+keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the SQLite file and secret key live.")]
+ConfigPath = Annotated[Path | None, typer.Option("--config", help="YAML file of providers and workflows.")]
+
+
+def _settings(data_dir: Path | None = None, config: Path | None = None, **overrides: object) -> Settings:
+    return Settings.from_env(data_dir=data_dir, config_path=config, **overrides)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8080,
+    config: ConfigPath = None,
+    data_dir: DataDir = None,
+    access_log: Annotated[bool, typer.Option(help="Log every HTTP request.")] = False,
+) -> None:
+    """Run the gateway: API, WebSocket/SSE streaming and workers in one process."""
+    import uvicorn
+
+    from sluice.api.app import create_app
+
+    settings = _settings(data_dir, config, host=host, port=port)
+    uvicorn.run(
+        create_app(settings), host=host, port=port, access_log=access_log, log_level="info",
+        loop="uvloop" if os.name != "nt" else "asyncio", http="httptools", ws="websockets-sansio",
+        timeout_graceful_shutdown=5,
+    )
+
+
+@app.command()
+def migrate(data_dir: DataDir = None) -> None:
+    """Create or upgrade the database schema (serve does this too, at start)."""
+    from sluice.store.engine import create_engine
+    from sluice.store.engine import migrate as run_migrations
+
+    async def main() -> None:
+        engine = create_engine(_settings(data_dir).resolved_database_url)
+        try:
+            await run_migrations(engine)
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    typer.echo("schema is up to date", err=True)
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Option(help="A label for the key, e.g. the app that uses it.")],
+    admin: Annotated[bool, typer.Option(help="Also grant admin rights.")] = False,
+    data_dir: DataDir = None,
+) -> None:
+    """Create an API key for the default project and print it (it is shown only this once)."""
+    from sluice.store import Store
+    from sluice.store.engine import create_engine
+    from sluice.store.engine import migrate as run_migrations
+
+    async def main() -> str:
+        store = Store(create_engine(_settings(data_dir).resolved_database_url))
+        try:
+            await run_migrations(store.engine)
+            project_id = await store.ensure_project()
+            plaintext, _ = await store.create_api_key(project_id, name, admin=admin)
+            return plaintext
+        finally:
+            await store.aclose()
+
+    typer.echo(asyncio.run(main()))
+
+
+@app.command()
+def chat(
+    message: Annotated[str, typer.Argument(help="What to say.")],
+    workflow: Annotated[str, typer.Option(help="Workflow to run.")] = "demo",
+    url: Annotated[str, typer.Option(envvar="SLUICE_URL", help="The gateway's base URL.")] = "http://127.0.0.1:8080",
+    api_key: Annotated[str | None, typer.Option(envvar="SLUICE_API_KEY", help="API key or SLUICE_MASTER_KEY.")] = None,
+) -> None:
+    """Send a message to a workflow and stream its answer to the terminal, token by token."""
+    from sluice.cli.chat import run_chat
+
+    key = api_key or os.environ.get("SLUICE_MASTER_KEY")
+    if not key:
+        typer.echo("pass --api-key (or set SLUICE_API_KEY); create one with: sluice keys create --name cli", err=True)
+        raise typer.Exit(2)
+    raise typer.Exit(asyncio.run(run_chat(url, key, workflow, message)))

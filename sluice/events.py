@@ -1,0 +1,119 @@
+"""Channel events: the one stream protocol (DESIGN.md §3).
+
+Every event is a frozen dataclass. The broker assigns `seq` when the event is appended and serialises it once with
+`to_wire`, so fan-out to many subscribers never re-encodes an event.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+import orjson
+
+
+def utc_timestamp() -> str:
+    """ISO-8601 UTC with milliseconds and a `Z`, as in DESIGN.md §3."""
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+@dataclass(frozen=True, kw_only=True)
+class Event:
+    type: ClassVar[str] = "event"
+    terminal: ClassVar[bool] = False
+    ts: str = field(default_factory=utc_timestamp)
+
+    def payload(self) -> dict[str, Any]:
+        fields = asdict(self)
+        fields.pop("ts")
+        return fields
+
+    def to_wire(self, seq: int) -> str:
+        return orjson.dumps({"seq": seq, "type": self.type, "ts": self.ts, **self.payload()}).decode()
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusEvent(Event):
+    type: ClassVar[str] = "status"
+    status: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AttemptEvent(Event):
+    type: ClassVar[str] = "attempt"
+    provider: str
+    model: str
+    attempt: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeltaEvent(Event):
+    type: ClassVar[str] = "delta"
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class PartialEvent(Event):
+    type: ClassVar[str] = "partial"
+    data: Any
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResetEvent(Event):
+    type: ClassVar[str] = "reset"
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class FailoverEvent(Event):
+    type: ClassVar[str] = "failover"
+    from_: str
+    to: str
+    error: str
+
+    def payload(self) -> dict[str, Any]:
+        return {"from": self.from_, "to": self.to, "error": self.error}
+
+
+@dataclass(frozen=True, kw_only=True)
+class WebhookEvent(Event):
+    type: ClassVar[str] = "webhook"
+    state: str
+    attempt: int
+    status_code: int | None = None
+
+
+@dataclass(frozen=True, kw_only=True)
+class ResponseEvent(Event):
+    type: ClassVar[str] = "response"
+    terminal: ClassVar[bool] = True
+    data: Any
+    meta: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ErrorEvent(Event):
+    type: ClassVar[str] = "error"
+    terminal: ClassVar[bool] = True
+    code: str
+    message: str
+
+
+TERMINAL_TYPES = frozenset({ResponseEvent.type, ErrorEvent.type})
+
+
+@dataclass(frozen=True, slots=True)
+class WireEvent:
+    """An event as held in a channel log: its number, type and JSON text (encoded once, sent to every subscriber)."""
+
+    seq: int
+    type: str
+    data: str
+
+    @property
+    def terminal(self) -> bool:
+        return self.type in TERMINAL_TYPES
+
+    def as_dict(self) -> dict[str, Any]:
+        return orjson.loads(self.data)

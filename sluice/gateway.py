@@ -1,0 +1,134 @@
+"""The gateway's services wired together: store, broker, catalog, token signer, runner and workers.
+
+API handlers call these methods and render the result; nothing here knows about HTTP.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+
+from sluice.broker import create_broker
+from sluice.broker.base import Broker
+from sluice.engine.channel import SEQ_BLOCK
+from sluice.engine.providers import ProviderPool
+from sluice.engine.run import Runner
+from sluice.errors import NotFound, Unprocessable
+from sluice.events import StatusEvent
+from sluice.settings import Settings
+from sluice.store import RequestRecord, Store
+from sluice.store.engine import create_engine, migrate
+from sluice.store.store import IdempotencyConflict, now
+from sluice.tokens import TokenSigner
+from sluice.worker import Worker
+from sluice.workflows.loader import load_catalog
+from sluice.workflows.model import Catalog
+
+
+@dataclass(frozen=True)
+class Principal:
+    """Who is calling: a project's API key, or the master key (admin rights on the default project)."""
+
+    project_id: str
+    key_id: str
+    admin: bool = False
+
+
+@dataclass(frozen=True)
+class Submission:
+    record: RequestRecord
+    replayed: bool = False
+
+
+class Gateway:
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings.with_secret_key()
+        assert self.settings.secret_key is not None
+        self.catalog: Catalog = load_catalog(self.settings.config_path)
+        self.store = Store(create_engine(self.settings.resolved_database_url))
+        self.broker: Broker = create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds)
+        self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
+        self.providers = ProviderPool(self.catalog)
+        self.worker = Worker(self.broker, self.store, Runner(self.providers, self.store), lambda: self.catalog,
+                             concurrency=self.settings.worker_concurrency)
+        self.default_project_id = ""
+
+    async def start(self) -> None:
+        await migrate(self.store.engine)
+        self.default_project_id = await self.store.ensure_project()
+        await self.broker.start()
+        await self.worker.recover()
+        self.worker.start()
+
+    async def aclose(self) -> None:
+        await self.worker.stop()
+        await self.providers.aclose()
+        await self.broker.aclose()
+        await self.store.aclose()
+
+    async def authenticate(self, api_key: str) -> Principal | None:
+        master = self.settings.master_key
+        if master and hmac.compare_digest(api_key.encode(), master.encode()):
+            return Principal(project_id=self.default_project_id, key_id="master", admin=True)
+        record = await self.store.find_api_key(api_key)
+        if record is None:
+            return None
+        return Principal(project_id=record.project_id, key_id=record.id, admin=record.is_admin)
+
+    async def submit(
+        self, principal: Principal, body: dict[str, Any], *, mode: str, idempotency_key: str | None = None
+    ) -> Submission:
+        """Durably record and queue a request. Returns only once a restart could not lose it."""
+        workflow_name = body["workflow"]
+        if workflow_name not in self.catalog.workflows:
+            known = ", ".join(sorted(self.catalog.workflows))
+            raise NotFound(f"workflow {workflow_name!r} does not exist; known workflows: {known}",
+                           code="workflow_not_found")
+        body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
+        record = RequestRecord(
+            id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
+            body=body, metadata=body.get("metadata") or None, idempotency_key=idempotency_key, body_hash=body_hash,
+            data=None, error=None, meta=None, run_count=0, seq_reserved=SEQ_BLOCK, terminal_seq=None,
+            created_at=now(), started_at=None, first_token_at=None, completed_at=None,
+        )
+        try:
+            await self.store.insert_request(record)
+        except IdempotencyConflict as conflict:
+            if conflict.existing.body_hash != body_hash:
+                raise Unprocessable(
+                    "this Idempotency-Key was already used with a different request body; use a new key",
+                    code="idempotency_key_reused",
+                ) from None
+            return Submission(record=conflict.existing, replayed=True)
+        await self.broker.open_log(record.id)
+        await self.broker.append(record.id, StatusEvent(status="queued"))
+        await self.broker.enqueue(record.id)
+        return Submission(record=record)
+
+    async def request_for(self, principal: Principal, request_id: str) -> RequestRecord:
+        record = await self.store.get_request(request_id)
+        if record is None or (record.project_id != principal.project_id and not principal.admin):
+            raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
+        return record
+
+    def accepted_body(self, record: RequestRecord) -> dict[str, Any]:
+        """The 202 body of `POST /v1/ai/async` (DESIGN.md §4, with the seed's and ModelRiver's field names)."""
+        token = self.signer.ws_token(record.id, record.project_id)
+        base, ws_base = self.settings.base_url, self.settings.ws_base_url
+        return {
+            "message": "success",
+            "status": "pending",
+            "channel_id": record.id,
+            "request_id": record.id,
+            "project_id": record.project_id,
+            "websocket_url": f"{ws_base}/v1/ws?channel_id={record.id}&token={token}",
+            "ws_token": token,
+            "websocket_channel": f"ai_response:{record.project_id}:{record.id}",
+            "status_url": f"{base}/v1/requests/{record.id}",
+            "events_url": f"{base}/v1/channels/{record.id}/events",
+        }

@@ -1,0 +1,47 @@
+"""The one small interface every provider adapter implements."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class Message:
+    role: str
+    content: str
+
+
+@dataclass(frozen=True)
+class ProviderRequest:
+    model: str
+    messages: tuple[Message, ...]
+    system: str | None = None
+    schema: dict[str, Any] | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """A normalised piece of a provider's stream: text, and at the end usage and the finish reason."""
+
+    text: str = ""
+    usage: Usage | None = None
+    finish_reason: str | None = None
+
+
+class Provider(Protocol):
+    """A model provider. `stream` yields normalised chunks and raises `ProviderError` subclasses."""
+
+    name: str
+
+    def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]: ...
+
+    async def aclose(self) -> None: ...

@@ -1,0 +1,152 @@
+"""The built-in `simulated` provider: deterministic, schema-valid output streamed token by token.
+
+It is not a model. It answers from the words of the last user message so that the demo, the tests and the benchmarks
+run with no API key, and it says so in its reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+from collections.abc import AsyncIterator
+from typing import Any
+
+import orjson
+
+from sluice.providers.base import Chunk, ProviderRequest, Usage
+
+_POSITIVE = {"love", "great", "thanks", "thank", "good", "happy", "excellent", "nice", "awesome", "glad", "like"}
+_NEGATIVE = {"hate", "bad", "angry", "broken", "problem", "issue", "terrible", "awful", "slow", "bug", "wrong", "sad"}
+_STOPWORDS = {"the", "and", "that", "this", "with", "have", "what", "your", "from", "about", "would", "could", "there"}
+_TOKEN = re.compile(r"\s*\S{1,6}|\s+")
+
+
+class SimulatedProvider:
+    """Streams a deterministic answer; `pace_ms` is the pause between tokens (0 for benchmarks)."""
+
+    def __init__(self, name: str = "simulated", pace_ms: float = 20, **_: Any) -> None:
+        self.name = name
+        self.pace = float(pace_ms) / 1000
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        prompt = _last_user_text(request)
+        pace = float(request.params.get("pace_ms", self.pace * 1000)) / 1000
+        if request.schema is not None:
+            text = orjson.dumps(_Generator(prompt).value(request.schema, "")).decode()
+        else:
+            text = _reply(prompt)
+        tokens = _TOKEN.findall(text)
+        for token in tokens:
+            if pace:
+                await asyncio.sleep(pace)
+            yield Chunk(text=token)
+        yield Chunk(usage=Usage(input_tokens=len(prompt.split()), output_tokens=len(tokens)), finish_reason="stop")
+
+    async def aclose(self) -> None:
+        return None
+
+
+def _last_user_text(request: ProviderRequest) -> str:
+    for message in reversed(request.messages):
+        if message.role == "user":
+            return message.content
+    return request.messages[-1].content if request.messages else ""
+
+
+def _words(text: str) -> list[str]:
+    return re.findall(r"[A-Za-z][A-Za-z'-]+", text.lower())
+
+
+def _topics(text: str) -> list[str]:
+    seen: list[str] = []
+    for word in sorted(_words(text), key=len, reverse=True):
+        if len(word) > 3 and word not in _STOPWORDS and word not in seen:
+            seen.append(word)
+    return seen[:3] or ["general"]
+
+
+def _reply(prompt: str) -> str:
+    quoted = prompt.strip().replace("\n", " ")
+    if len(quoted) > 120:
+        quoted = quoted[:117] + "..."
+    topics = ", ".join(_topics(prompt))
+    return (
+        f"You said: \u201c{quoted}\u201d. I am Sluice's simulated provider, not a language model, so this answer is "
+        f"built from your own words (topics: {topics}). Add an API key for OpenAI, Anthropic, Gemini or a local "
+        "server to the config and this workflow will answer with a real model, streamed the same way."
+    )
+
+
+class _Generator:
+    """Builds a value valid for a JSON Schema, choosing contents from the prompt."""
+
+    def __init__(self, prompt: str) -> None:
+        self.prompt = prompt
+        self.seed = int.from_bytes(hashlib.sha256(prompt.encode()).digest()[:4], "big")
+
+    def value(self, schema: dict[str, Any], name: str) -> Any:
+        if "const" in schema:
+            return schema["const"]
+        if "enum" in schema:
+            return self.choose_enum([v for v in schema["enum"] if v is not None] or schema["enum"], name)
+        for key in ("anyOf", "oneOf"):
+            if key in schema:
+                options = [s for s in schema[key] if s.get("type") != "null"] or schema[key]
+                return self.value(options[0], name)
+        if "allOf" in schema:
+            return self.value(schema["allOf"][0], name)
+        kind = schema.get("type", "string")
+        if isinstance(kind, list):
+            kind = next((k for k in kind if k != "null"), "null")
+        return getattr(self, f"make_{kind}", self.make_string)(schema, name)
+
+    def make_object(self, schema: dict[str, Any], name: str) -> dict[str, Any]:
+        properties = schema.get("properties", {})
+        return {key: self.value(sub, key) for key, sub in properties.items()}
+
+    def make_array(self, schema: dict[str, Any], name: str) -> list[Any]:
+        items = schema.get("items", {"type": "string"})
+        count = max(int(schema.get("minItems", 0)), min(int(schema.get("maxItems", 2)), 2))
+        if items.get("type", "string") == "string" and "enum" not in items:
+            return [t for t in _topics(self.prompt)][: max(count, 1)] if name == "topics" else [
+                f"{name or 'item'} {i + 1}" for i in range(count)
+            ]
+        return [self.value(items, f"{name}[{i}]") for i in range(count)]
+
+    def make_string(self, schema: dict[str, Any], name: str) -> str:
+        if name == "reply":
+            return _reply(self.prompt)
+        if name == "summary":
+            return f"The user wrote {len(_words(self.prompt))} words about {', '.join(_topics(self.prompt))}."
+        if name.endswith("task") or name == "task":
+            return f"Follow up on {_topics(self.prompt)[0]}"
+        return f"simulated {name or 'value'}"
+
+    def make_number(self, schema: dict[str, Any], name: str) -> float:
+        low, high = float(schema.get("minimum", 0)), float(schema.get("maximum", 1))
+        return round(low + (high - low) * (0.6 + (self.seed % 39) / 100), 2)
+
+    def make_integer(self, schema: dict[str, Any], name: str) -> int:
+        return int(schema.get("minimum", 0)) + self.seed % 10
+
+    def make_boolean(self, schema: dict[str, Any], name: str) -> bool:
+        return self.seed % 2 == 0
+
+    def make_null(self, schema: dict[str, Any], name: str) -> None:
+        return None
+
+    def choose_enum(self, options: list[Any], name: str) -> Any:
+        words = set(_words(self.prompt))
+        wanted = None
+        if words & _POSITIVE and words & _NEGATIVE:
+            wanted = "mixed"
+        elif words & _POSITIVE:
+            wanted = "positive"
+        elif words & _NEGATIVE:
+            wanted = "negative"
+        elif "neutral" in options:
+            wanted = "neutral"
+        if wanted in options:
+            return wanted
+        return options[self.seed % len(options)]

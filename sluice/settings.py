@@ -1,0 +1,101 @@
+"""Runtime settings, read once from the environment (DESIGN.md §8) and overridable by CLI flags."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+ENVIRONMENTS = ("production", "development")
+
+
+@dataclass(frozen=True)
+class Settings:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".sluice")
+    database_url: str | None = None
+    redis_url: str | None = None
+    config_path: Path | None = None
+    env: str = "production"
+    public_url: str | None = None
+    secret_key: str | None = None
+    master_key: str | None = None
+    ws_token_ttl: float = 15 * 60
+    heartbeat_interval: float = 15.0
+    retention_seconds: float = 3600.0
+    max_body_bytes: int = 1_000_000
+    worker_concurrency: int = 64
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None, **overrides: Any) -> Settings:
+        env = os.environ if environ is None else environ
+        values: dict[str, Any] = {}
+        if "SLUICE_DATA_DIR" in env:
+            values["data_dir"] = Path(env["SLUICE_DATA_DIR"])
+        for name, key in (
+            ("database_url", "SLUICE_DATABASE_URL"),
+            ("redis_url", "SLUICE_REDIS_URL"),
+            ("public_url", "SLUICE_PUBLIC_URL"),
+            ("secret_key", "SLUICE_SECRET_KEY"),
+            ("master_key", "SLUICE_MASTER_KEY"),
+        ):
+            if env.get(key):
+                values[name] = env[key]
+        if env.get("SLUICE_CONFIG"):
+            values["config_path"] = Path(env["SLUICE_CONFIG"])
+        if env.get("SLUICE_ENV"):
+            values["env"] = env["SLUICE_ENV"]
+        for name, key, kind in (
+            ("ws_token_ttl", "SLUICE_WS_TOKEN_TTL", float),
+            ("heartbeat_interval", "SLUICE_HEARTBEAT_INTERVAL", float),
+            ("retention_seconds", "SLUICE_RETENTION_SECONDS", float),
+            ("max_body_bytes", "SLUICE_MAX_BODY_BYTES", int),
+            ("worker_concurrency", "SLUICE_WORKER_CONCURRENCY", int),
+        ):
+            if env.get(key):
+                values[name] = kind(env[key])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        settings = cls(**values)
+        if settings.env not in ENVIRONMENTS:
+            raise ValueError(f"SLUICE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}")
+        return settings
+
+    @property
+    def development(self) -> bool:
+        return self.env == "development"
+
+    @property
+    def resolved_database_url(self) -> str:
+        """The SQLAlchemy async URL: `sqlite:///…` and `postgresql://…` are mapped to their async drivers."""
+        url = self.database_url or f"sqlite:///{(self.data_dir / 'sluice.db').resolve()}"
+        if url.startswith("sqlite:///"):
+            return "sqlite+aiosqlite:///" + url.removeprefix("sqlite:///")
+        if url.startswith(("postgresql://", "postgres://")):
+            return "postgresql+asyncpg://" + url.split("://", 1)[1]
+        return url
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
+
+    @property
+    def ws_base_url(self) -> str:
+        base = self.base_url
+        return "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix(
+            "http://"
+        )
+
+    def with_secret_key(self) -> Settings:
+        """Fill in `secret_key`: from the environment, else a key kept in the data directory (created once)."""
+        if self.secret_key:
+            return self
+        path = self.data_dir / "secret_key"
+        if not path.exists():
+            self.data_dir.mkdir(parents=True, exist_ok=True)
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_urlsafe(48))
+        return replace(self, secret_key=path.read_text().strip())

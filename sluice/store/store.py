@@ -1,0 +1,226 @@
+"""The store: every durable read and write the gateway makes, as plain async methods over SQLAlchemy Core."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from sluice.store.schema import api_keys, attempts, projects, requests
+
+DEFAULT_PROJECT = "default"
+KEY_PREFIX = "sk_sluice_"
+UNFINISHED = ("queued", "running", "streaming", "validating")
+TERMINAL_STATUSES = ("completed", "failed", "cancelled")
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+def hash_key(plaintext: str) -> str:
+    return hashlib.sha256(plaintext.encode()).hexdigest()
+
+
+def as_utc(value: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; every timestamp we write is UTC."""
+    if value is None or value.tzinfo is not None:
+        return value
+    return value.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    project_id: str
+    name: str
+    prefix: str
+    is_admin: bool
+    created_at: datetime
+    last_used_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class RequestRecord:
+    id: str
+    project_id: str
+    workflow: str
+    status: str
+    mode: str
+    body: dict[str, Any]
+    metadata: dict[str, Any] | None
+    idempotency_key: str | None
+    body_hash: str | None
+    data: Any
+    error: dict[str, Any] | None
+    meta: dict[str, Any] | None
+    run_count: int
+    seq_reserved: int
+    terminal_seq: int | None
+    created_at: datetime
+    started_at: datetime | None
+    first_token_at: datetime | None
+    completed_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: sa.Row[Any]) -> RequestRecord:
+        values = dict(row._mapping)
+        for name in ("created_at", "started_at", "first_token_at", "completed_at"):
+            values[name] = as_utc(values[name])
+        return cls(**values)
+
+    @property
+    def finished(self) -> bool:
+        return self.status in TERMINAL_STATUSES
+
+
+class Store:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def aclose(self) -> None:
+        await self.engine.dispose()
+
+    # projects and keys -------------------------------------------------------------------------------------------
+
+    async def ensure_project(self, name: str = DEFAULT_PROJECT) -> str:
+        async with self.engine.begin() as conn:
+            found = await conn.scalar(sa.select(projects.c.id).where(projects.c.name == name))
+            if found:
+                return found
+            project_id = f"proj_{uuid.uuid4().hex[:16]}"
+            try:
+                await conn.execute(projects.insert().values(id=project_id, name=name, created_at=now()))
+            except IntegrityError:
+                pass
+        async with self.engine.connect() as conn:
+            return await conn.scalar(sa.select(projects.c.id).where(projects.c.name == name))
+
+    async def create_api_key(self, project_id: str, name: str, *, admin: bool = False) -> tuple[str, ApiKeyRecord]:
+        """A new key: the plaintext is returned once and only its SHA-256 is stored."""
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        record = ApiKeyRecord(id=f"key_{uuid.uuid4().hex[:16]}", project_id=project_id, name=name,
+                              prefix=plaintext[: len(KEY_PREFIX) + 6], is_admin=admin, created_at=now())
+        async with self.engine.begin() as conn:
+            await conn.execute(api_keys.insert().values(
+                id=record.id, project_id=project_id, name=name, prefix=record.prefix, key_hash=hash_key(plaintext),
+                is_admin=admin, created_at=record.created_at,
+            ))
+        return plaintext, record
+
+    async def find_api_key(self, plaintext: str) -> ApiKeyRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(
+                sa.select(api_keys).where(api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None))
+            )).first()
+        if row is None:
+            return None
+        values = {k: v for k, v in row._mapping.items() if k != "key_hash"}
+        return ApiKeyRecord(**values)
+
+    # requests ---------------------------------------------------------------------------------------------------
+
+    async def insert_request(self, record: RequestRecord) -> RequestRecord:
+        """Record an accepted request. Raises `IdempotencyConflict` if the project already used its key."""
+        values = {name: getattr(record, name) for name in requests.c.keys()}
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(requests.insert().values(**values))
+        except IntegrityError as exc:
+            if record.idempotency_key:
+                existing = await self.find_by_idempotency_key(record.project_id, record.idempotency_key)
+                if existing is not None:
+                    raise IdempotencyConflict(existing) from exc
+            raise
+        return record
+
+    async def find_by_idempotency_key(self, project_id: str, key: str) -> RequestRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(requests).where(
+                requests.c.project_id == project_id, requests.c.idempotency_key == key
+            ))).first()
+        return RequestRecord.from_row(row) if row else None
+
+    async def get_request(self, request_id: str) -> RequestRecord | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(sa.select(requests).where(requests.c.id == request_id))).first()
+        return RequestRecord.from_row(row) if row else None
+
+    async def list_unfinished(self) -> list[RequestRecord]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(requests).where(requests.c.status.in_(UNFINISHED)).order_by(requests.c.created_at)
+            )).all()
+        return [RequestRecord.from_row(row) for row in rows]
+
+    async def start_run(self, request_id: str) -> RequestRecord | None:
+        """Mark the request running and count the run; None if it has already finished (a duplicate delivery)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id, requests.c.status.in_(UNFINISHED))
+                .values(status="running", run_count=requests.c.run_count + 1, started_at=now())
+            )
+            if result.rowcount == 0:
+                return None
+            row = (await conn.execute(sa.select(requests).where(requests.c.id == request_id))).first()
+        return RequestRecord.from_row(row)
+
+    async def reserve_seq(self, request_id: str, reserved: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(requests.update().where(requests.c.id == request_id).values(seq_reserved=reserved))
+
+    async def set_status(self, request_id: str, status: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(requests.update().where(requests.c.id == request_id).values(status=status, **values))
+
+    async def finish_request(
+        self,
+        request_id: str,
+        *,
+        status: str,
+        terminal_seq: int | None,
+        data: Any = None,
+        error: dict[str, Any] | None = None,
+        meta: dict[str, Any] | None = None,
+        first_token_at: datetime | None = None,
+    ) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(requests.update().where(requests.c.id == request_id).values(
+                status=status, terminal_seq=terminal_seq, data=data, error=error, meta=meta,
+                first_token_at=first_token_at, completed_at=now(),
+            ))
+
+    async def record_attempt(self, request_id: str, **values: Any) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(attempts.insert().values(request_id=request_id, **values))
+
+    async def list_attempts(self, request_id: str) -> list[dict[str, Any]]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(
+                sa.select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.id)
+            )).all()
+        result = []
+        for row in rows:
+            values = dict(row._mapping)
+            values.pop("id")
+            values.pop("request_id")
+            values["started_at"] = as_utc(values["started_at"])
+            result.append(values)
+        return result
+
+
+class IdempotencyConflict(Exception):
+    """The project already submitted a request under this Idempotency-Key."""
+
+    def __init__(self, existing: RequestRecord) -> None:
+        super().__init__(existing.id)
+        self.existing = existing

@@ -1,0 +1,11 @@
+"""Structured output: the contract the run loop and the provider adapters use.
+
+- `PartialStream(schema)`: feed raw text deltas, get the parsed object so far when it changed (coalesced).
+- `finalize(schema, text)`: parse, repair cheaply, validate; returns the object or raises `SchemaViolation`.
+- `reask(request, bad_text, violation)`: the same provider request with the validation error told to the model.
+- `native.request_options(provider_type, schema)`: how a provider type is asked for JSON natively.
+"""
+
+from sluice.structured.output import PartialStream, SchemaViolation, finalize, reask
+
+__all__ = ["PartialStream", "SchemaViolation", "finalize", "reask"]

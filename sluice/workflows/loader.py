@@ -1,0 +1,172 @@
+"""Load providers and workflows from YAML: raw records → validated `Catalog`, unknown keys rejected by name.
+
+`${NAME}` and `${NAME:-default}` are replaced from the environment. A provider whose variable is unset stays in the
+catalog, marked with what is missing, so a request naming it fails with a message that says which variable to set.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, ProviderConfig, Workflow
+from sluice.workflows.shorthand import ShorthandError, compile_schema
+
+PROVIDER_TYPES = ("simulated", "openai", "anthropic", "gemini", "ollama", "openai-compatible")
+_ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+_WORKFLOW_KEYS = {"event", "chain", "system", "schema", "callback", "webhook_url", "echo_fields", "description"}
+_CHAIN_KEYS = {"provider", "model", "params", "timeout"}
+_CALLBACK_KEYS = {"timeout", "on_timeout"}
+
+DEMO_SCHEMA = {
+    "reply": "string",
+    "summary": "string",
+    "sentiment": "positive | negative | neutral | mixed",
+    "confidence": "number",
+    "topics": "array<string>",
+    "action_items": "array<{task: string, priority: 'high' | 'medium' | 'low'}>",
+}
+
+
+class ConfigError(ValueError):
+    """A config file or workflow definition that cannot be used; the message names the offending key."""
+
+
+def builtin_catalog() -> dict[str, Any]:
+    """The raw records present on every install: the simulated provider and the `demo` workflow."""
+    return {
+        "providers": {"simulated": {"type": "simulated", "pace_ms": 20}},
+        "workflows": {
+            "demo": {
+                "event": "new_chat",
+                "chain": [{"provider": "simulated", "model": "sim-1"}],
+                "system": "You are a helpful assistant.",
+                "schema": DEMO_SCHEMA,
+            }
+        },
+    }
+
+
+def load_catalog(path: Path | None, environ: dict[str, str] | None = None) -> Catalog:
+    raw = builtin_catalog()
+    if path is not None:
+        try:
+            loaded = yaml.safe_load(path.read_text()) or {}
+        except (OSError, yaml.YAMLError) as exc:
+            raise ConfigError(f"cannot read config {path}: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{path}: the top level must be a mapping with 'providers' and 'workflows'")
+        unknown = set(loaded) - {"providers", "workflows"}
+        if unknown:
+            raise ConfigError(f"{path}: unknown top-level keys {sorted(unknown)}; expected 'providers', 'workflows'")
+        raw["providers"].update(loaded.get("providers") or {})
+        raw["workflows"].update(loaded.get("workflows") or {})
+    return build_catalog(raw, os.environ if environ is None else environ)
+
+
+def build_catalog(raw: dict[str, Any], environ: Any) -> Catalog:
+    providers = {name: parse_provider(name, record, environ) for name, record in raw["providers"].items()}
+    workflows = {name: parse_workflow(name, record, providers) for name, record in raw["workflows"].items()}
+    return Catalog(providers=providers, workflows=workflows)
+
+
+def parse_provider(name: str, record: Any, environ: Any) -> ProviderConfig:
+    where = f"providers.{name}"
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}: expected a mapping with at least 'type'")
+    kind = record.get("type")
+    if kind not in PROVIDER_TYPES:
+        raise ConfigError(f"{where}.type: must be one of {', '.join(PROVIDER_TYPES)}, not {kind!r}")
+    missing: list[str] = []
+    options = {key: _interpolate(value, environ, missing) for key, value in record.items() if key != "type"}
+    return ProviderConfig(name=name, type=kind, options=options, missing_env=tuple(missing))
+
+
+def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig]) -> Workflow:
+    where = f"workflows.{name}"
+    if not isinstance(record, dict):
+        raise ConfigError(f"{where}: expected a mapping with at least 'chain'")
+    _reject_unknown(record, _WORKFLOW_KEYS, where)
+    chain_raw = record.get("chain")
+    if not isinstance(chain_raw, list) or not chain_raw:
+        raise ConfigError(f"{where}.chain: list at least one {{provider, model}} entry")
+    chain = tuple(_parse_chain_entry(entry, f"{where}.chain[{i}]", providers) for i, entry in enumerate(chain_raw))
+    schema = None
+    if record.get("schema") is not None:
+        try:
+            schema = compile_schema(record["schema"])
+        except ShorthandError as exc:
+            raise ConfigError(f"{where}.{exc}") from exc
+    callback_raw = record.get("callback") or {}
+    _reject_unknown(callback_raw, _CALLBACK_KEYS, f"{where}.callback")
+    on_timeout = callback_raw.get("on_timeout", "deliver")
+    if on_timeout not in ("deliver", "fail"):
+        raise ConfigError(f"{where}.callback.on_timeout: must be 'deliver' or 'fail', not {on_timeout!r}")
+    callback = CallbackPolicy(timeout=parse_duration(callback_raw.get("timeout", 300), f"{where}.callback.timeout"),
+                              on_timeout=on_timeout)
+    return Workflow(
+        name=name,
+        chain=chain,
+        system=record.get("system"),
+        schema=schema,
+        event=record.get("event"),
+        webhook_url=record.get("webhook_url"),
+        callback=callback,
+        echo_fields=tuple(record.get("echo_fields") or ()),
+    )
+
+
+def _parse_chain_entry(entry: Any, where: str, providers: dict[str, ProviderConfig]) -> ChainEntry:
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected {{provider, model}}")
+    _reject_unknown(entry, _CHAIN_KEYS, where)
+    provider, model = entry.get("provider"), entry.get("model")
+    if provider not in providers:
+        raise ConfigError(f"{where}.provider: unknown provider {provider!r}; defined: {', '.join(sorted(providers))}")
+    if not isinstance(model, str) or not model:
+        raise ConfigError(f"{where}.model: name the model, e.g. 'gpt-4o-mini'")
+    params = entry.get("params") or {}
+    if not isinstance(params, dict):
+        raise ConfigError(f"{where}.params: expected a mapping")
+    timeout = parse_duration(entry["timeout"], f"{where}.timeout") if "timeout" in entry else None
+    return ChainEntry(provider=provider, model=model, params=params, timeout=timeout)
+
+
+def parse_duration(value: Any, where: str) -> float:
+    """`300`, `300s`, `5m`, `1h`, `250ms` → seconds."""
+    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
+        return float(value)
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
+    if not match:
+        raise ConfigError(f"{where}: expected a duration such as 30s, 5m or 250ms, not {value!r}")
+    number, unit = float(match.group(1)), match.group(2) or "s"
+    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+
+
+def _reject_unknown(record: dict[str, Any], allowed: set[str], where: str) -> None:
+    unknown = set(record) - allowed
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
+
+
+def _interpolate(value: Any, environ: Any, missing: list[str]) -> Any:
+    if isinstance(value, str):
+        def substitute(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            if name in environ:
+                return environ[name]
+            if default is None:
+                missing.append(name)
+                return ""
+            return default
+
+        return _ENV_PATTERN.sub(substitute, value)
+    if isinstance(value, dict):
+        return {k: _interpolate(v, environ, missing) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_interpolate(v, environ, missing) for v in value]
+    return value

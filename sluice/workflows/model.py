@@ -1,0 +1,46 @@
+"""Validated runtime objects for providers and workflows (the second step of config loading)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class ProviderConfig:
+    name: str
+    type: str
+    options: dict[str, Any] = field(default_factory=dict)
+    missing_env: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class ChainEntry:
+    provider: str
+    model: str
+    params: dict[str, Any] = field(default_factory=dict)
+    timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class CallbackPolicy:
+    timeout: float = 300.0
+    on_timeout: Literal["deliver", "fail"] = "deliver"
+
+
+@dataclass(frozen=True)
+class Workflow:
+    name: str
+    chain: tuple[ChainEntry, ...]
+    system: str | None = None
+    schema: dict[str, Any] | None = None
+    event: str | None = None
+    webhook_url: str | None = None
+    callback: CallbackPolicy = CallbackPolicy()
+    echo_fields: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Catalog:
+    providers: dict[str, ProviderConfig]
+    workflows: dict[str, Workflow]
