@@ -1,0 +1,166 @@
+"""WebSocket and SSE subscriptions: late connect, resume, one terminal event, heartbeats, fan-out, retention."""
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import pytest
+import websockets
+
+from tests.conftest import StartGateway, chat_body, collect_ws, events_only, paced_config
+
+
+async def submit(client: httpx.AsyncClient, text: str = "hello there") -> dict:
+    response = await client.post("/v1/ai/async", json=chat_body(text))
+    assert response.status_code == 202, response.text
+    return response.json()
+
+
+async def wait_finished(client: httpx.AsyncClient, channel_id: str) -> dict:
+    async with asyncio.timeout(15):
+        while True:
+            record = (await client.get(f"/v1/requests/{channel_id}")).json()
+            if record["status"] in ("completed", "failed"):
+                return record
+            await asyncio.sleep(0.02)
+
+
+def assert_one_terminal_in_order(events: list[dict], first_seq: int = 1) -> None:
+    seqs = [e["seq"] for e in events]
+    assert seqs == list(range(first_seq, first_seq + len(events))), seqs
+    terminals = [e for e in events if e["type"] in ("response", "error")]
+    assert len(terminals) == 1 and events[-1] is terminals[0]
+
+
+async def test_late_subscriber_gets_every_event_then_close(start_gateway: StartGateway) -> None:
+    gw = await start_gateway()
+    async with gw.client() as client:
+        accepted = await submit(client)
+        await wait_finished(client, accepted["channel_id"])  # connect only after the run is over
+    events = events_only(await collect_ws(accepted["websocket_url"]))
+    assert_one_terminal_in_order(events)
+    types = [e["type"] for e in events]
+    assert types[:3] == ["status", "status", "attempt"] and types[-1] == "response"
+    assert events[0]["status"] == "queued" and events[1]["status"] == "running"
+    assert "delta" in types and "partial" in types
+
+
+async def test_websocket_resume_after_n_has_no_gap_and_no_duplicate(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 5))
+    async with gw.client() as client:
+        accepted = await submit(client)
+    first = events_only(await collect_ws(accepted["websocket_url"], stop_after=6))
+    last_seen = first[-1]["seq"]
+    rest = events_only(await collect_ws(f"{accepted['websocket_url']}&after={last_seen}"))
+    assert rest[0]["seq"] == last_seen + 1
+    assert_one_terminal_in_order(first + rest)
+    full = events_only(await collect_ws(accepted["websocket_url"]))
+    assert full == first + rest
+
+
+async def test_sse_resume_with_last_event_id(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 5))
+    async with gw.client() as client:
+        accepted = await submit(client)
+        url = f"/v1/channels/{accepted['channel_id']}/events"
+
+        async def read(headers: dict[str, str], limit: int | None) -> list[dict]:
+            events: list[dict] = []
+            async with client.stream("GET", url, params={"token": accepted["ws_token"]}, headers=headers) as resp:
+                assert resp.status_code == 200
+                assert resp.headers["content-type"].startswith("text/event-stream")
+                async for line in resp.aiter_lines():
+                    if line.startswith("id: "):
+                        event_id = int(line[4:])
+                    if line.startswith("data: "):
+                        event = json.loads(line[6:])
+                        assert event["seq"] == event_id
+                        events.append(event)
+                        if limit is not None and len(events) >= limit:
+                            break
+            return events
+
+        first = await read({}, 4)
+        rest = await read({"Last-Event-ID": str(first[-1]["seq"])}, None)
+        assert_one_terminal_in_order(first + rest)
+        again = await client.get(url, params={"token": accepted["ws_token"]},
+                                 headers={"Last-Event-ID": str(rest[-1]["seq"])})
+        assert again.status_code == 204  # EventSource stops reconnecting after the terminal event
+
+
+async def test_several_subscribers_each_get_the_full_stream(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 2))
+    async with gw.client() as client:
+        accepted = await submit(client)
+    streams = await asyncio.gather(*(collect_ws(accepted["websocket_url"]) for _ in range(5)))
+    reference = events_only(streams[0])
+    assert_one_terminal_in_order(reference)
+    for frames in streams[1:]:
+        assert events_only(frames) == reference
+
+
+async def test_heartbeats_while_idle(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 400), heartbeat_interval=0.1)
+    async with gw.client() as client:
+        accepted = await submit(client)
+    frames = await collect_ws(accepted["websocket_url"], stop_after=5)
+    heartbeats = [f for f in frames if f["type"] == "heartbeat"]
+    assert heartbeats and all("seq" not in f and f["ts"].endswith("Z") for f in heartbeats)
+
+
+async def test_retention_passed_sends_the_stored_result_explicitly(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(retention_seconds=0.05)
+    async with gw.client() as client:
+        accepted = await submit(client)
+        record = await wait_finished(client, accepted["channel_id"])
+        async with asyncio.timeout(5):
+            while await gw.gateway.broker.log_info(accepted["channel_id"]) is not None:
+                await asyncio.sleep(0.02)
+    frames = events_only(await collect_ws(accepted["websocket_url"]))
+    assert len(frames) == 1
+    assert frames[0]["type"] == "response" and frames[0]["from_store"] is True
+    assert frames[0]["data"] == record["data"]
+
+
+@pytest.mark.parametrize("problem", ["other_channel", "expired", "tampered", "missing"])
+async def test_bad_ws_token_closes_with_4xxx_and_reason(start_gateway: StartGateway, problem: str) -> None:
+    gw = await start_gateway()
+    async with gw.client() as client:
+        first, second = await submit(client), await submit(client)
+    signer = gw.gateway.signer
+    token = {
+        "other_channel": second["ws_token"],
+        "expired": signer.ws_token(first["channel_id"], first["project_id"], ttl=-5),
+        "tampered": first["ws_token"][:-3] + ("AAA" if not first["ws_token"].endswith("AAA") else "BBB"),
+        "missing": "",
+    }[problem]
+    url = f"{gw.ws_url}/v1/ws?channel_id={first['channel_id']}&token={token}"
+    async with websockets.connect(url) as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    expected = 4403 if problem == "other_channel" else 4401
+    assert closed.value.rcvd.code == expected
+    assert closed.value.rcvd.reason
+
+
+async def test_bad_sse_token_is_401_or_403(start_gateway: StartGateway) -> None:
+    gw = await start_gateway()
+    async with gw.client() as client:
+        first, second = await submit(client), await submit(client)
+        url = f"/v1/channels/{first['channel_id']}/events"
+        other = await client.get(url, params={"token": second["ws_token"]}, headers={"Authorization": ""})
+        assert other.status_code == 403 and other.json()["error"]["code"] == "wrong_channel"
+        bad = await client.get(url, params={"token": "nonsense"}, headers={"Authorization": ""})
+        assert bad.status_code == 401 and bad.json()["error"]["code"] == "invalid_token"
+        unknown = await client.get("/v1/channels/nope/events", params={"token": first["ws_token"]})
+        assert unknown.status_code == 403
+
+
+async def test_ws_token_does_not_open_api_routes(start_gateway: StartGateway) -> None:
+    gw = await start_gateway()
+    async with gw.client() as client:
+        accepted = await submit(client)
+        response = await client.get(f"/v1/requests/{accepted['channel_id']}",
+                                    headers={"Authorization": f"Bearer {accepted['ws_token']}"})
+        assert response.status_code == 401
