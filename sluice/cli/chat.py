@@ -25,7 +25,7 @@ async def run_chat(url: str, api_key: str, workflow: str, message: str) -> int:
     body = {"workflow": workflow, "messages": [{"role": "user", "content": message}], "stream": True}
     headers = {"Authorization": f"Bearer {api_key}"}
     shown = ""
-    structured = False
+    structured: bool | None = None  # decided by the first delta of each attempt: JSON output waits for partials
     async with httpx.AsyncClient(base_url=url, timeout=httpx.Timeout(30, read=None)) as client:
         async with client.stream("POST", "/v1/ai", json=body, headers=headers) as response:
             if response.status_code >= 400:
@@ -39,19 +39,21 @@ async def run_chat(url: str, api_key: str, workflow: str, message: str) -> int:
                 event = json.loads(line[6:])
                 kind = event["type"]
                 if kind == "partial":
-                    structured = True
                     text = growing_text(event) or ""
                     if text.startswith(shown):
                         sys.stdout.write(text[len(shown):])
                         sys.stdout.flush()
                         shown = text
-                elif kind == "delta" and not structured and not event["text"].lstrip().startswith("{"):
-                    sys.stdout.write(event["text"])
-                    sys.stdout.flush()
-                    shown += event["text"]
+                elif kind == "delta":
+                    if structured is None:
+                        structured = event["text"].lstrip().startswith(("{", "["))
+                    if not structured:
+                        sys.stdout.write(event["text"])
+                        sys.stdout.flush()
+                        shown += event["text"]
                 elif kind == "reset":
                     console.print(f"\n[yellow]reset: {event['reason']}[/yellow]")
-                    shown = ""
+                    shown, structured = "", None
                 elif kind == "failover":
                     console.print(f"[yellow]failover {event['from']} → {event['to']}: {event['error']}[/yellow]")
                 elif kind == "response":

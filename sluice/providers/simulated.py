@@ -2,6 +2,17 @@
 
 It is not a model. It answers from the words of the last user message so that the demo, the tests and the benchmarks
 run with no API key, and it says so in its reply.
+
+Scripted misbehaviour, chosen by the model name, exercises the structured-output repair paths end to end:
+
+    sim-extra-text       prose and a Markdown fence around the JSON            → repaired, no re-ask
+    sim-trailing-comma   a trailing comma and the final `}` missing             → repaired, no re-ask
+    sim-invalid-json     an unquoted key (not repairable)                       → re-asked, valid on the re-ask
+    sim-missing-field    the last required field left out                       → re-asked, valid on the re-ask
+    sim-wrong-enum       the first enum field set to a value not in the enum    → re-asked, valid on the re-ask
+    sim-<fault>-always   the same fault on the re-ask too                       → the run fails over
+
+A re-ask is recognised by the correction message `structured.reask` appends; any other model name behaves normally.
 """
 
 from __future__ import annotations
@@ -15,11 +26,13 @@ from typing import Any
 import orjson
 
 from sluice.providers.base import Chunk, ProviderRequest, Usage
+from sluice.structured.output import REASK_PREFIX
 
 _POSITIVE = {"love", "great", "thanks", "thank", "good", "happy", "excellent", "nice", "awesome", "glad", "like"}
 _NEGATIVE = {"hate", "bad", "angry", "broken", "problem", "issue", "terrible", "awful", "slow", "bug", "wrong", "sad"}
 _STOPWORDS = {"the", "and", "that", "this", "with", "have", "what", "your", "from", "about", "would", "could", "there"}
 _TOKEN = re.compile(r"\s*\S{1,6}|\s+")
+FAULTS = ("extra-text", "trailing-comma", "invalid-json", "missing-field", "wrong-enum")
 
 
 class SimulatedProvider:
@@ -33,7 +46,8 @@ class SimulatedProvider:
         prompt = _last_user_text(request)
         pace = float(request.params.get("pace_ms", self.pace * 1000)) / 1000
         if request.schema is not None:
-            text = orjson.dumps(_Generator(prompt).value(request.schema, "")).decode()
+            value = _Generator(prompt).value(request.schema, "")
+            text = _misbehave(request, value) or orjson.dumps(value).decode()
         else:
             text = _reply(prompt)
         tokens = _TOKEN.findall(text)
@@ -47,9 +61,59 @@ class SimulatedProvider:
         return None
 
 
+def _fault(request: ProviderRequest) -> str | None:
+    """The scripted fault this request should show, or None (see the module doc)."""
+    name = request.model.removeprefix("sim-")
+    always = name.endswith("-always")
+    fault = name.removesuffix("-always")
+    if fault not in FAULTS:
+        return None
+    reasked = any(m.role == "user" and m.content.startswith(REASK_PREFIX) for m in request.messages)
+    return fault if always or not reasked else None
+
+
+def _misbehave(request: ProviderRequest, value: Any) -> str | None:
+    fault = _fault(request)
+    if fault is None or not isinstance(value, dict) or not value:
+        return None
+    text = orjson.dumps(value).decode()
+    if fault == "extra-text":
+        return f"Sure! Here is the JSON you asked for:\n```json\n{text}\n```\nLet me know if you need anything else."
+    if fault == "trailing-comma":
+        return text[:-1] + ",\n"
+    if fault == "invalid-json":
+        return re.sub(r'^\{"([^"]+)":', r"{\1:", text)
+    if fault == "wrong-enum" and (path := _first_enum_path(request.schema or {}, value)) is not None:
+        target = value
+        for step in path[:-1]:
+            target = target[step]
+        target[path[-1]] = f"not-{target[path[-1]]}"
+        return orjson.dumps(value).decode()
+    value.pop(list(value)[-1])  # missing-field, and wrong-enum for a schema without an enum
+    return orjson.dumps(value).decode()
+
+
+def _first_enum_path(schema: dict[str, Any], value: Any) -> list[Any] | None:
+    if isinstance(value, dict):
+        for key, item in value.items():
+            sub = schema.get("properties", {}).get(key, {})
+            if "enum" in sub and isinstance(item, str):
+                return [key]
+            found = _first_enum_path(sub, item)
+            if found is not None:
+                return [key, *found]
+    if isinstance(value, list):
+        for index, item in enumerate(value):
+            found = _first_enum_path(schema.get("items", {}), item)
+            if found is not None:
+                return [index, *found]
+    return None
+
+
 def _last_user_text(request: ProviderRequest) -> str:
+    """The user's question: the last user message that is not a re-ask correction."""
     for message in reversed(request.messages):
-        if message.role == "user":
+        if message.role == "user" and not message.content.startswith(REASK_PREFIX):
             return message.content
     return request.messages[-1].content if request.messages else ""
 
