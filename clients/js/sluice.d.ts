@@ -1,0 +1,145 @@
+// Types for the Sluice browser SDK (sluice.js). The wire format is DESIGN.md §3: numbered channel events.
+
+export type RequestStatus =
+  | 'idle'
+  | 'connecting'
+  | 'queued'
+  | 'running'
+  | 'streaming'
+  | 'validating'
+  | 'awaiting_callback'
+  | 'completed'
+  | 'failed'
+  | 'cancelled'
+  | (string & {});
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+interface BaseEvent<T extends string> {
+  seq: number;
+  type: T;
+  ts: string;
+}
+
+export type StatusEvent = BaseEvent<'status'> & { status: RequestStatus };
+export type AttemptEvent = BaseEvent<'attempt'> & { provider: string; model: string; attempt: number };
+export type DeltaEvent = BaseEvent<'delta'> & { text: string };
+export type PartialEvent<M = Record<string, unknown>> = BaseEvent<'partial'> & { data: Partial<M> };
+export type ResetEvent = BaseEvent<'reset'> & { reason: string };
+export type FailoverEvent = BaseEvent<'failover'> & { from: string; to: string; error: string };
+export type WebhookEvent = BaseEvent<'webhook'> & {
+  state: 'sent' | 'delivered' | 'failed';
+  attempt: number;
+  status_code: number | null;
+};
+export type ResponseEvent<M = Record<string, unknown>> = BaseEvent<'response'> & {
+  data: M;
+  meta: Record<string, unknown>;
+  from_store?: boolean;
+};
+export type ErrorEvent = BaseEvent<'error'> & { code: string; message: string; from_store?: boolean };
+
+export type ChannelEvent<M = Record<string, unknown>> =
+  | StatusEvent
+  | AttemptEvent
+  | DeltaEvent
+  | PartialEvent<M>
+  | ResetEvent
+  | FailoverEvent
+  | WebhookEvent
+  | ResponseEvent<M>
+  | ErrorEvent;
+
+export interface SluiceError {
+  code: string;
+  message: string;
+}
+
+export interface ChannelState<M = Record<string, unknown>> {
+  channelId: string | null;
+  connection: ConnectionState;
+  /** The request's lifecycle state, from `status` events; `completed` / `failed` after the terminal event. */
+  status: RequestStatus;
+  /** The structured object so far (from `partial` events), then the final one (from `response`). */
+  message: Partial<M> | M | null;
+  /** Raw generated text of the current attempt (from `delta` events). */
+  text: string;
+  meta: Record<string, unknown> | null;
+  error: SluiceError | null;
+  /** Every event received, in order. */
+  events: ChannelEvent<M>[];
+  lastSeq: number;
+  attempt: number;
+  /** The terminal event has arrived. */
+  done: boolean;
+}
+
+/** What your backend got from `POST /v1/ai/async`; camelCase (ModelRiver style) is accepted too. */
+export interface ConnectParams {
+  websocket_url?: string;
+  ws_token?: string;
+  channel_id?: string;
+  websocketUrl?: string;
+  wsToken?: string;
+  channelId?: string;
+  /** Resume after this seq. */
+  after?: number;
+}
+
+export interface StorageLike {
+  getItem(key: string): string | null;
+  setItem(key: string, value: string): void;
+  removeItem(key: string): void;
+}
+
+export interface SluiceOptions {
+  /** Gateway base URL, used when `websocket_url` is not given. */
+  baseUrl?: string | null;
+  /** Where the active channel is kept across reloads: 'session' (default), 'local', false, or a Storage. */
+  storage?: 'session' | 'local' | false | null | StorageLike;
+  storageKey?: string;
+  /** A stored channel older than this is not resumed (default 1 h, the gateway's log retention). */
+  maxAgeMs?: number;
+  initialDelayMs?: number;
+  maxDelayMs?: number;
+  maxRetries?: number;
+  /** Reconnect when nothing (not even a heartbeat) arrives for this long; 0 disables. Default 45 s. */
+  idleTimeoutMs?: number;
+  /** A WebSocket implementation, for runtimes without a global one. */
+  WebSocket?: unknown;
+}
+
+export interface ClientEvents<M> {
+  change: ChannelState<M>;
+  event: ChannelEvent<M>;
+  status: RequestStatus;
+  message: ChannelState<M>['message'];
+  error: SluiceError | null;
+  done: ChannelState<M>;
+  connection: ConnectionState;
+}
+
+export declare class SluiceClient<M = Record<string, unknown>> {
+  constructor(options?: SluiceOptions);
+  readonly state: ChannelState<M>;
+  getState(): ChannelState<M>;
+  subscribe(listener: (state: ChannelState<M>) => void): () => void;
+  on<K extends keyof ClientEvents<M>>(type: K, listener: (value: ClientEvents<M>[K]) => void): () => void;
+  connect(params: ConnectParams): this;
+  resume(): boolean;
+  hasPending(): boolean;
+  disconnect(): void;
+  close(): void;
+}
+
+export declare function connect<M = Record<string, unknown>>(
+  params: ConnectParams,
+  options?: SluiceOptions,
+): SluiceClient<M>;
+export declare function createSluice<M = Record<string, unknown>>(options?: SluiceOptions): SluiceClient<M>;
+export declare function initialState<M = Record<string, unknown>>(channelId?: string | null): ChannelState<M>;
+export declare function applyEvent<M>(state: ChannelState<M>, event: unknown): ChannelState<M>;
+export declare function channelUrl(
+  target: { channel_id: string; websocket_url: string; ws_token: string | null },
+  lastSeq?: number,
+): string;

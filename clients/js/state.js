@@ -1,0 +1,70 @@
+// The channel state machine, free of I/O: events in, a new state out (DESIGN.md §3).
+//
+// The client (sluice.js) feeds every frame here and only does sockets, timers and storage, so the rules that
+// decide what the user sees — ordering, de-duplication, resets — are tested without a network.
+
+/** @returns {import('./sluice.js').ChannelState} */
+export function initialState(channelId = null) {
+  return {
+    channelId,
+    connection: 'idle',
+    status: channelId ? 'connecting' : 'idle',
+    message: null,
+    text: '',
+    meta: null,
+    error: null,
+    events: [],
+    lastSeq: 0,
+    attempt: 0,
+    done: false,
+  };
+}
+
+/**
+ * Apply one channel event. Returns the same object when the event changes nothing (a heartbeat, or a seq already
+ * seen after a reconnect), so callers can skip re-rendering with an identity check.
+ */
+export function applyEvent(state, event) {
+  if (!event || typeof event.seq !== 'number') return state; // heartbeats and anything unnumbered
+  if (event.seq <= state.lastSeq || state.done) return state; // replayed after a resume: already applied
+  const next = { ...state, lastSeq: event.seq, events: [...state.events, event] };
+  switch (event.type) {
+    case 'status':
+      next.status = event.status;
+      break;
+    case 'attempt':
+      next.attempt = event.attempt;
+      break;
+    case 'delta':
+      next.text = state.text + event.text;
+      break;
+    case 'partial':
+      next.message = event.data;
+      break;
+    case 'reset':
+      // A failover or a repair threw away what the last attempt streamed: so does the user's screen.
+      next.text = '';
+      next.message = null;
+      break;
+    case 'response':
+      next.message = event.data;
+      next.meta = event.meta ?? null;
+      next.status = 'completed';
+      next.done = true;
+      break;
+    case 'error':
+      next.error = { code: event.code, message: event.message };
+      next.status = 'failed';
+      next.done = true;
+      break;
+    default:
+      break; // failover, webhook and future types: kept in `events` only
+  }
+  return next;
+}
+
+/** The part of a state worth keeping across a page reload (connection details are not state). */
+export function persistable(state, maxEvents = 500) {
+  const { connection, ...rest } = state;
+  return { ...rest, events: state.events.slice(-maxEvents) };
+}

@@ -1,0 +1,112 @@
+"""`SluiceClient`: the blocking client (for scripts, Django, Flask…). `AsyncSluiceClient` is its asyncio twin."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+import httpx
+
+from sluice.client import _shared as shared
+from sluice.client._body import Messages, Schema, request_body
+from sluice.client._errors import TransportError
+from sluice.client._models import Accepted, ChannelEvent, RequestInfo, Result
+from sluice.client._sse import decode_lines
+
+
+class SluiceClient:
+    """A Sluice gateway, called with an API key.
+
+        with SluiceClient("http://127.0.0.1:8080", api_key="sk_sluice_…") as sluice:
+            accepted = sluice.submit("demo", "Hello!")
+            for event in sluice.stream(accepted.channel_id):
+                print(event.type, event.fields)
+    """
+
+    def __init__(
+        self, base_url: str | None = None, api_key: str | None = None, *, timeout: float = 60.0,
+        max_reconnects: int = 5, http_client: httpx.Client | None = None,
+    ) -> None:
+        self._config = shared.Config.resolve(base_url, api_key, timeout, max_reconnects)
+        self._http = http_client or httpx.Client(timeout=timeout)
+        self._owns_http = http_client is None
+
+    def run(
+        self, workflow: str, messages: Messages, *, schema: Schema = None, idempotency_key: str | None = None,
+        **extra: Any,
+    ) -> Result:
+        """`POST /v1/ai`: run a workflow and wait for its answer. A failed run raises `RequestFailed`."""
+        body = request_body(workflow, messages, schema=schema, extra=extra)
+        response = self._request("POST", "/v1/ai", json=body, headers=shared.idempotency(idempotency_key),
+                                 timeout=httpx.Timeout(self._config.timeout, read=None))
+        return shared.run_result(shared.read_json(response))
+
+    def submit(
+        self, workflow: str, messages: Messages, *, schema: Schema = None, delivery_method: str | None = None,
+        webhook_url: str | None = None, events: list[str] | None = None, metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None, **extra: Any,
+    ) -> Accepted:
+        """`POST /v1/ai/async`: queue a request; follow it with `stream()` or hand `browser_params()` to a page."""
+        body = shared.submit_body(workflow, messages, schema, delivery_method=delivery_method,
+                                  webhook_url=webhook_url, events=events, metadata=metadata, extra=extra)
+        response = self._request("POST", "/v1/ai/async", json=body, headers=shared.idempotency(idempotency_key))
+        return shared.accepted(shared.read_json(response))
+
+    def get_request(self, request_id: str) -> RequestInfo:
+        """`GET /v1/requests/{id}` (a request id or a channel id)."""
+        return RequestInfo.from_json(shared.read_json(self._request("GET", f"/v1/requests/{request_id}")))
+
+    def stream(self, channel_id: str, *, after: int = 0) -> Iterator[ChannelEvent]:
+        """The channel's events after `after`, until the terminal one; a broken connection is resumed from the
+        last seq received (up to `max_reconnects` times in a row)."""
+        last, failures = after, 0
+        while True:
+            try:
+                with shared.translate_errors(), self._http.stream(
+                    "GET", self._config.base_url + shared.events_path(channel_id), timeout=shared.STREAM_TIMEOUT,
+                    headers={**self._config.headers, **shared.resume_headers(last)},
+                ) as response:
+                    if response.status_code == 204:
+                        return  # everything up to the terminal event was already received
+                    if response.status_code >= 400:
+                        response.read()
+                        shared.read_json(response)
+                    for event in decode_lines(response.iter_lines()):
+                        if event.seq and event.seq <= last:
+                            continue
+                        last, failures = max(last, event.seq), 0
+                        yield event
+                        if event.terminal:
+                            return
+                broken = TransportError("the stream ended before the terminal event")
+            except TransportError as exc:
+                broken = exc
+            if failures >= self._config.max_reconnects:
+                raise broken
+            failures += 1
+            time.sleep(shared.backoff(failures))
+
+    def wait(self, channel_id: str, *, after: int = 0) -> Result:
+        """Follow the channel to its end and return the result (`RequestFailed` if it failed)."""
+        for event in self.stream(channel_id, after=after):
+            if event.terminal:
+                return shared.result_from_event(channel_id, event)
+        info = self.get_request(channel_id)  # the terminal event was seen before `after`: read it from the store
+        return shared.run_result({"channel_id": info.channel_id, "status": info.status, "data": info.data,
+                                  "meta": info.meta, "error": info.error})
+
+    def close(self) -> None:
+        if self._owns_http:
+            self._http.close()
+
+    def __enter__(self) -> SluiceClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        headers = {**self._config.headers, **kwargs.pop("headers", {})}
+        with shared.translate_errors():
+            return self._http.request(method, self._config.base_url + path, headers=headers, **kwargs)
