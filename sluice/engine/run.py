@@ -1,25 +1,37 @@
 """Run one request through its workflow's provider chain, streaming everything into the channel.
 
-The chain is a plain loop: each entry is one attempt; a retryable failure moves to the next entry (emitting `reset`
-if output had already streamed, then `failover`), a fail-fast one ends the run. The final answer always comes from a
-single attempt.
+The chain is a plain loop. Each entry gets one attempt, plus retries on the same provider for errors that say a
+retry may help (with backoff, or the provider's Retry-After), plus one re-ask after a schema violation; then the
+loop fails over to the next entry, or ends at once for a fail-fast error (see `sluice.providers.errors`). A provider
+whose circuit breaker is open is skipped. Output that streamed before a failure is retracted with `reset`, so the
+final answer always comes from a single attempt.
 """
 
 from __future__ import annotations
 
+import asyncio
+import random
 import time
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from sluice.broker.base import Broker
+from sluice.engine import breaker
+from sluice.engine.attempt import Deadlines, Progress, stream_attempt
 from sluice.engine.channel import Channel
 from sluice.engine.providers import ProviderPool
-from sluice.events import AttemptEvent, DeltaEvent, ErrorEvent, FailoverEvent, PartialEvent, ResetEvent, StatusEvent
+from sluice.engine.retry import RetryPolicy
+from sluice.events import AttemptEvent, ErrorEvent, FailoverEvent, ResetEvent, StatusEvent
 from sluice.providers.base import Message, ProviderRequest, Usage
-from sluice.providers.errors import ProviderError
+from sluice.providers.errors import CircuitOpen, ProviderError
 from sluice.store import Store
-from sluice.structured import PartialStream, finalize
+from sluice.structured import SchemaViolation, finalize, reask
+from sluice.structured.native import prepare
 from sluice.workflows.model import ChainEntry, Workflow
+
+DEFAULT_DEADLINES = Deadlines()
 
 
 @dataclass
@@ -32,123 +44,173 @@ class Outcome:
 
 
 @dataclass
-class _AttemptResult:
-    text: str
-    usage: Usage | None
-    ttft_ms: float | None
-    first_token_at: datetime | None
+class _Run:
+    request_id: str
+    channel: Channel
+    workflow: Workflow
+    started: float
+    attempts: list[dict[str, Any]] = field(default_factory=list)
+    count: int = 0
 
 
-def build_request(entry: ChainEntry, workflow: Workflow, body: dict[str, Any]) -> ProviderRequest:
+def build_request(
+    entry: ChainEntry, workflow: Workflow, body: dict[str, Any], provider_type: str = "simulated",
+    connect_timeout: float | None = None,
+) -> tuple[ProviderRequest, str | None]:
+    """The provider request for one chain entry, asking for the workflow's schema the way the provider type
+    understands (native mode or a prompt), and that mode (None without a schema)."""
     messages = tuple(Message(role=m["role"], content=m["content"]) for m in body["messages"])
     params = dict(entry.params)
     for name in ("temperature", "max_tokens", "top_p"):
         if body.get(name) is not None:
             params[name] = body[name]
-    return ProviderRequest(
-        model=entry.model,
-        messages=messages,
-        system=body.get("system") or workflow.system,
-        schema=workflow.schema,
-        params=params,
-    )
+    request = ProviderRequest(model=entry.model, messages=messages, system=body.get("system") or workflow.system,
+                              schema=workflow.schema, params=params, connect_timeout=connect_timeout)
+    mode, request = prepare(request, provider_type)
+    return request, mode
+
+
+def deadlines_for(entry: ChainEntry, default: Deadlines = DEFAULT_DEADLINES) -> Deadlines:
+    t = entry.timeouts
+    total = t.total or entry.timeout or default.total
+    return Deadlines(connect=t.connect or default.connect, first_token=t.first_token or default.first_token,
+                     idle=t.idle or default.idle, total=total)
 
 
 class Runner:
-    def __init__(self, providers: ProviderPool, store: Store) -> None:
+    def __init__(
+        self, providers: ProviderPool, store: Store, *, retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
         self.providers = providers
         self.store = store
+        self.retry = retry or RetryPolicy()
+        self.clock = clock  # wall clock: breaker records are shared between instances
+        self.sleep = sleep
+        self.rand = rand
 
     async def run(self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any]) -> Outcome:
-        started = time.perf_counter()
         await channel.emit(StatusEvent(status="running"))
-        attempts: list[dict[str, Any]] = []
+        run = _Run(request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter())
         last_error: ProviderError | None = None
-        for number, entry in enumerate(workflow.chain, start=1):
-            label = f"{entry.provider}/{entry.model}"
-            await channel.emit(AttemptEvent(provider=entry.provider, model=entry.model, attempt=number))
-            attempt_started, wall_started = time.perf_counter(), datetime.now(UTC)
-            streamed = [False]
-            try:
-                result = await self._attempt(channel, entry, workflow, body, attempt_started, streamed)
-                data = self._final_data(workflow, result.text)
-            except ProviderError as error:
-                last_error = error
-                attempts.append({"provider": entry.provider, "model": entry.model, "status": "failed",
-                                 "reason": error.message})
-                await self.store.record_attempt(
-                    request_id, attempt=number, provider=entry.provider, model=entry.model, status="failed",
-                    error_code=error.code, error_message=error.message, started_at=wall_started,
-                    duration_ms=(time.perf_counter() - attempt_started) * 1000,
-                )
-                if streamed[0]:
-                    await channel.emit(ResetEvent(reason=f"attempt {number} failed: {error.message}"))
-                following = workflow.chain[number] if number < len(workflow.chain) else None
-                if error.fail_fast or following is None:
-                    break
-                await channel.emit(FailoverEvent(from_=label, to=f"{following.provider}/{following.model}",
-                                                 error=error.message))
-                continue
-            usage = result.usage or Usage()
-            duration_ms = (time.perf_counter() - attempt_started) * 1000
-            await self.store.record_attempt(
-                request_id, attempt=number, provider=entry.provider, model=entry.model, status="succeeded",
-                ttft_ms=result.ttft_ms, duration_ms=duration_ms, tokens_in=usage.input_tokens,
-                tokens_out=usage.output_tokens, started_at=wall_started,
-            )
-            attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
-            meta = {
-                "workflow": workflow.name, "provider": entry.provider, "model": entry.model,
-                "attempts": attempts, "ttft_ms": _round(result.ttft_ms),
-                "duration_ms": _round((time.perf_counter() - started) * 1000),
-                "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-                "structured_output": workflow.schema is not None,
-            }
-            return Outcome(status="completed", data=data, meta=meta, first_token_at=result.first_token_at)
+        for index, entry in enumerate(workflow.chain):
+            result = await self._run_entry(run, entry, body)
+            if isinstance(result, Outcome):
+                return result
+            last_error = result
+            following = workflow.chain[index + 1] if index + 1 < len(workflow.chain) else None
+            if result.fail_fast or following is None:
+                break
+            await channel.emit(FailoverEvent(from_=_label(entry), to=_label(following), error=result.message))
         error = last_error or ProviderError("the workflow has no provider to run")
-        message = f"every provider failed; last error: {error.message}" if len(attempts) > 1 else error.message
-        return Outcome(
-            status="failed",
-            error={"code": error.code, "message": message},
-            meta={"workflow": workflow.name, "attempts": attempts,
-                  "duration_ms": _round((time.perf_counter() - started) * 1000)},
+        tried = {(a["provider"], a["model"]) for a in run.attempts}
+        message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
+        return Outcome(status="failed", error={"code": error.code, "message": message},
+                       meta={"workflow": workflow.name, "attempts": run.attempts,
+                             "duration_ms": _round((time.perf_counter() - run.started) * 1000)})
+
+    async def _run_entry(self, run: _Run, entry: ChainEntry, body: dict[str, Any]) -> Outcome | ProviderError:
+        """Attempts on one chain entry until one succeeds or the error says to move on."""
+        broker = run.channel.broker
+        key = _label(entry)
+        policy = self.providers.breaker_policy(entry.provider)
+        if not await self._admit(broker, key, policy):
+            error = CircuitOpen(f"{key} skipped: its circuit breaker is open after repeated failures")
+            run.count += 1
+            await self._record_failure(run, entry, error, Progress(), time.perf_counter(), status="skipped")
+            return error
+        try:
+            provider = self.providers.get(entry.provider)
+            deadlines = deadlines_for(entry)
+            request, mode = build_request(entry, run.workflow, body, self.providers.type_of(entry.provider),
+                                          deadlines.connect)
+        except ProviderError as error:
+            run.count += 1
+            await self._record_failure(run, entry, error, Progress(), time.perf_counter())
+            return error
+        retries = self.retry if entry.retries is None else replace(self.retry, retries=entry.retries)
+        retry, reasked = 0, False
+        while True:
+            run.count += 1
+            await run.channel.emit(AttemptEvent(provider=entry.provider, model=entry.model, attempt=run.count))
+            started, progress = time.perf_counter(), Progress()
+            try:
+                await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
+                data = finalize(run.workflow.schema, progress.text) if run.workflow.schema is not None else {
+                    "content": progress.text}
+            except ProviderError as error:
+                await self._record_failure(run, entry, error, progress, started)
+                await self._record_health(broker, key, policy, ok=not error.health)
+                if progress.streamed:
+                    await run.channel.emit(ResetEvent(reason=f"attempt {run.count} failed: {error.message}"))
+                if isinstance(error, SchemaViolation) and not reasked:
+                    reasked = True
+                    request = reask(request, progress.text, error)
+                    continue
+                retry += 1
+                delay = retries.delay(error, retry, self.rand)
+                if delay is None:
+                    return error
+                await self.sleep(delay)
+                continue
+            await self._record_health(broker, key, policy, ok=True)
+            return await self._succeeded(run, entry, progress, started, data, mode)
+
+    async def _succeeded(
+        self, run: _Run, entry: ChainEntry, progress: Progress, started: float, data: Any, mode: str | None,
+    ) -> Outcome:
+        usage = progress.usage or Usage()
+        await self.store.record_attempt(
+            run.request_id, attempt=run.count, provider=entry.provider, model=entry.model, status="succeeded",
+            ttft_ms=progress.ttft_ms, duration_ms=(time.perf_counter() - started) * 1000,
+            tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, started_at=_wall(started),
+        )
+        run.attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
+        meta = {
+            "workflow": run.workflow.name, "provider": entry.provider, "model": entry.model,
+            "attempts": run.attempts, "ttft_ms": _round(progress.ttft_ms),
+            "duration_ms": _round((time.perf_counter() - run.started) * 1000),
+            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "structured_output": run.workflow.schema is not None, "structured_mode": mode,
+        }
+        return Outcome(status="completed", data=data, meta=meta, first_token_at=progress.first_token_at)
+
+    async def _record_failure(
+        self, run: _Run, entry: ChainEntry, error: ProviderError, progress: Progress, started: float,
+        status: str = "failed",
+    ) -> None:
+        usage = progress.usage
+        run.attempts.append({"provider": entry.provider, "model": entry.model, "status": status,
+                             "error_code": error.code, "reason": error.message})
+        await self.store.record_attempt(
+            run.request_id, attempt=run.count, provider=entry.provider, model=entry.model, status=status,
+            error_code=error.code, error_message=error.message, ttft_ms=progress.ttft_ms,
+            duration_ms=(time.perf_counter() - started) * 1000, started_at=_wall(started),
+            tokens_in=usage.input_tokens if usage else None, tokens_out=usage.output_tokens if usage else None,
         )
 
-    async def _attempt(
-        self, channel: Channel, entry: ChainEntry, workflow: Workflow, body: dict[str, Any], started: float,
-        streamed: list[bool],
-    ) -> _AttemptResult:
-        provider = self.providers.get(entry.provider)
-        request = build_request(entry, workflow, body)
-        parts: list[str] = []
-        usage: Usage | None = None
-        ttft_ms: float | None = None
-        first_token_at: datetime | None = None
-        partial = PartialStream(workflow.schema) if workflow.schema is not None else None
-        async for chunk in provider.stream(request):
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if not chunk.text:
-                continue
-            if ttft_ms is None:
-                ttft_ms = (time.perf_counter() - started) * 1000
-                first_token_at = datetime.now(UTC)
-            parts.append(chunk.text)
-            streamed[0] = True
-            await channel.emit(DeltaEvent(text=chunk.text))
-            if partial is not None:
-                update = partial.feed(chunk.text)
-                if update is not None:
-                    await channel.emit(PartialEvent(data=update))
-        if partial is not None and (pending := partial.flush()) is not None:
-            await channel.emit(PartialEvent(data=pending))
-        return _AttemptResult(text="".join(parts), usage=usage, ttft_ms=ttft_ms, first_token_at=first_token_at)
+    async def _admit(self, broker: Broker, key: str, policy: breaker.BreakerPolicy) -> bool:
+        state = breaker.BreakerState.from_record(await broker.breaker_state(key))
+        allowed, updated = breaker.admit(state, self.clock(), policy)
+        if updated != state:
+            await broker.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
+        return allowed
 
-    @staticmethod
-    def _final_data(workflow: Workflow, text: str) -> Any:
-        if workflow.schema is None:
-            return {"content": text}
-        return finalize(workflow.schema, text)
+    async def _record_health(self, broker: Broker, key: str, policy: breaker.BreakerPolicy, *, ok: bool) -> None:
+        state = breaker.BreakerState.from_record(await broker.breaker_state(key))
+        updated = breaker.record(state, ok, self.clock(), policy)
+        if updated != state:
+            await broker.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
+
+
+def _label(entry: ChainEntry) -> str:
+    return f"{entry.provider}/{entry.model}"
+
+
+def _wall(perf_started: float) -> datetime:
+    """The wall-clock time a `perf_counter` reading was taken."""
+    return datetime.fromtimestamp(time.time() - (time.perf_counter() - perf_started), UTC)
 
 
 def _round(value: float | None) -> float | None:

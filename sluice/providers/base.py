@@ -20,6 +20,9 @@ class ProviderRequest:
     system: str | None = None
     schema: dict[str, Any] | None = None
     params: dict[str, Any] = field(default_factory=dict)
+    # Fields merged into the provider's request body as they are, e.g. its native structured-output switch.
+    extra: dict[str, Any] = field(default_factory=dict)
+    connect_timeout: float | None = None
 
 
 @dataclass(frozen=True)
@@ -45,3 +48,12 @@ class Provider(Protocol):
     def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]: ...
 
     async def aclose(self) -> None: ...
+
+
+def system_and_turns(request: ProviderRequest) -> tuple[str | None, list[Message]]:
+    """The system prompt (the request's, then any system messages) apart from the conversation turns, for
+    providers that take the system prompt outside the message list (Anthropic, Gemini)."""
+    systems = [request.system] if request.system else []
+    systems += [m.content for m in request.messages if m.role == "system"]
+    turns = [m for m in request.messages if m.role != "system"]
+    return ("\n\n".join(systems) or None), turns

@@ -11,7 +11,14 @@ from sluice.workflows.model import ProviderConfig
 
 ADAPTERS: dict[str, str] = {
     "simulated": "sluice.providers.simulated:SimulatedProvider",
+    "openai": "sluice.providers.openai:OpenAIProvider",
+    "openai-compatible": "sluice.providers.openai_compatible:OpenAICompatibleProvider",
+    "anthropic": "sluice.providers.anthropic:AnthropicProvider",
+    "gemini": "sluice.providers.gemini:GeminiProvider",
+    "ollama": "sluice.providers.ollama:OllamaProvider",
 }
+# Types that talk HTTP get the shared pooled client.
+HTTP_TYPES = frozenset(ADAPTERS) - {"simulated"}
 
 
 def create_provider(config: ProviderConfig, **shared: Any) -> Provider:
@@ -22,4 +29,8 @@ def create_provider(config: ProviderConfig, **shared: Any) -> Provider:
         raise NotConfigured(f"provider type {config.type!r} is not available in this build")
     module_name, class_name = target.split(":")
     cls = getattr(importlib.import_module(module_name), class_name)
-    return cls(name=config.name, **config.options, **shared)
+    try:
+        return cls(name=config.name, **config.options, **shared)
+    except TypeError as exc:
+        # An option the adapter does not take: say which, never echo the values (they may be secrets).
+        raise NotConfigured(f"provider {config.name!r} ({config.type}): {exc}".replace(cls.__name__ + ".", "")) from exc

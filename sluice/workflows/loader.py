@@ -13,13 +13,14 @@ from typing import Any
 
 import yaml
 
-from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, ProviderConfig, Workflow
+from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, ProviderConfig, Timeouts, Workflow
 from sluice.workflows.shorthand import ShorthandError, compile_schema
 
 PROVIDER_TYPES = ("simulated", "openai", "anthropic", "gemini", "ollama", "openai-compatible")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _WORKFLOW_KEYS = {"event", "chain", "system", "schema", "callback", "webhook_url", "echo_fields", "description"}
-_CHAIN_KEYS = {"provider", "model", "params", "timeout"}
+_CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
+_TIMEOUT_KEYS = {"connect", "first_token", "idle", "total"}
 _CALLBACK_KEYS = {"timeout", "on_timeout"}
 
 DEMO_SCHEMA = {
@@ -133,7 +134,16 @@ def _parse_chain_entry(entry: Any, where: str, providers: dict[str, ProviderConf
     if not isinstance(params, dict):
         raise ConfigError(f"{where}.params: expected a mapping")
     timeout = parse_duration(entry["timeout"], f"{where}.timeout") if "timeout" in entry else None
-    return ChainEntry(provider=provider, model=model, params=params, timeout=timeout)
+    timeouts_raw = entry.get("timeouts") or {}
+    if not isinstance(timeouts_raw, dict):
+        raise ConfigError(f"{where}.timeouts: expected a mapping of {', '.join(sorted(_TIMEOUT_KEYS))}")
+    _reject_unknown(timeouts_raw, _TIMEOUT_KEYS, f"{where}.timeouts")
+    timeouts = Timeouts(**{k: parse_duration(v, f"{where}.timeouts.{k}") for k, v in timeouts_raw.items()})
+    retries = entry.get("retries")
+    if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10):
+        raise ConfigError(f"{where}.retries: expected a whole number from 0 to 10, not {retries!r}")
+    return ChainEntry(provider=provider, model=model, params=params, timeout=timeout, timeouts=timeouts,
+                      retries=retries)
 
 
 def parse_duration(value: Any, where: str) -> float:

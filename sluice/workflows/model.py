@@ -15,11 +15,23 @@ class ProviderConfig:
 
 
 @dataclass(frozen=True)
+class Timeouts:
+    """Per-attempt deadlines in seconds; None means the engine's default."""
+
+    connect: float | None = None
+    first_token: float | None = None
+    idle: float | None = None
+    total: float | None = None
+
+
+@dataclass(frozen=True)
 class ChainEntry:
     provider: str
     model: str
     params: dict[str, Any] = field(default_factory=dict)
-    timeout: float | None = None
+    timeout: float | None = None  # shorthand for timeouts.total
+    timeouts: Timeouts = Timeouts()
+    retries: int | None = None  # further tries on the same provider; None means the engine's default
 
 
 @dataclass(frozen=True)
@@ -44,3 +56,12 @@ class Workflow:
 class Catalog:
     providers: dict[str, ProviderConfig]
     workflows: dict[str, Workflow]
+
+    def workflow(self, name: str) -> Workflow | None:
+        """A named workflow, or `provider/model` (a configured provider) run directly as a one-entry chain."""
+        found = self.workflows.get(name)
+        if found is None and "/" in name:
+            provider, _, model = name.partition("/")
+            if provider in self.providers and model:
+                found = Workflow(name=name, chain=(ChainEntry(provider=provider, model=model),))
+        return found

@@ -1,0 +1,200 @@
+"""`POST /v1/chat/completions`: the OpenAI Chat Completions face of the same engine.
+
+`model` names a workflow (its chain, failover and schema apply) or `provider/model` for one configured provider.
+The request runs through the queue like any other (it is in the request log with every attempt); this module only
+translates the body in and the channel's events out, as a `chat.completion` or as `chat.completion.chunk` SSE.
+
+One limit of the format: an OpenAI client cannot take back text. Failover before the first token is invisible to
+it, but if a provider fails after text was streamed, the stream ends with an `error` object (which the `openai`
+package raises as `APIError`); the WebSocket/SSE channel of the same request carries the `reset` and the failover.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
+from starlette.responses import JSONResponse, Response
+
+from sluice.api.auth import ApiKey, gateway_of
+from sluice.api.channels import sse_response
+from sluice.api.schemas import ERROR_RESPONSES
+from sluice.api.streaming import channel_batches
+from sluice.errors import BadRequest, NotFound, ServiceUnavailable
+from sluice.gateway import Gateway
+
+router = APIRouter(tags=["openai"])
+SYNC_TIMEOUT = 600.0
+# Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502).
+_FAILURE_STATUS = {"invalid_request": 400, "rate_limited": 429, "provider_timeout": 504}
+
+
+class ContentPart(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    type: str
+    text: str | None = None
+
+
+class CompletionMessage(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+    role: Literal["system", "developer", "user", "assistant", "tool"]
+    content: str | list[ContentPart] | None = None
+
+
+class ChatCompletionRequest(BaseModel):
+    """The Chat Completions request body. Fields that would change the answer's shape in ways Sluice does not do
+    (tools, n > 1, non-text content) are rejected rather than ignored."""
+
+    model_config = ConfigDict(extra="allow")
+
+    model: str = Field(min_length=1, max_length=300, description="A workflow name, or `provider/model`.")
+    messages: list[CompletionMessage] = Field(min_length=1, max_length=1000)
+    stream: bool = False
+    stream_options: dict[str, Any] | None = None
+    temperature: float | None = Field(default=None, ge=0, le=2)
+    top_p: float | None = Field(default=None, ge=0, le=1)
+    max_tokens: int | None = Field(default=None, gt=0)
+    max_completion_tokens: int | None = Field(default=None, gt=0)
+    n: int | None = None
+    tools: list[Any] | None = None
+    response_format: dict[str, Any] | None = None
+
+
+@router.post("/v1/chat/completions", responses={**ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}}})
+async def chat_completions(request: Request, body: ChatCompletionRequest, principal: ApiKey) -> Response:
+    """OpenAI-compatible chat completion, streamed (`"stream": true`) or not; the official SDKs work unchanged."""
+    gateway = gateway_of(request)
+    catalog = gateway.catalog
+    if catalog.workflow(body.model) is None:
+        raise NotFound(
+            f"model {body.model!r} is neither a workflow nor 'provider/model'; workflows: "
+            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
+            code="model_not_found",
+        )
+    submission = await gateway.submit(principal, to_sluice(body), mode="sync")
+    request_id = submission.record.id
+    headers = {"x-request-id": request_id}
+    if body.stream:
+        include_usage = bool((body.stream_options or {}).get("include_usage"))
+        response = sse_response(completion_chunks(gateway, request_id, body.model, include_usage))
+        response.headers.update(headers)
+        return response
+    terminal = await wait_terminal(gateway, request_id)
+    if terminal["type"] != "response":
+        status = _FAILURE_STATUS.get(terminal["code"], 502)
+        return JSONResponse({"error": {"code": terminal["code"], "message": terminal["message"]}},
+                            status_code=status, headers=headers)
+    usage = (terminal.get("meta") or {}).get("usage") or {}
+    return JSONResponse({
+        "id": f"chatcmpl-{request_id}", "object": "chat.completion", "created": int(time.time()),
+        "model": body.model,
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content_of(terminal)},
+                     "finish_reason": "stop", "logprobs": None}],
+        "usage": _usage(usage),
+    }, headers=headers)
+
+
+def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
+    """The Chat Completions body as a Sluice request body (what the worker runs and the request log keeps)."""
+    if body.n not in (None, 1):
+        raise BadRequest("n must be 1: Sluice returns one choice per request", code="unsupported_parameter")
+    if body.tools:
+        raise BadRequest("tools are not supported on /v1/chat/completions; use a workflow with a schema",
+                         code="unsupported_parameter")
+    if body.response_format and body.response_format.get("type") not in (None, "text"):
+        raise BadRequest("response_format is set by the workflow: name a workflow that has a schema as the model",
+                         code="unsupported_parameter")
+    messages = []
+    for index, message in enumerate(body.messages):
+        if message.role == "tool":
+            raise BadRequest(f"messages[{index}]: tool messages are not supported", code="unsupported_parameter")
+        messages.append({"role": "system" if message.role == "developer" else message.role,
+                         "content": _text_of(message, index)})
+    payload: dict[str, Any] = {"workflow": body.model, "messages": messages, "delivery_method": "none"}
+    max_tokens = body.max_completion_tokens or body.max_tokens
+    for name, value in (("temperature", body.temperature), ("top_p", body.top_p), ("max_tokens", max_tokens)):
+        if value is not None:
+            payload[name] = value
+    return payload
+
+
+def _text_of(message: CompletionMessage, index: int) -> str:
+    if isinstance(message.content, str):
+        return message.content
+    if message.content is None:
+        raise BadRequest(f"messages[{index}].content: expected text", code="invalid_request")
+    texts = []
+    for part in message.content:
+        if part.type != "text" or part.text is None:
+            raise BadRequest(f"messages[{index}]: only text content parts are supported, not {part.type!r}",
+                             code="unsupported_parameter")
+        texts.append(part.text)
+    return "".join(texts)
+
+
+async def wait_terminal(gateway: Gateway, request_id: str) -> dict[str, Any]:
+    async for batch in channel_batches(gateway, request_id, 0, SYNC_TIMEOUT):
+        if batch is None:
+            raise ServiceUnavailable(f"no result within {SYNC_TIMEOUT:.0f}s; poll /v1/requests/{request_id}")
+        if batch[-1].terminal:
+            return batch[-1].as_dict()
+    raise ServiceUnavailable(f"the request's events ended without a result; poll /v1/requests/{request_id}")
+
+
+def content_of(terminal: dict[str, Any]) -> str:
+    """The assistant message: the text, or the structured object as JSON text when the workflow has a schema."""
+    data = terminal.get("data")
+    if not (terminal.get("meta") or {}).get("structured_output") and isinstance(data, dict) and "content" in data:
+        return str(data["content"])
+    return orjson.dumps(data).decode()
+
+
+async def completion_chunks(gateway: Gateway, request_id: str, model: str, include_usage: bool) -> AsyncIterator[bytes]:
+    base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
+            "model": model}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
+        choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
+        return b"data: " + orjson.dumps({**base, "choices": [choice], **extra}) + b"\n\n"
+
+    yield chunk({"role": "assistant", "content": ""})
+    async for batch in channel_batches(gateway, request_id, 0, gateway.settings.heartbeat_interval):
+        if batch is None:
+            yield b": keep-alive\n\n"
+            continue
+        out = []
+        for wire in batch:
+            if wire.type == "delta":
+                out.append(chunk({"content": wire.as_dict()["text"]}))
+            elif wire.type == "reset":
+                reason = wire.as_dict()["reason"]
+                yield b"".join(out) + _error_chunk("stream_reset", f"the provider failed after streaming: {reason}")
+                return
+            elif wire.type == "error":
+                event = wire.as_dict()
+                yield b"".join(out) + _error_chunk(event["code"], event["message"])
+                return
+            elif wire.type == "response":
+                event = wire.as_dict()
+                out.append(chunk({}, "stop"))
+                if include_usage:
+                    usage = _usage((event.get("meta") or {}).get("usage") or {})
+                    out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+                out.append(b"data: [DONE]\n\n")
+        if out:
+            yield b"".join(out)
+
+
+def _error_chunk(code: str, message: str) -> bytes:
+    return b"data: " + orjson.dumps({"error": {"code": code, "message": message, "type": "sluice_error"}}) + b"\n\n"
+
+
+def _usage(usage: dict[str, Any]) -> dict[str, int]:
+    tokens_in, tokens_out = usage.get("input_tokens") or 0, usage.get("output_tokens") or 0
+    return {"prompt_tokens": tokens_in, "completion_tokens": tokens_out, "total_tokens": tokens_in + tokens_out}

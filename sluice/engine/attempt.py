@@ -1,0 +1,105 @@
+"""One provider attempt: its stream under per-attempt deadlines, its text streamed into the channel.
+
+Deadlines: `first_token` until the first text, then `idle` between chunks, `total` over everything; `connect` is
+passed to the HTTP client. Whatever goes wrong leaves as a `ProviderError`; `Progress` keeps what had streamed so the
+run loop knows whether to emit `reset` and what text a re-ask should quote.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import aclosing
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from sluice.engine.channel import Channel
+from sluice.events import DeltaEvent, PartialEvent
+from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
+from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken
+from sluice.structured import PartialStream
+
+log = logging.getLogger("sluice.engine")
+
+
+@dataclass(frozen=True)
+class Deadlines:
+    connect: float = 10.0
+    first_token: float = 60.0
+    idle: float = 30.0
+    total: float = 300.0
+
+
+@dataclass
+class Progress:
+    parts: list[str] = field(default_factory=list)
+    usage: Usage | None = None
+    ttft_ms: float | None = None
+    first_token_at: datetime | None = None
+
+    @property
+    def streamed(self) -> bool:
+        return bool(self.parts)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.parts)
+
+
+async def within_deadlines(chunks: AsyncIterator[Chunk], deadlines: Deadlines, label: str) -> AsyncIterator[Chunk]:
+    """The provider's chunks, or `ProviderTimeout` when one does not come in time."""
+    loop = asyncio.get_running_loop()
+    start = loop.time()
+    end, first_token_by = start + deadlines.total, start + deadlines.first_token
+    seen_text = False
+    async with aclosing(chunks) as iterator:
+        while True:
+            now = loop.time()
+            # Before the first text the deadline is absolute (time to first token); after it, a gap between chunks.
+            limit = now + deadlines.idle if seen_text else first_token_by
+            wait = max(min(limit, end) - now, 0.0)
+            try:
+                async with asyncio.timeout(wait):
+                    chunk = await anext(iterator)
+            except StopAsyncIteration:
+                return
+            except ProviderError:
+                raise
+            except TimeoutError:
+                if end <= limit:
+                    raise ProviderTimeout(f"{label}: no complete answer within {deadlines.total:g}s") from None
+                if seen_text:
+                    raise ProviderTimeout(f"{label}: the stream stalled (nothing for {deadlines.idle:g}s)") from None
+                raise ProviderTimeout(f"{label}: no first token within {deadlines.first_token:g}s") from None
+            except Exception as exc:
+                # An adapter that chokes on an unexpected response shape fails this attempt, not the whole request.
+                log.exception("%s: the adapter failed on the provider's response", label)
+                raise StreamBroken(f"{label}: unexpected response ({type(exc).__name__})") from exc
+            seen_text = seen_text or bool(chunk.text)
+            yield chunk
+
+
+async def stream_attempt(
+    channel: Channel, provider: Provider, request: ProviderRequest, deadlines: Deadlines, label: str,
+    schema: dict[str, Any] | None, progress: Progress,
+) -> None:
+    started = time.perf_counter()
+    partial = PartialStream(schema) if schema is not None else None
+    async with aclosing(within_deadlines(provider.stream(request), deadlines, label)) as chunks:
+        async for chunk in chunks:
+            if chunk.usage is not None:
+                progress.usage = chunk.usage
+            if not chunk.text:
+                continue
+            if progress.ttft_ms is None:
+                progress.ttft_ms = (time.perf_counter() - started) * 1000
+                progress.first_token_at = datetime.now(UTC)
+            progress.parts.append(chunk.text)
+            await channel.emit(DeltaEvent(text=chunk.text))
+            if partial is not None and (update := partial.feed(chunk.text)) is not None:
+                await channel.emit(PartialEvent(data=update))
+    if partial is not None and (pending := partial.flush()) is not None:
+        await channel.emit(PartialEvent(data=pending))

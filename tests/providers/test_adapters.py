@@ -1,0 +1,108 @@
+"""One conformance suite for every adapter: each against its wire-faithful fake on loopback."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+
+from sluice.engine.providers import ProviderPool
+from sluice.providers.base import Chunk, Message, Provider, ProviderRequest
+from sluice.providers.errors import NotConfigured, ProviderError
+from sluice.structured.native import prepare
+from sluice.testing import FakeProvider, Script
+from sluice.workflows.loader import build_catalog
+
+KINDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama",
+         "openai-compatible": "openai"}
+SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"],
+          "additionalProperties": False}
+REQUEST = ProviderRequest(model="m-1", messages=(Message("user", "hi"), Message("assistant", "hello"),
+                                                 Message("user", "more")),
+                          system="be brief", params={"temperature": 0.2, "max_tokens": 64})
+
+
+@pytest.fixture(params=list(KINDS))
+async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Provider, FakeProvider]]:
+    provider_type = request.param
+    async with FakeProvider(KINDS[provider_type], text='{"reply": "fine"}') as fake:
+        catalog = build_catalog({"providers": {"p": {"type": provider_type, "api_key": "secret-key",
+                                                     "base_url": fake.base_url}}, "workflows": {}}, {})
+        pool = ProviderPool(catalog)
+        try:
+            yield provider_type, pool.get("p"), fake
+        finally:
+            await pool.aclose()
+
+
+async def collect(provider: Provider, request: ProviderRequest) -> list[Chunk]:
+    return [chunk async for chunk in provider.stream(request)]
+
+
+async def test_streams_text_usage_and_finish(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    _, provider, fake = adapter
+    chunks = await collect(provider, REQUEST)
+    assert "".join(c.text for c in chunks) == '{"reply": "fine"}'
+    assert len([c for c in chunks if c.text]) > 1
+    usage = [c.usage for c in chunks if c.usage]
+    assert usage and usage[-1].output_tokens > 0 and usage[-1].input_tokens > 0
+    assert len(fake.requests) == 1
+
+
+async def test_speaks_the_providers_wire_format(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    provider_type, provider, fake = adapter
+    await collect(provider, REQUEST)
+    sent = fake.requests[0]
+    body, headers = sent.body, sent.headers
+    if provider_type in ("openai", "openai-compatible"):
+        assert sent.path == "/v1/chat/completions" and headers["authorization"] == "Bearer secret-key"
+        assert body["messages"][0] == {"role": "system", "content": "be brief"} and body["stream"] is True
+        assert body["stream_options"] == {"include_usage": True}
+        assert body["max_completion_tokens" if provider_type == "openai" else "max_tokens"] == 64
+    elif provider_type == "anthropic":
+        assert sent.path == "/v1/messages" and headers["x-api-key"] == "secret-key"
+        assert headers["anthropic-version"] == "2023-06-01"
+        assert body["system"] == "be brief" and [m["role"] for m in body["messages"]] == ["user", "assistant", "user"]
+        assert body["max_tokens"] == 64 and body["stream"] is True
+    elif provider_type == "gemini":
+        assert sent.path == "/v1beta/models/m-1:streamGenerateContent" and headers["x-goog-api-key"] == "secret-key"
+        assert body["systemInstruction"] == {"parts": [{"text": "be brief"}]}
+        assert [c["role"] for c in body["contents"]] == ["user", "model", "user"]
+        assert body["generationConfig"] == {"temperature": 0.2, "maxOutputTokens": 64}
+    else:
+        assert sent.path == "/api/chat" and body["stream"] is True
+        assert body["options"] == {"temperature": 0.2, "num_predict": 64}
+
+
+async def test_native_structured_output_reaches_the_wire(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    provider_type, provider, fake = adapter
+    mode, request = prepare(ProviderRequest(model="m-1", messages=(Message("user", "hi"),), schema=SCHEMA),
+                            provider_type)
+    chunks = await collect(provider, request)
+    assert mode == "native"
+    assert "".join(c.text for c in chunks) == '{"reply": "fine"}'  # Anthropic: from the forced tool's JSON
+    body = fake.requests[0].body
+    assert {"openai": "response_format", "openai-compatible": "response_format", "anthropic": "tool_choice",
+            "gemini": "generationConfig", "ollama": "format"}[provider_type] in body
+
+
+async def test_keep_alive_reuses_one_connection(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    _, provider, fake = adapter
+    for _ in range(3):
+        await collect(provider, REQUEST)
+    assert len(fake.requests) == 3
+    assert len(fake._connections) == 1  # the pooled client kept one connection open
+
+
+async def test_unknown_option_is_a_clear_config_error() -> None:
+    catalog = build_catalog({"providers": {"p": {"type": "anthropic", "api_kee": "x"}}, "workflows": {}}, {})
+    with pytest.raises(NotConfigured, match="api_kee"):
+        ProviderPool(catalog).get("p")
+
+
+async def test_error_messages_never_carry_the_key(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    _, provider, fake = adapter
+    fake.script(Script(status=401))
+    with pytest.raises(ProviderError) as caught:
+        await collect(provider, REQUEST)
+    assert "secret-key" not in caught.value.message
