@@ -13,21 +13,28 @@ from typing import Any
 
 import orjson
 
+from sluice.admin.catalog import StoredCatalog
+from sluice.admin.credentials import CredentialCipher
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
+from sluice.delivery.service import Delivery
 from sluice.engine.channel import SEQ_BLOCK
 from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Runner
 from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent
+from sluice.observability.metrics import Metrics
+from sluice.observability.tap import observe_deliveries, observed
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
+from sluice.store.admin import AdminStore
 from sluice.store.engine import create_engine, migrate
 from sluice.store.store import IdempotencyConflict, now
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker
 from sluice.workflows.loader import load_catalog
 from sluice.workflows.model import Catalog
+from sluice.workflows.shorthand import ShorthandError, compile_schema
 
 
 @dataclass(frozen=True)
@@ -51,25 +58,41 @@ class Gateway:
         assert self.settings.secret_key is not None
         self.catalog: Catalog = load_catalog(self.settings.config_path)
         self.store = Store(create_engine(self.settings.resolved_database_url))
-        self.broker: Broker = create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds)
+        self.metrics = Metrics()
+        self.broker: Broker = observed(  # every appended channel event is counted once, here
+            create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds), self.metrics)
         self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
         self.providers = ProviderPool(self.catalog)
+        self.delivery = Delivery(self.settings, self.store, self.broker)
+        observe_deliveries(self.delivery.dispatcher, self.metrics)
         self.worker = Worker(self.broker, self.store, Runner(self.providers, self.store), lambda: self.catalog,
-                             concurrency=self.settings.worker_concurrency)
+                             concurrency=self.settings.worker_concurrency, delivery=self.delivery)
         self.default_project_id = ""
+        self.admin_store = AdminStore(self.store.engine)
+        self.stored_catalog = StoredCatalog(self.catalog, self.admin_store, CredentialCipher(self.settings.secret_key))
 
     async def start(self) -> None:
         await migrate(self.store.engine)
         self.default_project_id = await self.store.ensure_project()
+        await self.refresh_catalog()
         await self.broker.start()
         await self.worker.recover()
+        await self.delivery.start()
         self.worker.start()
+        self.stored_catalog.start(self.refresh_catalog)
 
     async def aclose(self) -> None:
+        await self.stored_catalog.aclose()
         await self.worker.stop()
+        await self.delivery.aclose()
         await self.providers.aclose()
         await self.broker.aclose()
         await self.store.aclose()
+
+    async def refresh_catalog(self) -> None:
+        """Rebuild the catalog from the config file plus the providers and workflows stored via the admin API."""
+        self.catalog = await self.stored_catalog.build()
+        self.providers.reconfigure(self.catalog)
 
     async def authenticate(self, api_key: str) -> Principal | None:
         master = self.settings.master_key
@@ -85,10 +108,13 @@ class Gateway:
     ) -> Submission:
         """Durably record and queue a request. Returns only once a restart could not lose it."""
         workflow_name = body["workflow"]
-        if workflow_name not in self.catalog.workflows:
+        if self.catalog.workflow(workflow_name) is None:
             known = ", ".join(sorted(self.catalog.workflows))
             raise NotFound(f"workflow {workflow_name!r} does not exist; known workflows: {known}",
                            code="workflow_not_found")
+        await self.delivery.check_request(principal.project_id, body, self.catalog.workflow(workflow_name))
+        if body.get("schema") is not None:
+            body = {**body, "schema": _compile_override(body["schema"])}
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
             id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
@@ -132,3 +158,10 @@ class Gateway:
             "status_url": f"{base}/v1/requests/{record.id}",
             "events_url": f"{base}/v1/channels/{record.id}/events",
         }
+
+
+def _compile_override(schema: dict[str, Any]) -> dict[str, Any]:
+    try:
+        return compile_schema(schema)
+    except ShorthandError as exc:
+        raise Unprocessable(str(exc), code="invalid_schema") from exc

@@ -5,28 +5,36 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from sluice.broker.base import Broker, Job
+from sluice.broker.errors import LogLost
 from sluice.engine.channel import Channel
 from sluice.engine.run import Outcome, Runner, error_event
 from sluice.events import ResetEvent, ResponseEvent, StatusEvent
 from sluice.store import Store
 from sluice.workflows.model import Catalog
 
+if TYPE_CHECKING:
+    from sluice.delivery.service import Delivery
+
 log = logging.getLogger("sluice.worker")
 
 
 class Worker:
     def __init__(
-        self, broker: Broker, store: Store, runner: Runner, catalog: Callable[[], Catalog], *, concurrency: int = 64
+        self, broker: Broker, store: Store, runner: Runner, catalog: Callable[[], Catalog], *, concurrency: int = 64,
+        delivery: Delivery | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
         self.runner = runner
         self.catalog = catalog
         self.concurrency = concurrency
+        self.delivery = delivery
         self._tasks: list[asyncio.Task[None]] = []
+        self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
     async def recover(self) -> int:
         """Re-queue every accepted request that has not finished (the gateway stopped or was killed while it ran).
@@ -40,6 +48,7 @@ class Worker:
                 await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1)
                 await self.broker.append(record.id, ResetEvent(reason="the gateway restarted; the request runs again"))
                 await self.broker.append(record.id, StatusEvent(status="queued"))
+                self._reopened.add(record.id)
             await self.broker.enqueue(record.id)
         if unfinished:
             log.info("re-queued %d unfinished requests", len(unfinished))
@@ -47,6 +56,19 @@ class Worker:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name=f"sluice-worker-{i}") for i in range(self.concurrency)]
+        wait_for_data_loss = getattr(self.broker, "wait_for_data_loss", None)
+        if wait_for_data_loss is not None:  # a shared broker (Redis) that can lose its data while we run
+            self._tasks.append(asyncio.create_task(self._recover_after_data_loss(wait_for_data_loss)))
+
+    async def _recover_after_data_loss(self, wait_for_data_loss: Callable[[], Awaitable[None]]) -> None:
+        while True:
+            await wait_for_data_loss()
+            try:
+                await self.recover()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("re-queueing after the broker lost its data failed; the next start will do it")
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -63,6 +85,8 @@ class Worker:
                 await self.process(job)
             except asyncio.CancelledError:
                 raise
+            except LogLost as exc:  # the broker lost this run's job or log: the job runs again elsewhere
+                log.warning("run of %s stopped: %s", job.request_id, exc)
             except Exception:
                 # The request stays unfinished in the store and is taken up again at the next start.
                 log.exception("job %s crashed", job.request_id)
@@ -73,19 +97,31 @@ class Worker:
             await self.broker.ack(job)
             return
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
-        workflow = self.catalog().workflows.get(record.workflow)
+        if record.run_count > 1 and record.id not in self._reopened:
+            # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
+            # that saw its partial output to drop it.
+            await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
+        self._reopened.discard(record.id)
+        workflow = self.catalog().workflow(record.workflow)
         if workflow is None:
             outcome = Outcome(status="failed", error={
                 "code": "workflow_not_found", "message": f"workflow {record.workflow!r} no longer exists"})
         else:
             try:
                 outcome = await self.runner.run(channel, record.id, workflow, record.body)
-            except asyncio.CancelledError:
+            except (asyncio.CancelledError, LogLost):
                 raise
             except Exception as exc:
                 log.exception("request %s failed inside the gateway", record.id)
                 outcome = Outcome(status="failed", error={"code": "internal_error",
                                                           "message": f"the gateway failed: {type(exc).__name__}"})
+        if self.delivery is not None and workflow is not None and await self.delivery.begin_callback(
+            channel, record, workflow, outcome.status, outcome.data, outcome.meta
+        ):
+            # The callback step: the request now waits (in the store) for the backend; the terminal event is
+            # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
+            await self.broker.ack(job)
+            return
         terminal = ResponseEvent(data=outcome.data, meta=outcome.meta) if outcome.status == "completed" else (
             error_event(outcome))
         wire = await channel.emit(terminal)
@@ -93,4 +129,7 @@ class Worker:
             record.id, status=outcome.status, terminal_seq=wire.seq if wire else None, data=outcome.data,
             error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at,
         )
+        if self.delivery is not None:
+            await self.delivery.send_lifecycle(record, workflow, outcome.status, outcome.data, outcome.meta,
+                                               outcome.error)
         await self.broker.ack(job)

@@ -1,0 +1,1 @@
+"""Webhook delivery, the callback step, the SSRF guard and the `sluice forward` tunnel (DESIGN.md §5)."""
