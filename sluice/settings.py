@@ -58,6 +58,9 @@ class Settings:
         ):
             if env.get(key):
                 values[name] = kind(env[key])
+        extra = _webhook_extra(env)
+        if extra:
+            values["extra"] = extra
         values.update({k: v for k, v in overrides.items() if v is not None})
         settings = cls(**values)
         if settings.env not in ENVIRONMENTS:
@@ -99,3 +102,16 @@ class Settings:
             path.touch(mode=0o600)
             path.write_text(secrets.token_urlsafe(48))
         return replace(self, secret_key=path.read_text().strip())
+
+
+def _webhook_extra(env: Any) -> dict[str, Any]:
+    """`SLUICE_WEBHOOK_*` tuning of webhook delivery (read by `sluice.delivery`)."""
+    extra: dict[str, Any] = {}
+    if env.get("SLUICE_WEBHOOK_RETRY_SCHEDULE"):
+        extra["webhook_retry_schedule"] = [float(part) for part in env["SLUICE_WEBHOOK_RETRY_SCHEDULE"].split(",")]
+    for name in ("timeout", "jitter", "dead_letter_days"):
+        if env.get(f"SLUICE_WEBHOOK_{name.upper()}"):
+            extra[f"webhook_{name}"] = float(env[f"SLUICE_WEBHOOK_{name.upper()}"])
+    if env.get("SLUICE_WEBHOOK_ALLOW_PRIVATE_URLS", "").lower() in ("1", "true", "yes"):
+        extra["webhook_allow_private_urls"] = True
+    return extra

@@ -69,9 +69,14 @@ async def channel_socket(
     channel_id: str | None = None,
     token: str | None = None,
     after: str | None = None,
+    vsn: str | None = None,
 ) -> None:
     """Events of one channel as JSON text frames: the ones after `after`, then live ones; closed after the terminal
     event. `{"type": "heartbeat"}` frames (no `seq`) keep an idle connection alive."""
+    if vsn is not None:  # a Phoenix client given this URL (ModelRiver's SDK appends /socket/websocket?…&vsn=2.0.0)
+        from sluice.api.phoenix import phoenix_socket
+
+        return await phoenix_socket(websocket, token, vsn)
     gateway = gateway_of(websocket)  # type: ignore[arg-type]
     await websocket.accept()
     try:

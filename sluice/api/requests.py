@@ -10,7 +10,8 @@ from starlette.responses import JSONResponse, Response
 
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response, sse_stream
-from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, RequestStatus, SyncResult
+from sluice.api.formats import formatted_result
+from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, ChannelToken, RequestStatus, SyncResult
 from sluice.api.streaming import channel_batches
 from sluice.errors import ServiceUnavailable
 from sluice.store import RequestRecord
@@ -56,6 +57,8 @@ async def submit_sync(
         if batch[-1].terminal:
             terminal = batch[-1].as_dict()
     assert terminal is not None
+    if body.format is not None:  # ModelRiver's response shapes (DESIGN.md §9)
+        return await formatted_result(gateway, record, terminal, body.format)
     result: dict[str, Any] = {"channel_id": record.id, "request_id": record.id}
     if terminal["type"] == "response":
         result.update(status="completed", data=terminal["data"], meta=terminal.get("meta"))
@@ -71,6 +74,18 @@ async def get_request(request: Request, request_id: str, principal: ApiKey) -> R
     record = await gateway.request_for(principal, request_id)
     attempts = await gateway.store.list_attempts(record.id)
     return JSONResponse(render_request(record, attempts))
+
+
+@router.post("/v1/channels/{channel_id}/token", response_model=ChannelToken, responses=ERROR_RESPONSES)
+async def refresh_channel_token(request: Request, channel_id: str, principal: ApiKey) -> Response:
+    """A fresh `ws_token` (and `websocket_url`) for an existing channel, e.g. when a page reloads after the first
+    token expired. Your backend calls this with its API key and hands the result to the browser."""
+    gateway = gateway_of(request)
+    record = await gateway.request_for(principal, channel_id)
+    accepted = gateway.accepted_body(record)
+    fields = ("channel_id", "project_id", "ws_token", "websocket_url", "websocket_channel")
+    return JSONResponse({**{name: accepted[name] for name in fields},
+                         "expires_in": int(gateway.settings.ws_token_ttl)})
 
 
 def render_request(record: RequestRecord, attempts: list[dict[str, Any]]) -> dict[str, Any]:
@@ -96,4 +111,4 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _payload(body: AIRequest) -> dict[str, Any]:
-    return body.model_dump(mode="json", exclude_none=True)
+    return body.model_dump(mode="json", exclude_none=True, by_alias=True)

@@ -30,6 +30,12 @@ class AIRequest(BaseModel):
     system: str | None = Field(default=None, max_length=100_000, description="Overrides the workflow's system prompt.")
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
+    format: Literal["raw", "wrapped"] | None = Field(
+        default=None, description="`POST /v1/ai` only: answer in ModelRiver's `raw` or `wrapped` shape.")
+    output_schema: dict[str, Any] | None = Field(
+        default=None, alias="schema",
+        description="Overrides the workflow's schema for this request: shorthand or full JSON Schema.",
+    )
 
 
 class ErrorDetail(BaseModel):
@@ -52,6 +58,15 @@ class AsyncAccepted(BaseModel):
     websocket_channel: str
     status_url: str
     events_url: str
+
+
+class ChannelToken(BaseModel):
+    channel_id: str
+    project_id: str
+    ws_token: str
+    websocket_url: str
+    websocket_channel: str
+    expires_in: int
 
 
 class AttemptInfo(BaseModel):

@@ -164,3 +164,20 @@ async def test_ws_token_does_not_open_api_routes(start_gateway: StartGateway) ->
         response = await client.get(f"/v1/requests/{accepted['channel_id']}",
                                     headers={"Authorization": f"Bearer {accepted['ws_token']}"})
         assert response.status_code == 401
+
+
+async def test_a_fresh_token_opens_the_channel_after_the_first_expired(start_gateway: StartGateway) -> None:
+    gw = await start_gateway(ws_token_ttl=1)
+    async with gw.client() as client:
+        accepted = await submit(client)
+        await wait_finished(client, accepted["channel_id"])
+        expired = gw.gateway.signer.ws_token(accepted["channel_id"], accepted["project_id"], ttl=-1)
+        refreshed = (await client.post(f"/v1/channels/{accepted['channel_id']}/token")).json()
+        other_project = await gw.gateway.store.ensure_project("elsewhere")
+        outsider, _ = await gw.gateway.store.create_api_key(other_project, "outsider")
+        refused = await client.post(f"/v1/channels/{accepted['channel_id']}/token",
+                                    headers={"Authorization": f"Bearer {outsider}"})
+    assert refused.status_code == 404
+    assert refreshed["ws_token"] != expired and refreshed["expires_in"] == 1
+    events = events_only(await collect_ws(refreshed["websocket_url"]))
+    assert events[-1]["type"] == "response"

@@ -166,3 +166,16 @@ async def test_openapi_describes_every_route(gw: RunningGateway) -> None:
     for path in ("/v1/ai/async", "/v1/ai", "/v1/requests/{request_id}", "/v1/channels/{channel_id}/events",
                  "/v1/ws", "/healthz", "/readyz"):
         assert path in spec["paths"], path
+
+
+async def test_request_schema_overrides_the_workflows(gw: RunningGateway) -> None:
+    override = {"answer": "string", "mood": "happy | sad"}
+    async with gw.client() as client:
+        response = await client.post("/v1/ai", json=chat_body("thanks, great", schema=override))
+        assert response.status_code == 200, response.text
+        assert set(response.json()["data"]) == {"answer", "mood"}
+        assert response.json()["data"]["mood"] in ("happy", "sad")
+        bad = await client.post("/v1/ai/async", json=chat_body(schema={"items": "array<string"}))
+    assert bad.status_code == 422
+    assert bad.json()["error"]["code"] == "invalid_schema"
+    assert "schema.items" in bad.json()["error"]["message"]

@@ -41,7 +41,7 @@ async def test_sigkill_mid_stream_then_restart_completes_the_job(tmp_path: Path)
         async with httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {MASTER_KEY}"}) as client:
             accepted = (await client.post("/v1/ai/async", json=chat_body("survive a crash please"))).json()
         before = events_only(await collect_ws(accepted["websocket_url"], stop_after=12))
-        assert before[-1]["type"] == "delta"
+        assert before[-1]["type"] in ("delta", "partial")  # killed mid-stream
         first.send_signal(signal.SIGKILL)
         first.wait(10)
     finally:
