@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import Literal
 
 import pytest
 from pydantic import BaseModel
@@ -29,7 +30,7 @@ async def gw(start_gateway: StartGateway, tmp_path: Path) -> RunningGateway:
 
 class Chatbot(BaseModel):
     reply: str
-    sentiment: str
+    sentiment: Literal["positive", "negative", "neutral"]
     confidence: float
 
 
@@ -74,6 +75,7 @@ async def test_run_with_a_pydantic_schema_sends_its_json_schema(gw: RunningGatew
     async with AsyncSluiceClient(gw.url, api_key=gw.api_key) as sluice:
         result = await sluice.run("demo", "thanks, this is great", schema=Chatbot)
     assert result.status == "completed"
+    assert set(result.data) == {"reply", "sentiment", "confidence"}  # the model's schema, not the workflow's
     parsed = result.parse(Chatbot)
     assert parsed.sentiment == "positive" and 0 <= parsed.confidence <= 1
     record = await gw.gateway.store.get_request(result.channel_id)
