@@ -25,6 +25,7 @@ from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
+from sluice.observability.tracing import tracing_observers
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
@@ -60,7 +61,8 @@ class Gateway:
         self.store = Store(create_engine(self.settings.resolved_database_url))
         self.metrics = Metrics()
         self.broker: Broker = observed(  # every appended channel event is counted once, here
-            create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds), self.metrics)
+            create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds), self.metrics,
+            *tracing_observers(self.settings.extra))
         self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
         self.providers = ProviderPool(self.catalog)
         self.delivery = Delivery(self.settings, self.store, self.broker)

@@ -13,6 +13,7 @@ from sluice.broker.errors import LogLost
 from sluice.engine.channel import Channel
 from sluice.engine.run import Outcome, Runner, error_event
 from sluice.events import ResetEvent, ResponseEvent, StatusEvent
+from sluice.observability.logging import bind_request_id
 from sluice.store import Store
 from sluice.workflows.model import Catalog
 
@@ -92,6 +93,7 @@ class Worker:
                 log.exception("job %s crashed", job.request_id)
 
     async def process(self, job: Job) -> None:
+        bind_request_id(job.request_id)  # this job's logs carry its request id
         record = await self.store.start_run(job.request_id)
         if record is None:  # already finished: a duplicate delivery of the job
             await self.broker.ack(job)

@@ -9,10 +9,28 @@ from fastapi import FastAPI
 from fastapi.responses import ORJSONResponse
 
 from sluice import __version__
-from sluice.api import channels, ops, requests
+from sluice.api import (
+    admin_keys,
+    admin_metrics,
+    admin_providers,
+    admin_requests,
+    admin_workflows,
+    callbacks,
+    channels,
+    openai_compat,
+    ops,
+    requests,
+    tunnel,
+    webhooks_admin,
+)
+from sluice.api import phoenix as phoenix_socket
+from sluice.api import sdk as sdk_files
 from sluice.api.errors import install_error_handlers
 from sluice.api.limits import BodySizeLimit
+from sluice.api.openapi import document_websockets
+from sluice.console.routes import router as console_router
 from sluice.gateway import Gateway
+from sluice.observability.logging import RequestIdMiddleware, configure_logging
 from sluice.settings import Settings
 
 
@@ -21,6 +39,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        configure_logging(settings.extra.get("log_format"))
         gateway = Gateway(settings)
         await gateway.start()
         app.state.gateway = gateway
@@ -37,8 +56,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         default_response_class=ORJSONResponse,
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(RequestIdMiddleware)
     install_error_handlers(app)
     app.include_router(requests.router)
+    app.include_router(openai_compat.router)
     app.include_router(channels.router)
+    app.include_router(phoenix_socket.router)
+    app.include_router(callbacks.router)
+    app.include_router(webhooks_admin.router)
+    app.include_router(tunnel.router)
     app.include_router(ops.router)
+    app.include_router(admin_keys.router)
+    app.include_router(admin_providers.router)
+    app.include_router(admin_workflows.router)
+    app.include_router(admin_requests.router)
+    app.include_router(admin_metrics.router)
+    app.include_router(console_router)
+    app.include_router(sdk_files.router)
+    document_websockets(app)
     return app

@@ -9,11 +9,17 @@ from typing import Annotated
 
 import typer
 
+from sluice.cli.demo import demo
+from sluice.cli.fake_provider import fake_provider
+from sluice.cli.forward import forward
 from sluice.settings import Settings
 
 app = typer.Typer(help="Sluice: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
+app.command()(demo)
+app.command()(forward)
+app.command("fake-provider")(fake_provider)
 
 DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the SQLite file and secret key live.")]
 ConfigPath = Annotated[Path | None, typer.Option("--config", help="YAML file of providers and workflows.")]

@@ -92,6 +92,8 @@ class Runner:
 
     async def run(self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any]) -> Outcome:
         await channel.emit(StatusEvent(status="running"))
+        if body.get("schema") is not None:  # a per-request override, compiled when the request was accepted
+            workflow = replace(workflow, schema=body["schema"])
         run = _Run(request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter())
         last_error: ProviderError | None = None
         for index, entry in enumerate(workflow.chain):

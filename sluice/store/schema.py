@@ -85,3 +85,87 @@ attempts = sa.Table(
     sa.Column("tokens_out", sa.Integer),
     sa.Column("started_at", Timestamp, nullable=False),
 )
+
+# Webhooks and callbacks (migration 0002) ----------------------------------------------------------------------------
+
+webhook_secrets = sa.Table(
+    "webhook_secrets",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), nullable=False, index=True),
+    sa.Column("secret", sa.String(200), nullable=False),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("expires_at", Timestamp),
+)
+
+webhook_settings = sa.Table(
+    "webhook_settings",
+    metadata,
+    sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), primary_key=True),
+    sa.Column("allow_private_urls", sa.Boolean, nullable=False, default=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id"), nullable=False, index=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("url", sa.String(2048), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("status", sa.String(16), nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, default=0),
+    sa.Column("next_attempt_at", Timestamp),
+    sa.Column("locked_until", Timestamp),
+    sa.Column("last_status_code", sa.Integer),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("finished_at", Timestamp),
+    sa.Index("ix_webhook_deliveries_status_next", "status", "next_attempt_at"),
+    sa.Index("ix_webhook_deliveries_project_created", "project_id", "created_at"),
+)
+
+webhook_attempts = sa.Table(
+    "webhook_attempts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("delivery_id", sa.String(64), sa.ForeignKey("webhook_deliveries.id"), nullable=False, index=True),
+    sa.Column("attempt", sa.Integer, nullable=False),
+    sa.Column("status_code", sa.Integer),
+    sa.Column("error", sa.Text),
+    sa.Column("latency_ms", sa.Float),
+    sa.Column("response_excerpt", sa.Text),
+    sa.Column("via", sa.String(16), nullable=False),
+    sa.Column("started_at", Timestamp, nullable=False),
+)
+
+callback_waits = sa.Table(
+    "callback_waits",
+    metadata,
+    sa.Column("request_id", sa.String(64), sa.ForeignKey("requests.id"), primary_key=True),
+    sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("token_hash", sa.String(64), nullable=False, unique=True),
+    sa.Column("state", sa.String(16), nullable=False),
+    sa.Column("on_timeout", sa.String(16), nullable=False),
+    sa.Column("expires_at", Timestamp, nullable=False),
+    sa.Column("result", sa.JSON),
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("resolved_at", Timestamp),
+    sa.Index("ix_callback_waits_state_expires", "state", "expires_at"),
+)
+
+# Console and admin API (migration 0003) -----------------------------------------------------------------------------
+
+providers = sa.Table(
+    "providers",
+    metadata,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project_id", sa.String(64), sa.ForeignKey("projects.id"), nullable=False),
+    sa.Column("name", sa.String(200), nullable=False, unique=True),
+    sa.Column("type", sa.String(64), nullable=False),
+    sa.Column("options", sa.JSON, nullable=False),  # non-secret settings (base_url, pace_ms, …)
+    sa.Column("credentials", sa.Text),  # Fernet token of a JSON object (api_key, …), key derived from SLUICE_SECRET_KEY
+    sa.Column("created_at", Timestamp, nullable=False),
+    sa.Column("updated_at", Timestamp, nullable=False),
+)

@@ -1,0 +1,110 @@
+"""Admin API for the request log: search (workflow, status, time range, a metadata value) and detail (the body,
+attempts, timings, final data, webhook deliveries and, while the broker still holds it, the channel's events)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import JSONResponse, Response
+
+from sluice.api.auth import AdminKey, gateway_of
+from sluice.api.requests import render_request
+from sluice.api.schemas import ERROR_RESPONSES
+from sluice.api.webhooks_admin import render_delivery
+from sluice.errors import NotFound, Unprocessable
+from sluice.gateway import Gateway
+from sluice.store import RequestRecord
+from sluice.store.admin import RequestFilter
+from sluice.store.store import as_utc
+
+router = APIRouter(prefix="/v1/admin/requests", tags=["admin: request log"], responses=ERROR_RESPONSES)
+
+MAX_TIMELINE = 5_000  # events shown in a detail; a long answer's deltas beyond that are cut
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _ms(start: datetime | None, end: datetime | None) -> float | None:
+    return None if start is None or end is None else round((end - start).total_seconds() * 1000, 1)
+
+
+def summarize(record: RequestRecord) -> dict[str, Any]:
+    meta = record.meta or {}
+    return {
+        "id": record.id, "workflow": record.workflow, "status": record.status, "mode": record.mode,
+        "provider": meta.get("provider"), "model": meta.get("model"),
+        "attempts": len(meta.get("attempts") or []), "metadata": record.metadata,
+        "error_code": (record.error or {}).get("code"),
+        "created_at": _iso(record.created_at), "completed_at": _iso(record.completed_at),
+        "duration_ms": _ms(record.created_at, record.completed_at),
+        "ttft_ms": _ms(record.started_at, record.first_token_at),
+    }
+
+
+def _metadata_filter(value: str | None) -> tuple[str | None, str | None]:
+    if not value:
+        return None, None
+    key, sep, wanted = value.partition("=")
+    if not key.strip():
+        raise Unprocessable("metadata: expected key=value (or just key)", code="invalid_filter")
+    return key.strip(), (wanted if sep else None)
+
+
+@router.get("")
+async def search_requests(
+    request: Request,
+    principal: AdminKey,
+    workflow: Annotated[str | None, Query(max_length=200)] = None,
+    status: Annotated[str | None, Query(max_length=32)] = None,
+    since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
+    until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
+    metadata: Annotated[str | None, Query(max_length=500, description="`key=value`: metadata[key] equals value; "
+                                          "`key`: metadata has key.")] = None,
+    before: Annotated[datetime | None, Query(description="Cursor: `next_before` of the previous page.")] = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+) -> Response:
+    """The project's requests, newest first, filtered; page with `before=<next_before>`."""
+    key, value = _metadata_filter(metadata)
+    where = RequestFilter(project_id=principal.project_id, workflow=workflow or None, status=status or None,
+                          since=as_utc(since), until=as_utc(until), metadata_key=key, metadata_value=value,
+                          before=as_utc(before), limit=limit)
+    found = await gateway_of(request).admin_store.search_requests(where)
+    next_before = _iso(found[-1].created_at) if len(found) == limit else None
+    return JSONResponse({"requests": [summarize(r) for r in found], "next_before": next_before})
+
+
+@router.get("/{request_id}")
+async def request_detail(request: Request, principal: AdminKey, request_id: str) -> Response:
+    """Everything about one request. `timeline.held` is false once the broker no longer keeps its events."""
+    gateway = gateway_of(request)
+    record = await gateway.store.get_request(request_id)
+    if record is None or record.project_id != principal.project_id:
+        raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
+    detail = {**summarize(record), **render_request(record, await gateway.store.list_attempts(record.id))}
+    detail["messages"] = record.body.get("messages")
+    detail["request"] = {k: v for k, v in record.body.items() if k != "messages"}
+    detail["timeline"] = await timeline(gateway, record.id)
+    deliveries = await gateway.delivery.webhooks.list_deliveries(principal.project_id, request_id=record.id)
+    detail["deliveries"] = [render_delivery(d) for d in deliveries]
+    return JSONResponse(detail)
+
+
+async def timeline(gateway: Gateway, channel_id: str) -> dict[str, Any]:
+    info = await gateway.broker.log_info(channel_id)
+    if info is None:
+        return {"held": False, "events": [], "truncated": False}
+    subscription = gateway.broker.subscribe(channel_id, 0)
+    events: list[dict[str, Any]] = []
+    try:
+        while len(events) < MAX_TIMELINE:
+            batch = await subscription.next_batch(0)  # no waiting: what is held right now
+            if not batch:
+                break
+            events.extend(wire.as_dict() for wire in batch)
+    finally:
+        subscription.close()
+    return {"held": True, "events": events[:MAX_TIMELINE], "truncated": len(events) >= MAX_TIMELINE}

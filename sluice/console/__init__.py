@@ -1,0 +1,1 @@
+"""The built-in web console at /console: server-rendered page shells, vanilla JS calling the admin API."""

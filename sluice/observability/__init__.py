@@ -1,0 +1,1 @@
+"""Prometheus metrics observed from channel events, structured JSON logs, dashboard statistics."""
