@@ -47,25 +47,24 @@ def load_chatbot() -> ModuleType:
 @dataclass(frozen=True)
 class Credentials:
     api_key: str
-    webhook_secret: str | None
+    admin_key: str
+    webhook_secret: str
 
 
 async def provision(gateway_app: FastAPI) -> Credentials:
-    """An API key for the chatbot, and a webhook secret if this gateway delivers webhooks."""
-    gateway = gateway_app.state.gateway
-    api_key, _ = await gateway.store.create_api_key(gateway.default_project_id, "sluice-demo")
-    delivery = getattr(gateway, "delivery", None)
-    store = getattr(delivery, "webhooks", None)
-    if store is None or not hasattr(delivery, "callbacks"):  # no webhook step: the chatbot only streams
-        return Credentials(api_key=api_key, webhook_secret=None)
+    """An API key for the chatbot, an admin key for the console, and the project's webhook signing secret."""
     from sluice.delivery.signing import generate_secret
 
-    secrets = await store.active_secrets(gateway.default_project_id)
-    if secrets:
-        return Credentials(api_key=api_key, webhook_secret=secrets[0])
-    secret = generate_secret()
-    await store.add_secret(gateway.default_project_id, secret, overlap=0)
-    return Credentials(api_key=api_key, webhook_secret=secret)
+    gateway = gateway_app.state.gateway
+    project = gateway.default_project_id
+    api_key, _ = await gateway.store.create_api_key(project, "sluice-demo")
+    admin_key, _ = await gateway.store.create_api_key(project, "sluice-demo-console", admin=True)
+    store = gateway.delivery.webhooks
+    secrets = await store.active_secrets(project)
+    if not secrets:
+        secrets = [generate_secret()]
+        await store.add_secret(project, secrets[0], overlap=0)
+    return Credentials(api_key=api_key, admin_key=admin_key, webhook_secret=secrets[0])
 
 
 async def start_server(app: Any, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
@@ -97,7 +96,7 @@ async def run_demo(
         credentials = await provision(gateway_app)
         chatbot = load_chatbot()
         wanted = os.environ.get("CHATBOT_WEBHOOKS", "1") not in ("0", "false", "no")
-        webhooks = wanted and credentials.webhook_secret is not None
+        webhooks = wanted
         chatbot_app = chatbot.create_app(chatbot.ChatbotSettings(
             sluice_url=settings.base_url, api_key=credentials.api_key, public_url=f"http://{host}:{app_port}",
             webhook_secret=credentials.webhook_secret, webhooks=webhooks, page_dir=page_dir,
@@ -105,6 +104,7 @@ async def run_demo(
         servers.append(await start_server(chatbot_app, host, app_port))
         announce(f"Sluice gateway  {settings.base_url}   (API docs: {settings.base_url}/docs)")
         announce(f"API key         {credentials.api_key}")
+        announce(f"Console         {settings.base_url}/console   (admin key: {credentials.admin_key})")
         announce(f"Webhook step    {'on: the backend enriches each answer' if webhooks else 'off (streaming only)'}")
         announce(f"\n  Open the chat: http://{host}:{app_port}/\n")
         announce("Press Ctrl+C to stop.")
@@ -119,6 +119,7 @@ async def run_demo(
         for server, _ in servers:
             server.should_exit = True
         await asyncio.gather(*(task for _, task in servers), return_exceptions=True)
+
 
 def demo(
     port: Annotated[int, typer.Option(help="Port of the gateway.")] = 8080,
