@@ -80,7 +80,10 @@ class Worker:
         self._tasks = []
 
     async def _loop(self) -> None:
-        while True:
+        task = asyncio.current_task()
+        # Not `while True`: a library call inside a run may swallow the CancelledError of `stop()`, and the loop
+        # would then wait for the next job forever, hanging the shutdown.
+        while task is None or not task.cancelling():
             job = await self.broker.dequeue()
             try:
                 await self.process(job)
@@ -126,11 +129,16 @@ class Worker:
             return
         terminal = ResponseEvent(data=outcome.data, meta=outcome.meta) if outcome.status == "completed" else (
             error_event(outcome))
-        wire = await channel.emit(terminal)
+        # The outcome is recorded before it is announced. If the gateway dies in between, the request is finished
+        # and its subscribers get the end from the store; the other order let a restart run it again and record a
+        # different outcome than the one subscribers had already received (found by tests/chaos).
         await self.store.finish_request(
-            record.id, status=outcome.status, terminal_seq=wire.seq if wire else None, data=outcome.data,
+            record.id, status=outcome.status, terminal_seq=None, data=outcome.data,
             error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at,
         )
+        wire = await channel.emit(terminal)
+        if wire is not None:
+            await self.store.set_status(record.id, outcome.status, terminal_seq=wire.seq)
         if self.delivery is not None:
             await self.delivery.send_lifecycle(record, workflow, outcome.status, outcome.data, outcome.meta,
                                                outcome.error)

@@ -16,6 +16,7 @@ import uvicorn
 from sluice.api.app import create_app
 from sluice.gateway import Gateway
 from sluice.settings import Settings
+from tests.backends import backend  # noqa: F401  (fixture: PostgreSQL/Redis when SLUICE_TEST_*_URL ask for them)
 
 MASTER_KEY = "test-master-key-0123456789"
 
@@ -50,7 +51,7 @@ StartGateway = Callable[..., Awaitable[RunningGateway]]
 
 
 @pytest.fixture
-async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
+async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterator[StartGateway]:  # noqa: F811
     """Start gateways with settings overrides; each is shut down at the end of the test."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
 
@@ -58,7 +59,9 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
         port = overrides.pop("port", None) or free_port()
         values: dict[str, Any] = {
             "host": "127.0.0.1", "port": port, "data_dir": tmp_path / "data", "master_key": MASTER_KEY,
-            "secret_key": "test-secret-key-for-signing-tokens-0123456789", "env": "development", "heartbeat_interval": 0.5,
+            "secret_key": "test-secret-key-for-signing-tokens-0123456789", "env": "development",
+            "heartbeat_interval": 0.5,
+            **backend,
         }
         values.update(overrides)
         settings = Settings.from_env(environ={}, **values)
@@ -78,9 +81,9 @@ async def start_gateway(tmp_path: Path) -> AsyncIterator[StartGateway]:
                               server=server, api_key=api_key)
 
     yield start
-    for server, task in running:
+    for server, _ in running:
         server.should_exit = True
-    for server, task in running:
+    for _, task in running:
         try:
             async with asyncio.timeout(10):
                 await task
@@ -96,3 +99,34 @@ async def gw(start_gateway: StartGateway) -> RunningGateway:
 
 def chat_body(text: str = "hello", workflow: str = "demo", **extra: Any) -> dict[str, Any]:
     return {"workflow": workflow, "messages": [{"role": "user", "content": text}], **extra}
+
+
+def write_config(directory: Path, text: str) -> Path:
+    """A YAML catalog (providers + workflows) for `start_gateway(config_path=…)`."""
+    path = directory / "sluice.yaml"
+    path.write_text(text)
+    return path
+
+
+def paced_config(directory: Path, pace_ms: float) -> Path:
+    """The built-in demo catalog with the simulated provider paced at `pace_ms` per token."""
+    return write_config(directory, f"providers:\n  simulated: {{type: simulated, pace_ms: {pace_ms}}}\n")
+
+
+async def collect_ws(url: str, *, stop_after: int | None = None, timeout: float = 15) -> list[dict[str, Any]]:
+    """Every frame of a WebSocket until the server closes it (or `stop_after` events), heartbeats included."""
+    import json
+
+    import websockets
+
+    frames: list[dict[str, Any]] = []
+    async with asyncio.timeout(timeout), websockets.connect(url) as ws:
+        async for frame in ws:
+            frames.append(json.loads(frame))
+            if stop_after is not None and len([f for f in frames if "seq" in f]) >= stop_after:
+                break
+    return frames
+
+
+def events_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    return [frame for frame in frames if frame.get("type") != "heartbeat"]

@@ -9,7 +9,7 @@ import importlib
 
 from sluice.broker.base import Broker
 
-IMPLEMENTATIONS = {"memory": "sluice.broker.memory:MemoryBroker"}
+IMPLEMENTATIONS = {"memory": "sluice.broker.memory:MemoryBroker", "redis": "sluice.broker.redis:RedisBroker"}
 
 
 def create_broker(redis_url: str | None, *, retention_seconds: float) -> Broker:

@@ -1,0 +1,105 @@
+"""The Lua scripts of the Redis broker. Each one is a step that must not interleave with another writer's.
+
+Redis runs a script atomically, so numbering an event, refusing a second terminal event and waking subscribers is
+one step however many instances append to the same channel.
+"""
+
+from __future__ import annotations
+
+# KEYS: log, meta. ARGV: next_seq, ttl. Returns 1 if the log was created.
+# A log with no events yet may have its floor raised (a recovered run numbers from past the old run's reservation).
+OPEN_LOG = """
+local nxt = redis.call('HGET', KEYS[2], 'next')
+if not nxt then
+  redis.call('DEL', KEYS[1])
+  redis.call('HSET', KEYS[2], 'next', ARGV[1], 'first', ARGV[1])
+  redis.call('EXPIRE', KEYS[2], ARGV[2])
+  return 1
+end
+if redis.call('EXISTS', KEYS[1]) == 0 and tonumber(nxt) < tonumber(ARGV[1]) then
+  redis.call('HSET', KEYS[2], 'next', ARGV[1], 'first', ARGV[1])
+end
+return 0
+"""
+
+# KEYS: log, meta. ARGV: type, the event's JSON after `{"seq":0,`, terminal (1/0), ttl while open, ttl once done,
+# notify channel. Returns the seq, 0 if the log already holds a terminal event, -1 if there is no log (lost).
+# The notification carries the event (`<type> <json>`), so a subscriber that is caught up needs no XRANGE.
+APPEND = """
+local meta = redis.call('HMGET', KEYS[2], 'next', 'done', 'first')
+if not meta[1] then return -1 end
+if meta[2] then return 0 end
+local seq = tonumber(meta[1])
+local data = '{"seq":' .. seq .. ',' .. ARGV[2]
+redis.call('XADD', KEYS[1], seq .. '-0', 't', ARGV[1], 'd', data)
+if ARGV[3] == '1' then
+  redis.call('HSET', KEYS[2], 'next', seq + 1, 'done', '1')
+  redis.call('EXPIRE', KEYS[1], ARGV[5])
+  redis.call('EXPIRE', KEYS[2], ARGV[5])
+else
+  redis.call('HSET', KEYS[2], 'next', seq + 1)
+  -- the meta got its TTL when the log was opened; the stream gets the same one with its first event
+  if seq == tonumber(meta[3]) then redis.call('EXPIRE', KEYS[1], ARGV[4]) end
+end
+redis.call('PUBLISH', ARGV[6], ARGV[1] .. ' ' .. data)
+return seq
+"""
+
+# KEYS: jobs stream, the request's marker. ARGV: request id. Returns the entry id, or nil if already held.
+ENQUEUE = """
+if redis.call('SET', KEYS[2], '-', 'NX') then
+  local id = redis.call('XADD', KEYS[1], '*', 'r', ARGV[1])
+  redis.call('SET', KEYS[2], id)
+  return id
+end
+return false
+"""
+
+# KEYS: jobs stream, the request's marker. ARGV: group, entry id.
+# The marker goes only if it still names this entry: it may already belong to a newer enqueue of the request.
+ACK = """
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
+if redis.call('GET', KEYS[2]) == ARGV[2] then redis.call('DEL', KEYS[2]) end
+return 1
+"""
+
+# KEYS: jobs stream. ARGV: group, consumer, entry ids. Resets the idle time of the entries this consumer still owns
+# (so nobody claims a job that is still running) and returns the ids it no longer owns.
+REFRESH = """
+local lost = {}
+for i = 3, #ARGV do
+  local p = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[i], ARGV[i], 1)
+  if p[1] and p[1][2] == ARGV[2] then
+    redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], 0, ARGV[i], 'JUSTID')
+  else
+    table.insert(lost, ARGV[i])
+  end
+end
+return lost
+"""
+
+# KEYS: the rate key's base. ARGV: window seconds. Fixed windows on Redis's clock (the same for every instance).
+# Returns {hits in the current window, seconds until it ends (as a string: Lua numbers come back truncated)}.
+HIT_RATE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local window = tonumber(ARGV[1])
+local index = math.floor(now / window)
+local key = KEYS[1] .. ':' .. index
+local hits = redis.call('INCR', key)
+if hits == 1 then redis.call('PEXPIRE', key, math.ceil(window * 1000) + 1000) end
+return {hits, tostring((index + 1) * window - now)}
+"""
+
+# KEYS: the slots key. ARGV: limit, ttl seconds, token. Returns 1 if the slot was taken, nil if all are held.
+# Slots of a dead instance are never released: they drop out when their ttl passes.
+ACQUIRE_SLOT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', tostring(now))
+if redis.call('ZCARD', KEYS[1]) >= tonumber(ARGV[1]) then return false end
+redis.call('ZADD', KEYS[1], tostring(now + tonumber(ARGV[2])), ARGV[3])
+redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000))
+return 1
+"""

@@ -1,0 +1,90 @@
+"""Real PostgreSQL databases and Redis key prefixes for tests, one of each per test, removed afterwards.
+
+`SLUICE_TEST_DATABASE_URL` / `SLUICE_TEST_REDIS_URL` select PostgreSQL and Redis for the whole suite (the `backend`
+fixture feeds them to every gateway a test starts); unset, gateways use SQLite and the in-process broker. The
+scale-out tests use the machine's services at their default addresses whatever these say.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import pytest
+
+DEFAULT_DATABASE_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def _with_database(url: str, name: str) -> str:
+    return urlunsplit(urlsplit(url)._replace(path=f"/{name}"))
+
+
+@asynccontextmanager
+async def fresh_database(admin_url: str = DEFAULT_DATABASE_URL) -> AsyncIterator[str]:
+    """A new, empty PostgreSQL database (its URL); dropped on exit. Skips the test if PostgreSQL is unreachable."""
+    import asyncpg
+
+    name = f"sluice_t_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = await asyncpg.connect(admin_url.replace("postgresql+asyncpg://", "postgresql://"), timeout=5)
+    except (OSError, asyncpg.PostgresError) as exc:
+        pytest.skip(f"no PostgreSQL at {admin_url}: {exc}")
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        try:
+            yield _with_database(admin_url, name)
+        finally:
+            await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@asynccontextmanager
+async def fresh_redis_prefix(url: str = DEFAULT_REDIS_URL) -> AsyncIterator[str]:
+    """A Redis URL carrying a key prefix no other test uses; its keys are deleted on exit."""
+    import redis.asyncio as aioredis
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    prefix = f"sluice-test-{uuid.uuid4().hex[:12]}:"
+    client = aioredis.Redis.from_url(url)
+    try:
+        await client.ping()
+    except (RedisConnectionError, OSError) as exc:
+        await client.aclose()
+        pytest.skip(f"no Redis at {url}: {exc}")
+    try:
+        separator = "&" if "?" in url else "?"
+        yield f"{url}{separator}key_prefix={prefix}"
+    finally:
+        async for key in client.scan_iter(match=f"{prefix}*", count=1000):
+            await client.delete(key)
+        await client.aclose()
+
+
+@pytest.fixture
+async def backend() -> AsyncIterator[dict[str, Any]]:
+    """Settings overrides that put a test's gateways on PostgreSQL and/or Redis, when the environment asks for it."""
+    overrides: dict[str, Any] = {}
+    database_url = os.environ.get("SLUICE_TEST_DATABASE_URL")
+    redis_url = os.environ.get("SLUICE_TEST_REDIS_URL")
+    async with _maybe(fresh_database(database_url) if database_url else None) as db_url, \
+            _maybe(fresh_redis_prefix(redis_url) if redis_url else None) as prefixed_redis_url:
+        if db_url:
+            overrides["database_url"] = db_url
+        if prefixed_redis_url:
+            overrides["redis_url"] = prefixed_redis_url
+        yield overrides
+
+
+@asynccontextmanager
+async def _maybe(manager: Any) -> AsyncIterator[str | None]:
+    if manager is None:
+        yield None
+        return
+    async with manager as value:
+        yield value
