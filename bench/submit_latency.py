@@ -20,7 +20,7 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _gateway import MASTER_KEY, running_gateway  # noqa: E402
+from _gateway import MASTER_KEY, running_gateway
 
 CONFIG = "providers:\n  simulated: {type: simulated, pace_ms: 0}\n"
 BODY = {"workflow": "demo", "messages": [{"role": "user", "content": "How fast is this gateway?"}]}

@@ -6,8 +6,9 @@ Every event is a frozen dataclass. The broker assigns `seq` when the event is ap
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
+from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -25,12 +26,16 @@ class Event:
     ts: str = field(default_factory=utc_timestamp)
 
     def payload(self) -> dict[str, Any]:
-        fields = asdict(self)
-        fields.pop("ts")
-        return fields
+        # Shallow on purpose: orjson encodes nested values itself, and `asdict` deep-copies every event's data.
+        return {name: getattr(self, name) for name in _payload_names(type(self))}
 
     def to_wire(self, seq: int) -> str:
         return orjson.dumps({"seq": seq, "type": self.type, "ts": self.ts, **self.payload()}).decode()
+
+
+@cache
+def _payload_names(cls: type[Event]) -> tuple[str, ...]:
+    return tuple(f.name for f in fields(cls) if f.name != "ts")
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -23,14 +23,18 @@ from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Runner
 from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent
+from sluice.keycache import KeyCache
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
+from sluice.passthrough import PassThrough
+from sluice.passthrough import eligible as passthrough_eligible
+from sluice.quotas import Quotas
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
 from sluice.store.engine import create_engine, migrate
-from sluice.store.store import IdempotencyConflict, now
+from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker
 from sluice.workflows.loader import load_catalog
@@ -45,6 +49,12 @@ class Principal:
     project_id: str
     key_id: str
     admin: bool = False
+
+    @property
+    def operator(self) -> bool:
+        """The master key: the operator's, the one key that reaches every project's requests. A project's admin
+        key manages its project only."""
+        return self.key_id == "master"
 
 
 @dataclass(frozen=True)
@@ -69,8 +79,11 @@ class Gateway:
         observe_deliveries(self.delivery.dispatcher, self.metrics)
         self.worker = Worker(self.broker, self.store, Runner(self.providers, self.store), lambda: self.catalog,
                              concurrency=self.settings.worker_concurrency, delivery=self.delivery)
+        self.passthrough = PassThrough(self.broker, self.store, self.providers)
         self.default_project_id = ""
+        self.key_cache: KeyCache[Principal] = KeyCache()  # authenticate() without a store read per request
         self.admin_store = AdminStore(self.store.engine)
+        self.quotas = Quotas(self.settings, self.broker)
         self.stored_catalog = StoredCatalog(self.catalog, self.admin_store, CredentialCipher(self.settings.secret_key))
 
     async def start(self) -> None:
@@ -86,6 +99,7 @@ class Gateway:
     async def aclose(self) -> None:
         await self.stored_catalog.aclose()
         await self.worker.stop()
+        await self.passthrough.aclose()
         await self.delivery.aclose()
         await self.providers.aclose()
         await self.broker.aclose()
@@ -100,23 +114,51 @@ class Gateway:
         master = self.settings.master_key
         if master and hmac.compare_digest(api_key.encode(), master.encode()):
             return Principal(project_id=self.default_project_id, key_id="master", admin=True)
+        key_hash = hash_key(api_key)
+        cached = self.key_cache.get(key_hash)
+        if cached is not None:
+            return cached
         record = await self.store.find_api_key(api_key)
         if record is None:
             return None
-        return Principal(project_id=record.project_id, key_id=record.id, admin=record.is_admin)
+        principal = Principal(project_id=record.project_id, key_id=record.id, admin=record.is_admin)
+        self.key_cache.put(key_hash, record.id, principal)
+        return principal
+
+    async def revoke_api_key(self, project_id: str, key_id: str) -> bool:
+        """Revoke a key in the store and drop it from this instance's cache at once."""
+        revoked = await self.admin_store.revoke_api_key(project_id, key_id)
+        self.key_cache.forget(key_id)
+        return revoked
 
     async def submit(
-        self, principal: Principal, body: dict[str, Any], *, mode: str, idempotency_key: str | None = None
+        self, principal: Principal, body: dict[str, Any], *, mode: str, idempotency_key: str | None = None,
+        durable: bool = True,
     ) -> Submission:
-        """Durably record and queue a request. Returns only once a restart could not lose it."""
+        """Durably record and queue a request. Returns only once a restart could not lose it.
+
+        `durable=False` (the pass-through of `/v1/chat/completions`, see `sluice.passthrough`): run it at once in this
+        process and record it when it has finished, if nothing happens after its answer (else: durable anyway).
+        """
         workflow_name = body["workflow"]
-        if self.catalog.workflow(workflow_name) is None:
+        workflow = self.catalog.workflow(workflow_name)
+        if workflow is None:
             known = ", ".join(sorted(self.catalog.workflows))
             raise NotFound(f"workflow {workflow_name!r} does not exist; known workflows: {known}",
                            code="workflow_not_found")
-        await self.delivery.check_request(principal.project_id, body, self.catalog.workflow(workflow_name))
+        await self.delivery.check_request(principal.project_id, body, workflow)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}
+        if not durable and idempotency_key is None and passthrough_eligible(body, workflow):
+            started = now()
+            record = RequestRecord(
+                id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="running",
+                mode=mode, body=body, metadata=body.get("metadata") or None, idempotency_key=None, body_hash=None,
+                data=None, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=None,
+                created_at=started, started_at=started, first_token_at=None, completed_at=None,
+            )
+            await self.passthrough.start(record, workflow)
+            return Submission(record=record)
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
             id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
@@ -140,13 +182,13 @@ class Gateway:
 
     async def request_for(self, principal: Principal, request_id: str) -> RequestRecord:
         record = await self.store.get_request(request_id)
-        if record is None or (record.project_id != principal.project_id and not principal.admin):
+        if record is None or (record.project_id != principal.project_id and not principal.operator):
             raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
         return record
 
-    def accepted_body(self, record: RequestRecord) -> dict[str, Any]:
+    def accepted_body(self, record: RequestRecord, key_id: str | None = None) -> dict[str, Any]:
         """The 202 body of `POST /v1/ai/async` (DESIGN.md §4, with the seed's and ModelRiver's field names)."""
-        token = self.signer.ws_token(record.id, record.project_id)
+        token = self.signer.ws_token(record.id, record.project_id, key_id=key_id)
         base, ws_base = self.settings.base_url, self.settings.ws_base_url
         return {
             "message": "success",

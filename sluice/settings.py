@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("production", "development")
+_RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
+               "hour": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,8 @@ class Settings:
     retention_seconds: float = 3600.0
     max_body_bytes: int = 1_000_000
     worker_concurrency: int = 64
+    rate_limit: str | None = None  # per API key, e.g. "600/min" (see `rate_limit_window`); None: no limit
+    max_concurrent_streams: int | None = None  # per API key; None: no limit
     extra: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
@@ -42,6 +46,7 @@ class Settings:
             ("public_url", "SLUICE_PUBLIC_URL"),
             ("secret_key", "SLUICE_SECRET_KEY"),
             ("master_key", "SLUICE_MASTER_KEY"),
+            ("rate_limit", "SLUICE_RATE_LIMIT"),
         ):
             if env.get(key):
                 values[name] = env[key]
@@ -55,6 +60,7 @@ class Settings:
             ("retention_seconds", "SLUICE_RETENTION_SECONDS", float),
             ("max_body_bytes", "SLUICE_MAX_BODY_BYTES", int),
             ("worker_concurrency", "SLUICE_WORKER_CONCURRENCY", int),
+            ("max_concurrent_streams", "SLUICE_MAX_CONCURRENT_STREAMS", int),
         ):
             if env.get(key):
                 values[name] = kind(env[key])
@@ -65,7 +71,24 @@ class Settings:
         settings = cls(**values)
         if settings.env not in ENVIRONMENTS:
             raise ValueError(f"SLUICE_ENV must be one of {', '.join(ENVIRONMENTS)}, not {settings.env!r}")
+        settings.rate_limit_window  # noqa: B018 - refuse a malformed SLUICE_RATE_LIMIT at start, not per request
+        if settings.max_concurrent_streams is not None and settings.max_concurrent_streams < 1:
+            raise ValueError("SLUICE_MAX_CONCURRENT_STREAMS must be at least 1 (unset it for no limit)")
         return settings
+
+    @property
+    def rate_limit_window(self) -> tuple[int, float] | None:
+        """`rate_limit` as (requests, window seconds): "600/min", "10/s", "5000/hour", "100/30s"; None: no limit."""
+        if not self.rate_limit:
+            return None
+        count, _, unit = self.rate_limit.strip().partition("/")
+        seconds = _RATE_UNITS.get(unit.strip().lower())
+        if seconds is None and unit.strip()[:-1].isdigit() and unit.strip().endswith("s"):
+            seconds = float(unit.strip()[:-1])
+        if not count.strip().isdigit() or int(count) < 1 or not seconds:
+            raise ValueError(f"SLUICE_RATE_LIMIT must look like '600/min', '10/s', '5000/hour' or '100/30s', "
+                             f"not {self.rate_limit!r}")
+        return int(count), seconds
 
     @property
     def development(self) -> bool:

@@ -23,8 +23,9 @@ class CredentialsUnreadable(Exception):
 
 
 class CredentialCipher:
-    def __init__(self, secret_key: str) -> None:
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=_INFO).derive(secret_key.encode())
+    def __init__(self, secret_key: str, *, info: bytes = _INFO) -> None:
+        # `info` separates uses (provider credentials, webhook secrets): one key never decrypts the other's data.
+        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=info).derive(secret_key.encode())
         self._fernet = Fernet(base64.urlsafe_b64encode(derived))
 
     def encrypt(self, values: dict[str, Any]) -> str:

@@ -52,6 +52,6 @@ async def list_keys(request: Request, principal: AdminKey) -> Response:
 @router.delete("/{key_id}")
 async def revoke_key(request: Request, principal: AdminKey, key_id: str) -> Response:
     """Revoke a key: requests using it are refused from now on (401)."""
-    if not await gateway_of(request).admin_store.revoke_api_key(principal.project_id, key_id):
+    if not await gateway_of(request).revoke_api_key(principal.project_id, key_id):
         raise NotFound(f"no active key {key_id!r} in this project", code="key_not_found")
     return JSONResponse({"id": key_id, "revoked": True})

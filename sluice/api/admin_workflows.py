@@ -134,6 +134,8 @@ async def _save(request: Request, principal: AdminKey, name: str, record: dict[s
         workflow = parse_workflow(name, record, gateway.catalog.providers)
     except ConfigError as exc:
         return config_error(exc, f"workflows.{name}")
+    # The SSRF guard at registration too (it runs again at submit and before every delivery attempt).
+    await gateway.delivery.check_request(principal.project_id, {}, workflow)
     try:
         await gateway.admin_store.save_workflow(principal.project_id, name, record, create=create)
     except NameTaken:

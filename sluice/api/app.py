@@ -6,7 +6,6 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import ORJSONResponse
 
 from sluice import __version__
 from sluice.api import (
@@ -52,8 +51,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         title="Sluice",
         version=__version__,
         description="Self-hosted AI gateway: async requests, failover, structured outputs, webhooks, streaming.",
-        lifespan=lifespan,
-        default_response_class=ORJSONResponse,
+        lifespan=lifespan,  # no ORJSONResponse default: it is deprecated (a warning on every dict-returning route)
     )
     app.add_middleware(BodySizeLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(RequestIdMiddleware)

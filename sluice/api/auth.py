@@ -23,6 +23,7 @@ async def principal_from(request: Request, credentials: HTTPAuthorizationCredent
     principal = await gateway_of(request).authenticate(credentials.credentials)
     if principal is None:
         raise Unauthorized("the API key is not valid (unknown or revoked)", code="invalid_api_key")
+    await gateway_of(request).quotas.check_rate(principal.key_id)  # 429 + Retry-After past SLUICE_RATE_LIMIT
     return principal
 
 

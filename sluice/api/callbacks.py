@@ -31,7 +31,7 @@ async def receive_callback(
         credentials: HTTPAuthorizationCredentials | None = await bearer(request)
         if credentials is not None:
             principal = await principal_from(request, credentials)
-            project_id, admin = principal.project_id, principal.admin
+            project_id, admin = principal.project_id, principal.operator  # another project's admin may not
     raw = await request.body()
     try:
         body: Any = orjson.loads(raw)

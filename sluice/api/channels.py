@@ -5,10 +5,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import APIRouter, Header, Query, Request, WebSocket
 from starlette.responses import Response, StreamingResponse
+from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocketDisconnect
 
 from sluice.api.auth import gateway_of
@@ -17,16 +18,18 @@ from sluice.api.streaming import channel_batches, parse_after
 from sluice.errors import BadRequest, Forbidden, NotFound, SluiceError, Unauthorized
 from sluice.events import utc_timestamp
 from sluice.gateway import Gateway
+from sluice.quotas import StreamSlot
 from sluice.tokens import TokenError
 
 router = APIRouter(tags=["channels"])
 
 # WebSocket close codes: 4000 + the HTTP status the same mistake gets on the SSE path.
-WS_CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404}
+WS_CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404, 429: 4429}
 
 
-async def authorise_channel(gateway: Gateway, channel_id: str, token: str | None, api_key: str | None) -> None:
-    """A `ws_token` for this very channel, or an API key of the project that owns it."""
+async def authorise_channel(gateway: Gateway, channel_id: str, token: str | None, api_key: str | None) -> str | None:
+    """A `ws_token` for this very channel, or an API key of the project that owns it. Returns the id of the API key
+    the stream counts against (None when no key is known: a token issued without one)."""
     if token:
         try:
             claims = gateway.signer.read_ws_token(token)
@@ -34,15 +37,15 @@ async def authorise_channel(gateway: Gateway, channel_id: str, token: str | None
             raise Unauthorized(str(exc), code="token_expired" if exc.expired else "invalid_token") from exc
         if claims["ch"] != channel_id:
             raise Forbidden("this ws_token is for another channel", code="wrong_channel")
-        return
+        return claims.get("kid")
     if api_key:
         principal = await gateway.authenticate(api_key)
         if principal is None:
             raise Unauthorized("the API key is not valid (unknown or revoked)", code="invalid_api_key")
         record = await gateway.store.get_request(channel_id)
-        if record is None or (record.project_id != principal.project_id and not principal.admin):
+        if record is None or (record.project_id != principal.project_id and not principal.operator):
             raise NotFound(f"no channel {channel_id!r}", code="channel_not_found")
-        return
+        return principal.key_id
     raise Unauthorized("pass the ws_token as ?token=… (or an API key as a bearer token)", code="missing_token")
 
 
@@ -86,12 +89,19 @@ async def channel_socket(
             start = parse_after(after)
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_after") from exc
-        await authorise_channel(gateway, channel_id, token, _bearer(websocket.headers.get("authorization")))
+        key_id = await authorise_channel(gateway, channel_id, token, _bearer(websocket.headers.get("authorization")))
         await already_finished(gateway, channel_id, start)
+        slot = await gateway.quotas.open_stream(key_id)
     except SluiceError as exc:
         await websocket.close(code=WS_CLOSE_CODES.get(exc.status_code, 4400), reason=exc.message[:120])
         return
+    try:
+        await _follow(websocket, gateway, channel_id, start)
+    finally:
+        await slot.release()
 
+
+async def _follow(websocket: WebSocket, gateway: Gateway, channel_id: str, start: int) -> None:
     sender = asyncio.create_task(_send_events(websocket, gateway, channel_id, start))
     receiver = asyncio.create_task(_wait_for_disconnect(websocket))
     done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
@@ -142,10 +152,10 @@ async def channel_events(
         start = parse_after(last_event_id if last_event_id is not None else after)
     except ValueError as exc:
         raise BadRequest(str(exc), code="invalid_after") from exc
-    await authorise_channel(gateway, channel_id, token, _bearer(authorization))
+    key_id = await authorise_channel(gateway, channel_id, token, _bearer(authorization))
     if await already_finished(gateway, channel_id, start):
         return Response(status_code=204)  # tells EventSource to stop reconnecting
-    return sse_response(sse_stream(gateway, channel_id, start))
+    return sse_response(sse_stream(gateway, channel_id, start), await gateway.quotas.open_stream(key_id))
 
 
 async def sse_stream(gateway: Gateway, channel_id: str, after: int) -> AsyncIterator[bytes]:
@@ -157,6 +167,20 @@ async def sse_stream(gateway: Gateway, channel_id: str, after: int) -> AsyncIter
         yield b"".join(b"id: %d\ndata: %s\n\n" % (event.seq, event.data.encode()) for event in batch)
 
 
-def sse_response(stream: AsyncIterator[bytes]) -> StreamingResponse:
+def sse_response(stream: AsyncIterator[bytes], slot: StreamSlot | None = None) -> StreamingResponse:
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    return StreamingResponse(stream, media_type="text/event-stream", headers=headers)
+    return _SlotStream(stream, media_type="text/event-stream", headers=headers, slot=slot or StreamSlot())
+
+
+class _SlotStream(StreamingResponse):
+    """Gives the stream's slot back however the response ends (finished, client gone, error)."""
+
+    def __init__(self, *args: Any, slot: StreamSlot, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.slot = slot
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            await self.slot.release()

@@ -1,8 +1,10 @@
 """`POST /v1/chat/completions`: the OpenAI Chat Completions face of the same engine.
 
 `model` names a workflow (its chain, failover and schema apply) or `provider/model` for one configured provider.
-The request runs through the queue like any other (it is in the request log with every attempt); this module only
-translates the body in and the channel's events out, as a `chat.completion` or as `chat.completion.chunk` SSE.
+The request runs in the same engine as any other, as a pass-through: at once in this process rather than through the
+durable queue, because its caller holds the connection until the answer (`sluice.passthrough`); it is in the request
+log, with every attempt, once it has finished. This module only translates the body in and the channel's events
+out, as a `chat.completion` or as `chat.completion.chunk` SSE.
 
 One limit of the format: an OpenAI client cannot take back text. Failover before the first token is invisible to
 it, but if a provider fails after text was streamed, the stream ends with an `error` object (which the `openai`
@@ -77,12 +79,20 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
             f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
             code="model_not_found",
         )
-    submission = await gateway.submit(principal, to_sluice(body), mode="sync")
+    payload = to_sluice(body)
+    slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
+    try:
+        # A pass-through: its caller waits for the answer, so it skips the durable queue (sluice/passthrough.py).
+        submission = await gateway.submit(principal, payload, mode="sync", durable=False)
+    except BaseException:
+        if slot is not None:
+            await slot.release()
+        raise
     request_id = submission.record.id
     headers = {"x-request-id": request_id}
-    if body.stream:
+    if slot is not None:
         include_usage = bool((body.stream_options or {}).get("include_usage"))
-        response = sse_response(completion_chunks(gateway, request_id, body.model, include_usage))
+        response = sse_response(completion_chunks(gateway, request_id, body.model, include_usage), slot)
         response.headers.update(headers)
         return response
     terminal = await wait_terminal(gateway, request_id)

@@ -32,7 +32,7 @@ async def submit_async(
     gateway = gateway_of(request)
     submission = await gateway.submit(principal, _payload(body), mode="async", idempotency_key=idempotency_key)
     headers = {"Idempotent-Replayed": "true"} if submission.replayed else None
-    return JSONResponse(gateway.accepted_body(submission.record), status_code=202, headers=headers)
+    return JSONResponse(gateway.accepted_body(submission.record, principal.key_id), status_code=202, headers=headers)
 
 
 @router.post(
@@ -46,10 +46,17 @@ async def submit_sync(
 ) -> Response:
     """Run a request and answer with its result; with `"stream": true`, answer with the channel's events as SSE."""
     gateway = gateway_of(request)
-    submission = await gateway.submit(principal, _payload(body), mode="sync", idempotency_key=idempotency_key)
+    # The stream slot is taken before the request is accepted, so a refused stream leaves no request behind.
+    slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None
+    try:
+        submission = await gateway.submit(principal, _payload(body), mode="sync", idempotency_key=idempotency_key)
+    except BaseException:
+        if slot is not None:
+            await slot.release()
+        raise
     record = submission.record
-    if body.stream:
-        return sse_response(sse_stream(gateway, record.id, 0))
+    if slot is not None:
+        return sse_response(sse_stream(gateway, record.id, 0), slot)
     terminal: dict[str, Any] | None = None
     async for batch in channel_batches(gateway, record.id, 0, SYNC_TIMEOUT):
         if batch is None:
@@ -82,7 +89,7 @@ async def refresh_channel_token(request: Request, channel_id: str, principal: Ap
     token expired. Your backend calls this with its API key and hands the result to the browser."""
     gateway = gateway_of(request)
     record = await gateway.request_for(principal, channel_id)
-    accepted = gateway.accepted_body(record)
+    accepted = gateway.accepted_body(record, principal.key_id)
     fields = ("channel_id", "project_id", "ws_token", "websocket_url", "websocket_channel")
     return JSONResponse({**{name: accepted[name] for name in fields},
                          "expires_in": int(gateway.settings.ws_token_ttl)})

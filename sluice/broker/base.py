@@ -8,7 +8,7 @@ second returns None, which is how "exactly one terminal event per channel" is en
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from sluice.events import Event, WireEvent
 
@@ -66,3 +66,23 @@ class Broker(Protocol):
     def subscribe(self, channel_id: str, after: int) -> Subscription:
         """Every event with seq > after, then live ones. The caller checks `log_info` first."""
         ...
+
+    async def breaker_state(self, key: str) -> dict[str, Any] | None:
+        """The circuit breaker record of `key` (a provider/model), shared by every instance; None if none is held."""
+        ...
+
+    async def set_breaker_state(self, key: str, state: dict[str, Any], ttl: float) -> None:
+        """Store a breaker record (small, JSON-able) for at least `ttl` seconds."""
+        ...
+
+    async def hit_rate(self, key: str, window: float) -> tuple[int, float]:
+        """Count one hit on `key` (e.g. an API key's rate limit) in the current fixed window of `window` seconds,
+        shared by every instance: (hits in this window so far, seconds until the window ends)."""
+        ...
+
+    async def acquire_slot(self, key: str, limit: int, ttl: float) -> str | None:
+        """Take one of `limit` slots of `key` (e.g. an API key's open streams): a token for `release_slot`, or None
+        when all are taken. A slot never released (its instance died) is freed after `ttl` seconds."""
+        ...
+
+    async def release_slot(self, key: str, token: str) -> None: ...

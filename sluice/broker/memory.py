@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from typing import Any
 
 from sluice.broker.base import Job, LogInfo
+from sluice.broker.counters import MemoryCounters
 from sluice.events import Event, WireEvent
 
 
@@ -44,8 +46,11 @@ class MemorySubscription:
         batch = log.after(self._cursor)
         if not batch and not log.finished:
             changed = log.changed
+            # `asyncio.timeout`, not `wait_for`: wait_for wraps the wait in a Task of its own, one more per idle
+            # subscriber (memory) and per wake-up (CPU, times every subscriber of a busy channel).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(changed.wait(), wait)
+                async with asyncio.timeout(wait):
+                    await changed.wait()
             batch = log.after(self._cursor)
         if batch:
             self._cursor = batch[-1].seq
@@ -61,6 +66,8 @@ class MemoryBroker:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._logs: dict[str, _Log] = {}
         self._expiries: set[asyncio.TimerHandle] = set()
+        self._breakers: dict[str, dict[str, Any]] = {}
+        self._counters = MemoryCounters()
 
     async def start(self) -> None:
         return None
@@ -109,6 +116,22 @@ class MemoryBroker:
 
     def subscribe(self, channel_id: str, after: int) -> MemorySubscription:
         return MemorySubscription(self._logs.get(channel_id), after)
+
+    async def breaker_state(self, key: str) -> dict[str, Any] | None:
+        return self._breakers.get(key)
+
+    async def set_breaker_state(self, key: str, state: dict[str, Any], ttl: float) -> None:
+        # One small record per provider/model in use: bounded, so no expiry is needed in process.
+        self._breakers[key] = state
+
+    async def hit_rate(self, key: str, window: float) -> tuple[int, float]:
+        return await self._counters.hit_rate(key, window)
+
+    async def acquire_slot(self, key: str, limit: int, ttl: float) -> str | None:
+        return await self._counters.acquire_slot(key, limit, ttl)
+
+    async def release_slot(self, key: str, token: str) -> None:
+        await self._counters.release_slot(key, token)
 
     def _expire_later(self, channel_id: str, log: _Log) -> None:
         def expire() -> None:

@@ -21,7 +21,7 @@ from typing import Any
 from sluice.broker.base import Broker
 from sluice.engine.channel import Channel
 from sluice.errors import Conflict, NotFound, SluiceError, Unauthorized, Unprocessable
-from sluice.events import ErrorEvent, ResponseEvent, StatusEvent
+from sluice.events import ErrorEvent, ResetEvent, ResponseEvent, StatusEvent
 from sluice.store import RequestRecord, Store
 from sluice.store.store import now
 from sluice.store.webhooks import AWAITING_CALLBACK, CallbackWait, WebhookStore
@@ -91,7 +91,11 @@ class CallbackService:
             if record is None:
                 continue
             if await self.broker.log_info(record.id) is None:
+                # Numbers jump past the old log's; a `reset` first says so explicitly, as for a re-run request
+                # (docs/architecture.md): a client resuming with ?after=N must never see an unexplained gap.
                 await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1)
+                await self.broker.append(record.id, ResetEvent(reason="the gateway restarted while the request "
+                                                                      "awaited its callback; earlier events are gone"))
                 await self.broker.append(record.id, StatusEvent(status=AWAITING_CALLBACK))
             if wait.state != "waiting":
                 await self.finish(wait.request_id)

@@ -8,6 +8,7 @@ from typing import Any
 
 import orjson
 
+from sluice.admin.credentials import CredentialCipher
 from sluice.broker.base import Broker
 from sluice.delivery.callbacks import CallbackService, deadline, hash_token, new_token
 from sluice.delivery.payloads import AI_GENERATED, callback_payload, lifecycle_payload
@@ -22,6 +23,7 @@ from sluice.store.webhooks import AWAITING_CALLBACK, DeliveryRecord, WebhookStor
 from sluice.workflows.model import Workflow
 
 CALLBACK_EVENT = "webhook_received"
+WEBHOOK_SECRETS_INFO = b"sluice/webhook-secrets/v1"  # its own encryption key, derived from SLUICE_SECRET_KEY
 LIFECYCLE_EVENTS = {"request.completed": "completed", "request.failed": "failed",
                     "task.completed": "completed", "task.failed": "failed"}
 
@@ -64,7 +66,8 @@ class Delivery:
         self.store = store
         self.broker = broker
         self.config = DeliveryConfig.from_extra(settings.extra)
-        self.webhooks = WebhookStore(store.engine)
+        cipher = CredentialCipher(settings.secret_key, info=WEBHOOK_SECRETS_INFO) if settings.secret_key else None
+        self.webhooks = WebhookStore(store.engine, cipher)
         self.hub = ForwardHub()
         self.dispatcher = WebhookDispatcher(self.webhooks, self.hub, self.config, allow_private=self.allow_private,
                                             on_progress=self._progress, on_exhausted=self._exhausted)

@@ -20,6 +20,8 @@ from typing import Any
 import orjson
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sluice.observability.redact import redact
+
 request_id: ContextVar[str | None] = ContextVar("sluice_request_id", default=None)
 _SANE_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 # Attributes every LogRecord has; anything else was passed in `extra=` and goes into the JSON object.
@@ -37,7 +39,7 @@ class JsonFormatter(logging.Formatter):
             "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": redact(record.getMessage()),
         }
         current = request_id.get()
         if current:
@@ -46,7 +48,7 @@ class JsonFormatter(logging.Formatter):
             if key not in _STANDARD and not key.startswith("_"):
                 entry[key] = value
         if record.exc_info:
-            entry["error"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+            entry["error"] = redact("".join(traceback.format_exception(*record.exc_info)).rstrip())
         return orjson.dumps(entry, default=str).decode()
 
 
@@ -63,6 +65,8 @@ def configure_logging(fmt: str | None = None, level: str = "INFO") -> bool:
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)
+        if not logger.handlers and not logger.propagate:
+            continue  # uvicorn switched this logger off (`access_log=False`): formatting a line per request costs
         logger.handlers.clear()  # uvicorn's own text handlers; its records reach ours through the root
         logger.propagate = True
     return True

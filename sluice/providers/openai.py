@@ -9,9 +9,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Any
 
-from sluice.providers._http import Client, bearer, drain, merge, open_stream, parse_chunk, sse_events
+from sluice.providers._http import Client, bearer, drain, merge, open_stream, parse_chunk, sse_batches
 from sluice.providers.base import Chunk, ProviderRequest, Usage
-from sluice.providers.errors import ProviderUnavailable, StreamBroken
+from sluice.providers.errors import ProviderError, ProviderUnavailable, StreamBroken
 
 _PARAM_NAMES = {"max_tokens": "max_completion_tokens"}
 
@@ -43,27 +43,49 @@ class OpenAIProvider:
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
         async with open_stream(self.client, self.name, self.url, self.body(request), headers=self.headers,
                                describe=describe_error, connect_timeout=request.connect_timeout) as response:
-            events = sse_events(response)
-            async for _, data in events:
-                if data == "[DONE]":
-                    await drain(events)
-                    return
-                chunk = parse_chunk(self.name, data)
-                if not isinstance(chunk, dict):
-                    raise StreamBroken(f"{self.name}: unexpected chunk in the stream ({data[:80]!r})")
-                if chunk.get("error"):
-                    raise ProviderUnavailable(f"{self.name} failed mid-stream: {describe_error(chunk)}")
-                text, finish = "", None
-                choices = chunk.get("choices") or []
-                if choices:
-                    text = (choices[0].get("delta") or {}).get("content") or ""
-                    finish = choices[0].get("finish_reason")
-                usage = chunk.get("usage")
-                if text or finish or usage:
-                    yield Chunk(text=text, finish_reason=finish, usage=Usage(
+            batches = sse_batches(response)
+            async for batch in batches:
+                # The events of one read become one Chunk (see `sse_batches`): the text joined, the last finish
+                # reason and usage kept. Text read before a broken or failed event is still handed over first, so
+                # the run loop knows the attempt had streamed (and retracts it).
+                texts: list[str] = []
+                finish: str | None = None
+                usage: dict[str, Any] | None = None
+                done = False
+                for _, data in batch:
+                    if data == "[DONE]":
+                        done = True
+                        break
+                    try:
+                        text, event_finish, event_usage = self._event(data)
+                    except ProviderError:
+                        if texts:
+                            yield Chunk(text="".join(texts))
+                        raise
+                    if text:
+                        texts.append(text)
+                    finish = event_finish or finish
+                    usage = event_usage or usage
+                if texts or finish or usage:
+                    yield Chunk(text="".join(texts), finish_reason=finish, usage=Usage(
                         input_tokens=usage.get("prompt_tokens") or 0,
                         output_tokens=usage.get("completion_tokens") or 0) if usage else None)
+                if done:
+                    await drain(batches)
+                    return
         raise StreamBroken(f"{self.name}: the stream ended without [DONE]")
+
+    def _event(self, data: str) -> tuple[str | None, str | None, dict[str, Any] | None]:
+        """(text, finish reason, usage) of one `chat.completion.chunk`; a malformed or error event raises."""
+        chunk = parse_chunk(self.name, data)
+        if not isinstance(chunk, dict):
+            raise StreamBroken(f"{self.name}: unexpected chunk in the stream ({data[:80]!r})")
+        if chunk.get("error"):
+            raise ProviderUnavailable(f"{self.name} failed mid-stream: {describe_error(chunk)}")
+        choices = chunk.get("choices") or []
+        if not choices:
+            return None, None, chunk.get("usage")
+        return (choices[0].get("delta") or {}).get("content"), choices[0].get("finish_reason"), chunk.get("usage")
 
     async def aclose(self) -> None:
         return None  # the shared client is closed by the provider pool

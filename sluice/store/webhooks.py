@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -10,6 +11,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from sluice.admin.credentials import CredentialCipher, CredentialsUnreadable
+from sluice.delivery.signing import SECRET_PREFIX
 from sluice.store.schema import (
     callback_waits,
     requests,
@@ -21,6 +24,7 @@ from sluice.store.schema import (
 from sluice.store.store import as_utc, now
 
 AWAITING_CALLBACK = "awaiting_callback"
+log = logging.getLogger("sluice.webhooks")
 
 
 @dataclass(frozen=True)
@@ -68,8 +72,22 @@ class CallbackWait:
 
 
 class WebhookStore:
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, cipher: CredentialCipher | None = None) -> None:
         self.engine = engine
+        self.cipher = cipher  # signing secrets are encrypted at rest when set (the gateway always sets it)
+
+    def _seal(self, secret: str) -> str:
+        return self.cipher.encrypt({"secret": secret}) if self.cipher is not None else secret
+
+    def _open(self, stored: str) -> str | None:
+        """The plaintext secret, or None if it was sealed under another SLUICE_SECRET_KEY."""
+        if stored.startswith(SECRET_PREFIX) or self.cipher is None:
+            return stored  # written before secrets were encrypted
+        try:
+            return str(self.cipher.decrypt(stored)["secret"])
+        except CredentialsUnreadable:
+            log.warning("a webhook signing secret cannot be decrypted with this SLUICE_SECRET_KEY; it is skipped")
+            return None
 
     # secrets and settings ----------------------------------------------------------------------------------------
 
@@ -82,7 +100,8 @@ class WebhookStore:
                 .order_by(webhook_secrets.c.created_at.desc())
             )).all()
         moment = now()
-        return [row.secret for row in rows if row.expires_at is None or as_utc(row.expires_at) > moment]
+        found = [self._open(row.secret) for row in rows if row.expires_at is None or as_utc(row.expires_at) > moment]
+        return [secret for secret in found if secret is not None]
 
     async def add_secret(self, project_id: str, secret: str, *, overlap: float) -> tuple[str, datetime]:
         """Make `secret` the current one; the previous ones stay valid for `overlap` seconds."""
@@ -95,7 +114,7 @@ class WebhookStore:
                 sa.or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > until),
             ).values(expires_at=until))
             await conn.execute(webhook_secrets.insert().values(
-                id=secret_id, project_id=project_id, secret=secret, created_at=moment, expires_at=None))
+                id=secret_id, project_id=project_id, secret=self._seal(secret), created_at=moment, expires_at=None))
         return secret_id, until
 
     async def ensure_secret(self, project_id: str, secret: str) -> list[str]:
@@ -105,7 +124,7 @@ class WebhookStore:
             return found
         async with self.engine.begin() as conn:
             await conn.execute(webhook_secrets.insert().values(
-                id=f"whs_{uuid.uuid4().hex[:16]}", project_id=project_id, secret=secret, created_at=now()))
+                id=f"whs_{uuid.uuid4().hex[:16]}", project_id=project_id, secret=self._seal(secret), created_at=now()))
         return await self.active_secrets(project_id)
 
     async def list_secrets(self, project_id: str) -> list[dict[str, Any]]:

@@ -113,5 +113,5 @@ async def test_another_instance_picks_up_a_stored_workflow(start_gateway: StartG
     async with first.client() as client:
         assert (await client.post("/v1/admin/workflows", json=DEFINITION, headers=ADMIN)).status_code == 201
     async with asyncio.timeout(10):
-        while second.gateway.catalog.workflow("support_triage") is None:  # noqa: ASYNC110 (it polls the store)
+        while second.gateway.catalog.workflow("support_triage") is None:
             await asyncio.sleep(0.1)

@@ -46,7 +46,9 @@ async def test_late_subscriber_gets_every_event_then_close(start_gateway: StartG
     assert "delta" in types and "partial" in types
 
 
-async def test_websocket_resume_after_n_has_no_gap_and_no_duplicate(start_gateway: StartGateway, tmp_path: Path) -> None:
+async def test_websocket_resume_after_n_has_no_gap_and_no_duplicate(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     gw = await start_gateway(config_path=paced_config(tmp_path, 5))
     async with gw.client() as client:
         accepted = await submit(client)

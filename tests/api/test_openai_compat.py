@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -117,3 +118,22 @@ async def test_schema_workflow_answers_json_text(gateway: RunningGateway) -> Non
             model="demo", messages=[{"role": "user", "content": "I love it"}])
     data = orjson.loads(completion.choices[0].message.content or "")
     assert data["sentiment"] == "positive"
+
+
+async def test_a_completion_is_in_the_request_log_once_finished(gateway: RunningGateway) -> None:
+    # A pass-through (sluice/passthrough.py): not recorded before its answer, written to the log just after it.
+    async with gateway.client() as http:
+        answer = await http.post("/v1/chat/completions",
+                                 json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+        assert answer.status_code == 200, answer.text
+        request_id = answer.json()["id"].removeprefix("chatcmpl-")
+        for _ in range(250):
+            found = await http.get(f"/v1/requests/{request_id}")
+            if found.status_code != 404:
+                break
+            await asyncio.sleep(0.02)
+        assert found.status_code == 200, found.text
+        record = found.json()
+        assert record["status"] == "completed" and record["data"] == {"content": FAKE_TEXT}
+        assert [a["status"] for a in record["attempts"]] == ["succeeded"]
+        assert record["completed_at"] is not None

@@ -67,7 +67,7 @@ def admin_client(gw: RunningGateway) -> httpx.AsyncClient:
 async def eventually(check: Callable[[], Awaitable[Any]], wait: float = 5.0, every: float = 0.02) -> Any:
     """Poll `check` until it returns something truthy (a store write that follows an observed side effect)."""
     async with asyncio.timeout(wait):
-        while not (result := await check()):  # noqa: ASYNC110 - the store has no change notification
+        while not (result := await check()):
             await asyncio.sleep(every)
     return result
 

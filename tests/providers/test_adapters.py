@@ -41,6 +41,7 @@ async def collect(provider: Provider, request: ProviderRequest) -> list[Chunk]:
 
 async def test_streams_text_usage_and_finish(adapter: tuple[str, Provider, FakeProvider]) -> None:
     _, provider, fake = adapter
+    fake.script(Script(chunk_delay=0.01))  # paced, so events arrive apart (an adapter may join events read together)
     chunks = await collect(provider, REQUEST)
     assert "".join(c.text for c in chunks) == '{"reply": "fine"}'
     assert len([c for c in chunks if c.text]) > 1

@@ -1,0 +1,109 @@
+"""Scenario 4: N concurrent WebSocket subscribers (1k, 5k) on one gateway: RSS per idle connection, events/s delivered.
+
+    .venv/bin/python bench/fanout.py [--subscribers 1000 5000] [--channels 20] [--chunks 40] [--pace-ms 20]
+
+For each N, a fresh gateway and a mock upstream that holds its streams: `channels` requests are submitted
+(`/v1/ai/async`, workflow `bench`), N subscribers connect round-robin to their `websocket_url`s and sit idle; the
+gateway's RSS before and after gives the memory per idle connection. Then the mock releases the streams (`chunks`
+deltas each, `pace-ms` apart) and every subscriber reads to the terminal event: delivered events/s is the frames
+received after the release over the time until the last subscriber got its terminal event; tokens/s counts the
+upstream's chunks instead (a gateway behind its upstream joins several into one delta). The subscribers are raw
+asyncio protocols in this one process (bench/wsclient.py), on the same two cores as the gateway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _gateway import MASTER_KEY
+from _servers import WORKFLOW, mock_upstream, pid_listening, rss_kb, sluice_gateway
+from loadgen import install_uvloop
+from wsclient import Subscriber, subscribe
+
+BODY = {"workflow": WORKFLOW, "messages": [{"role": "user", "content": "fan out"}]}
+
+
+async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels: int, chunks: int,
+                  ) -> dict[str, Any]:
+    headers = {"Authorization": f"Bearer {MASTER_KEY}"}
+    async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
+        accepted = [(await client.post("/v1/ai/async", json=BODY)).json() for _ in range(channels)]
+    urls = [a["websocket_url"] for a in accepted]
+    await asyncio.sleep(1.0)  # the runs reach the mock and wait there
+    rss_before = rss_kb(pid)
+    gate = asyncio.Semaphore(200)  # connects in flight; the listen backlog is finite
+
+    async def connect(index: int) -> Subscriber | None:
+        async with gate:
+            try:
+                return await subscribe(urls[index % len(urls)])
+            except (OSError, ConnectionError):
+                return None
+
+    started = time.perf_counter()
+    opened = await asyncio.gather(*(connect(i) for i in range(subscribers)))
+    connect_seconds = time.perf_counter() - started
+    live = [s for s in opened if s is not None]
+    await asyncio.sleep(2.0)  # idle: replayed events delivered, the streams still held
+    rss_idle = rss_kb(pid)
+    before = sum(s.frames for s in live)
+    released = time.perf_counter()
+    async with httpx.AsyncClient() as client:
+        (await client.post(f"{upstream.removesuffix('/v1')}/_release")).raise_for_status()
+    await asyncio.wait([asyncio.ensure_future(s.closed) for s in live], timeout=180)
+    ended = max((s.terminal or 0.0) for s in live) or time.perf_counter()
+    delivered = sum(s.frames for s in live) - before
+    for subscriber in live:
+        subscriber.close()
+    seconds = max(ended - released, 1e-9)
+    return {
+        "subscribers": subscribers, "connected": len(live), "failed_to_connect": subscribers - len(live),
+        "finished": sum(1 for s in live if s.terminal is not None), "channels": channels,
+        "connect_seconds": round(connect_seconds, 2), "rss_before_kb": rss_before, "rss_idle_kb": rss_idle,
+        "rss_per_idle_connection_kb": round((rss_idle - rss_before) / max(len(live), 1), 1),
+        "events_delivered": delivered, "delivery_seconds": round(seconds, 3),
+        "events_per_second": round(delivered / seconds, 1),
+        # The upstream's chunks that reached every subscriber, per second. A gateway that falls behind its upstream
+        # joins the deltas it reads together (one event for several tokens), so events/s alone undercounts it.
+        "tokens_per_second": round(sum(1 for s in live if s.terminal is not None) * chunks / seconds, 1),
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--subscribers", type=int, nargs="+", default=[1000, 5000])
+    parser.add_argument("--channels", type=int, default=20)
+    parser.add_argument("--chunks", type=int, default=40)
+    parser.add_argument("--pace-ms", type=float, default=20.0)
+    parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "fanout.json")
+    args = parser.parse_args()
+    install_uvloop()
+    results = []
+    for count in args.subscribers:
+        with mock_upstream(chunks=args.chunks, pace_ms=args.pace_ms, hold=True) as upstream, \
+                sluice_gateway(upstream) as (url, _key):
+            results.append(asyncio.run(fan_out(url, upstream, pid_listening(url), count, args.channels, args.chunks)))
+    print(f"\nWebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart")
+    print(f"{'subs':>6} {'connected':>9} {'finished':>8} {'KB/idle conn':>12} {'events':>9} {'seconds':>8} "
+          f"{'events/s':>10} {'tokens/s':>10}")
+    for r in results:
+        print(f"{r['subscribers']:6d} {r['connected']:9d} {r['finished']:8d} {r['rss_per_idle_connection_kb']:12.1f} "
+              f"{r['events_delivered']:9d} {r['delivery_seconds']:8.2f} {r['events_per_second']:10.1f} "
+              f"{r['tokens_per_second']:10.1f}")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps({"channels": args.channels, "chunks": args.chunks, "pace_ms": args.pace_ms,
+                                     "runs": results}, indent=2))
+    print(f"\nwrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()

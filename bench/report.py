@@ -1,0 +1,235 @@
+"""Turn bench/results/*.json into the results section of docs/performance.md and docs/performance.png.
+
+    .venv/bin/python bench/report.py
+
+The section between the `<!-- results -->` markers of docs/performance.md is replaced; the rest of the page is prose
+kept by hand. The chart is drawn by matplotlib from a bench-only virtual environment (bench/.venv-chart, created on
+first use), so the project's own environment does not carry a plotting library.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import venv
+from pathlib import Path
+from typing import Any
+
+HERE = Path(__file__).resolve().parent
+RESULTS = HERE / "results"
+DOC = HERE.parent / "docs" / "performance.md"
+CHART = HERE.parent / "docs" / "performance.png"
+CHART_VENV = HERE / ".venv-chart"
+START, END = "<!-- results -->", "<!-- /results -->"
+TARGETS_START, TARGETS_END = "<!-- targets -->", "<!-- /targets -->"
+
+
+def load(name: str) -> dict[str, Any] | None:
+    path = RESULTS / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def _f(value: float | None, digits: int = 2) -> str:
+    return "-" if value is None else f"{value:,.{digits}f}"
+
+
+def overhead_tables(data: dict[str, Any]) -> list[str]:
+    lines = []
+    for mode, title in (("sync", "Non-streaming"), ("sync_paced", "Non-streaming, paced"),
+                        ("stream", "Streaming"), ("stream_paced", "Streaming, paced")):
+        if mode not in data:
+            continue
+        stream = mode.startswith("stream")
+        how = (f"open loop at {data[mode]['rate']:g} requests/s" if mode.endswith("paced")
+               else "closed loop: each connection sends as soon as it has its answer")
+        lines += [f"**{title}** `POST /v1/chat/completions` ({data['chunks']} chunks, {how}, medians of "
+                  f"{data['repeats']} runs; + = added over the direct call, same run)", ""]
+        head = "| conc | target | p50 ms | p99 ms | +p50 ms | +p99 ms |" + (" TTFT p50 | +TTFT p50 |" if stream else "")
+        lines += [head + " req/s | errors |", "|" + "---|" * (head.count("|") + 1)]
+        for level, row in data[mode].items():
+            if level == "rate":
+                continue
+            for name, v in row.items():
+                extra = v.get("overhead", {})
+                cells = [level, name, _f(v["p50_ms"]), _f(v["p99_ms"]), _f(extra.get("p50_ms")),
+                         _f(extra.get("p99_ms"))]
+                if stream:
+                    cells += [_f(v["ttft_p50_ms"]), _f(extra.get("ttft_p50_ms"))]
+                cells += [_f(v["rps"], 0), str(v["errors"])]
+                lines.append("| " + " | ".join(cells) + " |")
+            if "litellm" in row and row["litellm"]["rps"]:
+                s, lt = row["sluice"], row["litellm"]
+                ratio = s["rps"] / lt["rps"] if lt["rps"] else None
+                p99 = (lt["overhead"]["p99_ms"] / s["overhead"]["p99_ms"]
+                       if s["overhead"]["p99_ms"] and lt["overhead"]["p99_ms"] else None)
+                lines.append(f"| {level} | *Sluice / LiteLLM* | | | | p99 overhead: LiteLLM {_f(p99, 1)}x |"
+                             + (" | |" if stream else "") + f" **{_f(ratio, 1)}x** | |")
+        lines.append("")
+    return lines
+
+
+def async_table(data: dict[str, Any]) -> list[str]:
+    lines = ["**Async** `POST /v1/ai/async` → WebSocket (ms; direct = the mock streamed directly, same run)", "",
+             "| conc | 202 p50 | first delta p50 | p90 | p99 | terminal p50 | direct TTFT p50 | +first delta p50 |"
+             " req/s | errors |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for level, row in data.items():
+        s, d = row["sluice"], row["direct"]
+        lines.append(f"| {level} | {_f(s['submit_to_202_ms']['p50'])} | {_f(s['submit_to_first_delta_ms']['p50'])} | "
+                     f"{_f(s['submit_to_first_delta_ms']['p90'])} | {_f(s['submit_to_first_delta_ms']['p99'])} | "
+                     f"{_f(s['submit_to_terminal_ms']['p50'])} | {_f(d['ttft_ms']['p50'])} | "
+                     f"{_f(row['overhead_first_delta_p50_ms'])} | {_f(s['rps'], 0)} | {s['errors']} |")
+    return [*lines, ""]
+
+
+def fanout_table(data: dict[str, Any]) -> list[str]:
+    lines = [f"**Fan-out**: {data['channels']} channels, {data['chunks']} deltas each, {data['pace_ms']:g} ms apart",
+             "", "| subscribers | connected | finished | RSS KB / idle connection | events delivered | seconds |"
+             " events/s | tokens/s |", "|---|---|---|---|---|---|---|---|"]
+    for r in data["runs"]:
+        lines.append(f"| {r['subscribers']:,} | {r['connected']:,} | {r['finished']:,} | "
+                     f"{_f(r['rss_per_idle_connection_kb'], 1)} | {r['events_delivered']:,} | "
+                     f"{_f(r['delivery_seconds'])} | {_f(r['events_per_second'], 0)} | "
+                     f"{_f(r.get('tokens_per_second'), 0)} |")
+    return [*lines, ""]
+
+
+def targets_table(overhead: dict[str, Any] | None, async_ws: dict[str, Any] | None,
+                  fanout: dict[str, Any] | None) -> list[str]:
+    """Each target of the performance issue beside the figure measured in the latest run."""
+    rows: list[tuple[str, float | None, str, bool | None]] = []
+
+    def add(name: str, value: float | None, unit: str, ok: bool | None) -> None:
+        rows.append((name, value, unit, ok))
+
+    sync = (overhead or {}).get("sync", {}).get("64", {})
+    if sync.get("sluice"):
+        s = sync["sluice"]
+        add("non-streaming overhead p50 <= 1 ms, closed loop conc 64", s["overhead"]["p50_ms"], "ms",
+            _le(s["overhead"]["p50_ms"], 1))
+        add("non-streaming overhead p99 <= 5 ms, closed loop conc 64", s["overhead"]["p99_ms"], "ms",
+            _le(s["overhead"]["p99_ms"], 5))
+        add("requests/s at conc 64 >= 1,000", s["rps"], "req/s", _ge(s["rps"], 1000))
+        if sync.get("litellm"):
+            lt = sync["litellm"]
+            times = _div(s["rps"], lt["rps"])
+            add("requests/s >= 20x LiteLLM's (conc 64)", times, "x", _ge(times, 20))
+            ratio = _div(lt["overhead"]["p99_ms"], s["overhead"]["p99_ms"])
+            add("p99 overhead <= 1/20 of LiteLLM's (conc 64): LiteLLM's / Sluice's", ratio, "x", _ge(ratio, 20))
+    paced = (overhead or {}).get("sync_paced", {})
+    for level, row in paced.items():
+        if level != "rate" and row.get("sluice"):
+            extra = row["sluice"]["overhead"]
+            how = f"paced {paced['rate']:g} req/s over {level} connections"
+            add(f"non-streaming overhead p50 <= 1 ms, {how}", extra["p50_ms"], "ms", _le(extra["p50_ms"], 1))
+            add(f"non-streaming overhead p99 <= 5 ms, {how}", extra["p99_ms"], "ms", _le(extra["p99_ms"], 5))
+    stream_paced = (overhead or {}).get("stream_paced", {})
+    for level, row in stream_paced.items():
+        if level != "rate" and row.get("sluice"):
+            value = row["sluice"]["overhead"]["ttft_p50_ms"]
+            add(f"streaming TTFT overhead p50 <= 2 ms, paced {stream_paced['rate']:g} req/s over {level} connections",
+                value, "ms", _le(value, 2))
+    one = (overhead or {}).get("sync", {}).get("1", {})
+    if one.get("sluice"):
+        add("non-streaming overhead p50 at conc 1 (no target; for reference)", one["sluice"]["overhead"]["p50_ms"],
+            "ms", None)
+    for level in ("1", "64"):
+        stream = (overhead or {}).get("stream", {}).get(level, {})
+        if stream.get("sluice"):
+            value = stream["sluice"]["overhead"]["ttft_p50_ms"]
+            add(f"streaming TTFT overhead p50 <= 2 ms, closed loop conc {level}", value, "ms", _le(value, 2))
+    if async_ws and "1" in async_ws:
+        value = async_ws["1"]["overhead_first_delta_p50_ms"]
+        add("async submit -> first WebSocket delta overhead p50 <= 10 ms (conc 1)", value, "ms", _le(value, 10))
+    for run in (fanout or {}).get("runs", []):
+        if run["subscribers"] >= 5000:
+            add(f"{run['subscribers']:,} concurrent WebSocket streams (finished)", run["finished"], "", run["finished"]
+                >= run["subscribers"])
+            rate = run["events_per_second"]
+            add("events/s delivered >= 50,000", rate, "events/s", _ge(rate, 50000))
+            add("tokens/s delivered (upstream chunks; no target, see the fan-out note)", run.get("tokens_per_second"),
+                "tokens/s", None)
+            add("RSS per idle connection <= 40 KB", run["rss_per_idle_connection_kb"], "KB",
+                _le(run["rss_per_idle_connection_kb"], 40))
+    lines = ["| target | measured | met |", "|---|---|---|"]
+    for name, value, unit, ok in rows:
+        mark = "" if ok is None else ("yes" if ok else "**no**")
+        lines.append(f"| {name} | {_f(value)} {unit} | {mark} |")
+    return [*lines, ""]
+
+
+def _le(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value <= limit
+
+
+def _ge(value: float | None, limit: float) -> bool | None:
+    return None if value is None else value >= limit
+
+
+def _div(a: float | None, b: float | None) -> float | None:
+    return a / b if a is not None and b else None
+
+
+def replace_section(text: str, start: str, end: str, lines: list[str]) -> str:
+    if start not in text:
+        text += f"\n{start}\n{end}\n"
+    before, _, rest = text.partition(start)
+    _, _, after = rest.partition(end)
+    return before + start + "\n" + "\n".join(lines) + end + after
+
+
+def chart(overhead: dict[str, Any]) -> bool:
+    """Requests/s and added p50 latency by concurrency, per target (non-streaming)."""
+    if "sync" not in overhead:
+        return False
+    python = CHART_VENV / "bin" / "python"
+    if not python.exists():
+        venv.create(CHART_VENV, with_pip=True)
+        subprocess.run([str(python), "-m", "pip", "install", "-q", "matplotlib==3.10.7"], check=True)
+    script = """
+import json, sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+data, out = json.loads(sys.argv[1]), sys.argv[2]
+levels = list(data)
+targets = [t for t in ("direct", "sluice", "litellm") if t in data[levels[0]]]
+fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+colors = {"direct": "tab:gray", "sluice": "tab:blue", "litellm": "tab:orange"}
+for t in targets:
+    left.plot(levels, [data[l][t]["rps"] for l in levels], marker="o", label=t, color=colors[t])
+    if t != "direct":
+        right.plot(levels, [data[l][t]["overhead"]["p50_ms"] for l in levels], marker="o", label=t, color=colors[t])
+left.set(title="Non-streaming requests/s (higher is better)", xlabel="concurrency", ylabel="requests/s", yscale="log")
+right.set(title="Added p50 latency over direct (lower is better)", xlabel="concurrency", ylabel="ms", yscale="log")
+for axis in (left, right):
+    axis.grid(True, which="both", alpha=0.3)
+    axis.legend()
+fig.tight_layout()
+fig.savefig(out, dpi=110)
+"""
+    subprocess.run([str(python), "-c", script, json.dumps(overhead["sync"]), str(CHART)], check=True)
+    return True
+
+
+def main() -> None:
+    sections: list[str] = []
+    overhead, async_ws, fanout = load("overhead"), load("async_ws"), load("fanout")
+    if overhead:
+        sections += overhead_tables(overhead)
+    if async_ws is not None:
+        sections += async_table(async_ws)
+    if fanout is not None:
+        sections += fanout_table(fanout)
+    if overhead and chart(overhead):
+        sections += ["![Requests/s and added latency by concurrency](performance.png)", ""]
+    text = DOC.read_text() if DOC.exists() else "# Performance\n"
+    text = replace_section(text, START, END, sections)
+    text = replace_section(text, TARGETS_START, TARGETS_END, targets_table(overhead, async_ws, fanout))
+    DOC.write_text(text)
+    print(f"updated {DOC}" + (f" and {CHART}" if overhead else ""))
+
+
+if __name__ == "__main__":
+    main()
+    sys.exit(0)

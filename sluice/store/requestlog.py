@@ -1,0 +1,87 @@
+"""Write-behind request log for runs that skip the durable queue (the `/v1/chat/completions` pass-through).
+
+Such a request is written once, when it has finished: its row in its final state and its attempts, batched with
+the other requests that finished meanwhile into one transaction. Nothing is written per request before the answer,
+and nothing per token. The price: a request still running when the gateway stops is not in the log (its caller,
+who holds the connection, sees it fail), and `GET /v1/requests/{id}` finds it a few milliseconds after the answer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from typing import Any
+
+from sluice.store.schema import attempts, requests
+from sluice.store.store import RequestRecord, Store
+
+log = logging.getLogger("sluice.store")
+FLUSH_EVERY = 0.05  # seconds: how long a finished request may wait to be written with others
+_ATTEMPT_COLUMNS = [name for name in attempts.c.keys() if name != "id"]
+
+
+class RequestLog:
+    """Collects attempts in memory per request and writes finished requests in batches.
+
+    Has the two store methods a run calls (`record_attempt`, `reserve_seq`), so a `Runner` and a `Channel` can
+    use it in place of the store.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self._attempts: dict[str, list[dict[str, Any]]] = {}
+        self._rows: list[dict[str, Any]] = []
+        self._ready: list[dict[str, Any]] = []  # attempts of the finished requests in `_rows`
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    async def record_attempt(self, request_id: str, **values: Any) -> None:
+        # Every column present in every row: one executemany needs the same keys in each.
+        row = dict.fromkeys(_ATTEMPT_COLUMNS)
+        row.update(values, request_id=request_id)
+        self._attempts.setdefault(request_id, []).append(row)
+
+    async def reserve_seq(self, request_id: str, reserved: int) -> None:
+        return None  # no durable row to keep ahead: a lost log loses the (non-durable) request with it
+
+    def finish(self, record: RequestRecord) -> None:
+        """Queue the finished request (in its final state) and its attempts for the next batch."""
+        self._rows.append({name: getattr(record, name) for name in requests.c.keys()})
+        self._ready.extend(self._attempts.pop(record.id, ()))
+        if self._task is None:
+            self._task = asyncio.create_task(self._flush_loop(), name="sluice-request-log")
+        self._wake.set()
+
+    def forget(self, request_id: str) -> None:
+        self._attempts.pop(request_id, None)
+
+    async def _flush_loop(self) -> None:
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(FLUSH_EVERY)  # let the requests finishing meanwhile share the transaction
+            self._wake.clear()
+            try:
+                await self.flush()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("writing finished requests to the request log failed; they are not in the log")
+
+    async def flush(self) -> None:
+        rows, ready = self._rows, self._ready
+        self._rows, self._ready = [], []
+        if not rows:
+            return
+        async with self.store.writing() as conn:
+            await conn.execute(requests.insert(), rows)
+            if ready:
+                await conn.execute(attempts.insert(), ready)
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+        await self.flush()
