@@ -119,6 +119,7 @@ class WebhookDispatcher:
         self.on_exhausted = on_exhausted
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
+        self._again: set[str] = set()
         self._client: httpx.AsyncClient | None = None
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -143,6 +144,9 @@ class WebhookDispatcher:
     def launch(self, delivery_id: str) -> None:
         """Own and run a delivery whose lease this process holds."""
         if delivery_id in self._running:
+            # Its task may be finishing an attempt that already ended the delivery (e.g. a replay arriving while the
+            # exhausted-hook runs): run it again once that task is done, rather than leaving it to the sweep.
+            self._again.add(delivery_id)
             return
         self._running.add(delivery_id)
         task = asyncio.create_task(self._run(delivery_id), name=f"sluice-webhook-{delivery_id}")
@@ -184,6 +188,9 @@ class WebhookDispatcher:
             log.exception("webhook delivery %s crashed", delivery_id)
         finally:
             self._running.discard(delivery_id)
+            if delivery_id in self._again:
+                self._again.discard(delivery_id)
+                self.launch(delivery_id)
 
     async def _attempt(self, delivery: DeliveryRecord) -> bool:
         """One attempt; True if another one is scheduled."""
