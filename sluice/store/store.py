@@ -39,6 +39,14 @@ def as_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC)
 
 
+def utc_values(row: sa.Row[Any], *timestamps: str) -> dict[str, Any]:
+    """A row as a dict, with the named timestamp columns made timezone-aware (UTC)."""
+    values = dict(row._mapping)
+    for name in timestamps:
+        values[name] = as_utc(values[name])
+    return values
+
+
 @dataclass(frozen=True)
 class ApiKeyRecord:
     id: str
@@ -75,10 +83,7 @@ class RequestRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> RequestRecord:
-        values = dict(row._mapping)
-        for name in ("created_at", "started_at", "first_token_at", "completed_at"):
-            values[name] = as_utc(values[name])
-        return cls(**values)
+        return cls(**utc_values(row, "created_at", "started_at", "first_token_at", "completed_at"))
 
     @property
     def finished(self) -> bool:

@@ -21,7 +21,7 @@ from sluice.store.schema import (
     webhook_secrets,
     webhook_settings,
 )
-from sluice.store.store import as_utc, now
+from sluice.store.store import as_utc, now, utc_values
 
 AWAITING_CALLBACK = "awaiting_callback"
 log = logging.getLogger("sluice.webhooks")
@@ -45,10 +45,7 @@ class DeliveryRecord:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> DeliveryRecord:
-        values = dict(row._mapping)
-        for name in ("next_attempt_at", "locked_until", "created_at", "finished_at"):
-            values[name] = as_utc(values[name])
-        return cls(**values)
+        return cls(**utc_values(row, "next_attempt_at", "locked_until", "created_at", "finished_at"))
 
 
 @dataclass(frozen=True)
@@ -65,10 +62,7 @@ class CallbackWait:
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> CallbackWait:
-        values = dict(row._mapping)
-        for name in ("expires_at", "created_at", "resolved_at"):
-            values[name] = as_utc(values[name])
-        return cls(**values)
+        return cls(**utc_values(row, "expires_at", "created_at", "resolved_at"))
 
 
 class WebhookStore:
