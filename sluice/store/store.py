@@ -229,14 +229,8 @@ class Store:
             rows = (await conn.execute(
                 sa.select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.id)
             )).all()
-        result = []
-        for row in rows:
-            values = dict(row._mapping)
-            values.pop("id")
-            values.pop("request_id")
-            values["started_at"] = as_utc(values["started_at"])
-            result.append(values)
-        return result
+        hidden = ("id", "request_id")
+        return [{k: v for k, v in utc_values(row, "started_at").items() if k not in hidden} for row in rows]
 
 
 class IdempotencyConflict(Exception):

@@ -200,14 +200,8 @@ class WebhookStore:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(sa.select(webhook_attempts).where(webhook_attempts.c.delivery_id == delivery_id)
                                        .order_by(webhook_attempts.c.id))).all()
-        result = []
-        for row in rows:
-            values = dict(row._mapping)
-            values.pop("id")
-            values.pop("delivery_id")
-            values["started_at"] = as_utc(values["started_at"])
-            result.append(values)
-        return result
+        hidden = ("id", "delivery_id")
+        return [{k: v for k, v in utc_values(row, "started_at").items() if k not in hidden} for row in rows]
 
     async def record_attempt(
         self, delivery_id: str, *, attempt: int, status_code: int | None, error: str | None, latency_ms: float,
