@@ -169,7 +169,7 @@ async def test_ws_token_does_not_open_api_routes(start_gateway: StartGateway) ->
 
 
 async def test_a_fresh_token_opens_the_channel_after_the_first_expired(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(ws_token_ttl=1)
+    gw = await start_gateway(ws_token_ttl=60)
     async with gw.client() as client:
         accepted = await submit(client)
         await wait_finished(client, accepted["channel_id"])
@@ -180,6 +180,6 @@ async def test_a_fresh_token_opens_the_channel_after_the_first_expired(start_gat
         refused = await client.post(f"/v1/channels/{accepted['channel_id']}/token",
                                     headers={"Authorization": f"Bearer {outsider}"})
     assert refused.status_code == 404
-    assert refreshed["ws_token"] != expired and refreshed["expires_in"] == 1
+    assert refreshed["ws_token"] != expired and refreshed["expires_in"] == 60
     events = events_only(await collect_ws(refreshed["websocket_url"]))
     assert events[-1]["type"] == "response"
