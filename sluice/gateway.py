@@ -5,6 +5,7 @@ API handlers call these methods and render the result; nothing here knows about 
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import uuid
@@ -22,7 +23,7 @@ from sluice.engine.channel import SEQ_BLOCK
 from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Runner
 from sluice.errors import NotFound, Unprocessable
-from sluice.events import StatusEvent
+from sluice.events import StatusEvent, WireEvent
 from sluice.keycache import KeyCache
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
@@ -61,6 +62,8 @@ class Principal:
 class Submission:
     record: RequestRecord
     replayed: bool = False
+    # A pass-through's run in this process; it ends with the terminal event (see `PassThrough.start`).
+    run: asyncio.Task[WireEvent | None] | None = None
 
 
 class Gateway:
@@ -82,6 +85,7 @@ class Gateway:
         self.passthrough = PassThrough(self.broker, self.store, self.providers)
         self.default_project_id = ""
         self.key_cache: KeyCache[Principal] = KeyCache()  # authenticate() without a store read per request
+        self._key_lookups: dict[str, asyncio.Future[Principal | None]] = {}
         self.admin_store = AdminStore(self.store.engine)
         self.quotas = Quotas(self.settings, self.broker)
         self.stored_catalog = StoredCatalog(self.catalog, self.admin_store, CredentialCipher(self.settings.secret_key))
@@ -118,6 +122,15 @@ class Gateway:
         cached = self.key_cache.get(key_hash)
         if cached is not None:
             return cached
+        # When a busy key's cache entry expires, every request in flight misses at once: one store read serves them.
+        lookup = self._key_lookups.get(key_hash)
+        if lookup is None:
+            lookup = asyncio.ensure_future(self._look_up_key(api_key, key_hash))
+            self._key_lookups[key_hash] = lookup
+            lookup.add_done_callback(lambda _: self._key_lookups.pop(key_hash, None))
+        return await asyncio.shield(lookup)
+
+    async def _look_up_key(self, api_key: str, key_hash: str) -> Principal | None:
         record = await self.store.find_api_key(api_key)
         if record is None:
             return None
@@ -157,8 +170,7 @@ class Gateway:
                 data=None, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=None,
                 created_at=started, started_at=started, first_token_at=None, completed_at=None,
             )
-            await self.passthrough.start(record, workflow)
-            return Submission(record=record)
+            return Submission(record=record, run=await self.passthrough.start(record, workflow))
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
             id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,

@@ -24,7 +24,7 @@ from sluice.delivery.service import plan_for
 from sluice.engine.channel import Channel
 from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Outcome, Runner, error_event
-from sluice.events import ResponseEvent, StatusEvent
+from sluice.events import ResponseEvent, StatusEvent, WireEvent
 from sluice.observability.logging import bind_request_id
 from sluice.store import RequestRecord, Store
 from sluice.store.requestlog import RequestLog
@@ -49,18 +49,20 @@ class PassThrough:
         self.log = RequestLog(store)
         # The run's attempts go to the write-behind log, not to the store (RequestLog has the methods a Runner uses).
         self.runner = runner_factory(providers, cast(Store, self.log))
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[WireEvent | None]] = set()
 
-    async def start(self, record: RequestRecord, workflow: Workflow) -> None:
-        """Open the request's channel and start its run; the caller then follows the channel."""
+    async def start(self, record: RequestRecord, workflow: Workflow) -> asyncio.Task[WireEvent | None]:
+        """Open the request's channel and start its run: the task ends with the terminal event as the channel has it
+        (None if the log had already ended). A caller may follow the channel instead, like any subscriber."""
         await self.broker.open_log(record.id)
         # The same lifecycle on the channel as a queued request (and `sluice_requests_received` counts it).
         await self.broker.append(record.id, StatusEvent(status="queued"))
         task = asyncio.create_task(self._run(record, workflow), name=f"sluice-run-{record.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task
 
-    async def _run(self, record: RequestRecord, workflow: Workflow) -> None:
+    async def _run(self, record: RequestRecord, workflow: Workflow) -> WireEvent | None:
         bind_request_id(record.id)
         channel = Channel(self.broker, cast(Store, self.log), record.id, record.seq_reserved)
         try:
@@ -78,6 +80,7 @@ class PassThrough:
         self.log.finish(replace(
             record, status=outcome.status, terminal_seq=wire.seq if wire else None, data=outcome.data,
             error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at, completed_at=now()))
+        return wire
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

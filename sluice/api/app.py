@@ -25,6 +25,7 @@ from sluice.api import (
 from sluice.api import phoenix as phoenix_socket
 from sluice.api import sdk as sdk_files
 from sluice.api.errors import install_error_handlers
+from sluice.api.hotpath import SluiceAPI
 from sluice.api.limits import BodySizeLimit
 from sluice.api.openapi import document_websockets
 from sluice.console.routes import router as console_router
@@ -47,7 +48,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await gateway.aclose()
 
-    app = FastAPI(
+    app = SluiceAPI(
+        max_body_bytes=settings.max_body_bytes,
         title="Sluice",
         version=__version__,
         description="Self-hosted AI gateway: async requests, failover, structured outputs, webhooks, streaming.",

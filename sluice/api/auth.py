@@ -18,13 +18,24 @@ def gateway_of(request: Request) -> Gateway:
 
 
 async def principal_from(request: Request, credentials: HTTPAuthorizationCredentials | None) -> Principal:
-    if credentials is None or not credentials.credentials:
+    return await principal_for(gateway_of(request), credentials.credentials if credentials else None)
+
+
+async def principal_for(gateway: Gateway, api_key: str | None) -> Principal:
+    """The caller of an API key (401 if missing, unknown or revoked), counted against SLUICE_RATE_LIMIT (429)."""
+    if not api_key:
         raise Unauthorized("send your API key as 'Authorization: Bearer <key>'", code="missing_api_key")
-    principal = await gateway_of(request).authenticate(credentials.credentials)
+    principal = await gateway.authenticate(api_key)
     if principal is None:
         raise Unauthorized("the API key is not valid (unknown or revoked)", code="invalid_api_key")
-    await gateway_of(request).quotas.check_rate(principal.key_id)  # 429 + Retry-After past SLUICE_RATE_LIMIT
+    await gateway.quotas.check_rate(principal.key_id)  # 429 + Retry-After past SLUICE_RATE_LIMIT
     return principal
+
+
+def bearer_key(authorization: str | None) -> str | None:
+    """The key of an `Authorization: Bearer <key>` header, as FastAPI's HTTPBearer reads it (None otherwise)."""
+    scheme, _, key = (authorization or "").partition(" ")
+    return key.strip() or None if scheme.lower() == "bearer" else None
 
 
 async def require_api_key(

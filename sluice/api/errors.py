@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -18,9 +20,10 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
     return JSONResponse({"error": {"code": code, "message": message}}, status_code=status, headers=headers)
 
 
-def describe_validation_error(exc: RequestValidationError) -> str:
+def describe_validation_error(errors: Sequence[Any]) -> str:
+    """Pydantic's errors (of a request body) as one line that says what to fix."""
     problems = []
-    for error in exc.errors()[:5]:
+    for error in errors[:5]:
         location = ".".join(str(part) for part in error.get("loc", ()) if part != "body") or "body"
         if error.get("type") == "json_invalid":
             problems.append("the body is not valid JSON")
@@ -36,7 +39,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     @app.exception_handler(RequestValidationError)
     async def validation_error(_: Request, exc: RequestValidationError) -> Response:
-        return error_response(422, "invalid_request", describe_validation_error(exc))
+        return error_response(422, "invalid_request", describe_validation_error(exc.errors()))
 
     @app.exception_handler(HTTPException)
     async def http_error(_: Request, exc: HTTPException) -> Response:

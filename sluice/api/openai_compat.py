@@ -13,6 +13,7 @@ package raises as `APIError`); the WebSocket/SSE channel of the same request car
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any, Literal
@@ -20,14 +21,15 @@ from typing import Any, Literal
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.api.streaming import channel_batches
 from sluice.errors import BadRequest, NotFound, ServiceUnavailable
-from sluice.gateway import Gateway
+from sluice.events import WireEvent
+from sluice.gateway import Gateway, Principal
 
 router = APIRouter(tags=["openai"])
 SYNC_TIMEOUT = 600.0
@@ -71,7 +73,13 @@ class ChatCompletionRequest(BaseModel):
 @router.post("/v1/chat/completions", responses={**ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}}})
 async def chat_completions(request: Request, body: ChatCompletionRequest, principal: ApiKey) -> Response:
     """OpenAI-compatible chat completion, streamed (`"stream": true`) or not; the official SDKs work unchanged."""
-    gateway = gateway_of(request)
+    # `sluice.api.hotpath` serves this route in front of FastAPI; this declaration documents it (and is the same
+    # handler where the hot path is not installed).
+    return await complete(gateway_of(request), body, principal)
+
+
+async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Principal) -> Response:
+    """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE."""
     catalog = gateway.catalog
     if catalog.workflow(body.model) is None:
         raise NotFound(
@@ -95,19 +103,24 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
         response = sse_response(completion_chunks(gateway, request_id, body.model, include_usage), slot)
         response.headers.update(headers)
         return response
-    terminal = await wait_terminal(gateway, request_id)
+    terminal = await (terminal_of(submission.run) if submission.run else wait_terminal(gateway, request_id))
+    if terminal is None:  # the run's log had ended under it (cannot happen in-process, but the channel knows)
+        terminal = await wait_terminal(gateway, request_id)
     if terminal["type"] != "response":
         status = _FAILURE_STATUS.get(terminal["code"], 502)
-        return JSONResponse({"error": {"code": terminal["code"], "message": terminal["message"]}},
-                            status_code=status, headers=headers)
+        return json_response({"error": {"code": terminal["code"], "message": terminal["message"]}}, status, headers)
     usage = (terminal.get("meta") or {}).get("usage") or {}
-    return JSONResponse({
+    return json_response({
         "id": f"chatcmpl-{request_id}", "object": "chat.completion", "created": int(time.time()),
         "model": body.model,
         "choices": [{"index": 0, "message": {"role": "assistant", "content": content_of(terminal)},
                      "finish_reason": "stop", "logprobs": None}],
         "usage": _usage(usage),
-    }, headers=headers)
+    }, 200, headers)
+
+
+def json_response(content: Any, status: int, headers: dict[str, str]) -> Response:
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
 
 
 def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
@@ -155,6 +168,12 @@ async def wait_terminal(gateway: Gateway, request_id: str) -> dict[str, Any]:
         if batch[-1].terminal:
             return batch[-1].as_dict()
     raise ServiceUnavailable(f"the request's events ended without a result; poll /v1/requests/{request_id}")
+
+
+async def terminal_of(run: asyncio.Task[WireEvent | None]) -> dict[str, Any] | None:
+    """The terminal event of a pass-through run in this process: no need to subscribe to its channel."""
+    wire = await asyncio.shield(run)  # a caller that goes away does not cancel the run (it is logged all the same)
+    return wire.as_dict() if wire is not None else None
 
 
 def content_of(terminal: dict[str, Any]) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import os
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +14,9 @@ from sluice.cli.demo import demo
 from sluice.cli.fake_provider import fake_provider
 from sluice.cli.forward import forward
 from sluice.settings import Settings
+
+# Young-generation threshold, then how many young and middle collections run before an older one (docs/performance.md).
+GC_THRESHOLDS = tuple(int(n) for n in os.environ.get("SLUICE_GC_THRESHOLDS", "50000,20,100").split(","))
 
 app = typer.Typer(help="Sluice: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -43,11 +47,25 @@ def serve(
     from sluice.api.app import create_app
 
     settings = _settings(data_dir, config, host=host, port=port)
+    app = create_app(settings)
+    _tune_gc()
     uvicorn.run(
-        create_app(settings), host=host, port=port, access_log=access_log, log_level="info",
+        app, host=host, port=port, access_log=access_log, log_level="info",
         loop="uvloop" if os.name != "nt" else "asyncio", http="httptools", ws="websockets-sansio",
         timeout_graceful_shutdown=5,
     )
+
+
+def _tune_gc() -> None:
+    """Run the cyclic garbage collector less often, and never over what start-up built.
+
+    A request allocates thousands of short-lived objects, nearly all freed by reference counting; at Python's default
+    threshold (700 allocations) the collector still ran several times per request, walking every young object, and
+    took ~10% of the gateway's CPU (docs/performance.md). Cycles are still collected, just in larger batches.
+    """
+    gc.collect()
+    gc.freeze()  # the imports, the app, the catalog: alive for the whole process, no use scanning them again
+    gc.set_threshold(*GC_THRESHOLDS)
 
 
 @app.command()

@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 import traceback
-import uuid
 from contextvars import ContextVar
 from datetime import UTC, datetime
 from typing import Any
@@ -72,6 +72,20 @@ def configure_logging(fmt: str | None = None, level: str = "INFO") -> bool:
     return True
 
 
+def incoming_request_id(scope: Scope) -> str:
+    """The call's id: the caller's `X-Request-ID` when it is sane, else a new one."""
+    for name, value in scope.get("headers") or ():
+        if name == b"x-request-id":
+            sent = value.decode("latin-1")
+            return sent if _SANE_ID.match(sent) else new_call_id()
+    return new_call_id()
+
+
+def new_call_id() -> str:
+    # Correlates log lines, nothing more: it need not be unguessable, and uuid4 costs an OS call per request.
+    return f"{random.getrandbits(128):032x}"
+
+
 class RequestIdMiddleware:
     """Pure ASGI (it must not break streaming responses or context variables): sets `request_id` for the call and
     returns it as `X-Request-ID`."""
@@ -83,13 +97,14 @@ class RequestIdMiddleware:
         if scope["type"] not in ("http", "websocket"):
             await self.app(scope, receive, send)
             return
-        sent = dict(scope.get("headers") or []).get(b"x-request-id", b"").decode("latin-1")
-        current = sent if _SANE_ID.match(sent) else uuid.uuid4().hex
+        current = incoming_request_id(scope)
         token = request_id.set(current)
 
         async def send_with_id(message: Message) -> None:
             if message["type"] == "http.response.start":
-                message["headers"] = [*message.get("headers", []), (b"x-request-id", current.encode())]
+                headers = message.get("headers", [])
+                if not any(name.lower() == b"x-request-id" for name, _ in headers):  # a route may name its own
+                    message["headers"] = [*headers, (b"x-request-id", current.encode())]
             await send(message)
 
         try:

@@ -12,6 +12,7 @@ import email.utils
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from functools import cache
 from typing import Any
 
 import aiohttp
@@ -96,7 +97,7 @@ async def open_stream(
 ) -> AsyncIterator[Response]:
     """POST `body` and hold the streaming response open; every failure leaves as a `ProviderError`."""
     connect = connect_timeout or DEFAULT_CONNECT_TIMEOUT
-    timeout = aiohttp.ClientTimeout(total=None, sock_connect=connect, sock_read=None)
+    timeout = _connect_timeout(connect)
     started = False
     try:
         async with client.post(url, data=orjson.dumps(body), params=params, timeout=timeout,
@@ -118,6 +119,11 @@ async def open_stream(
         raise ProviderTimeout(f"{provider}: {_reason(exc)}") from exc
     except aiohttp.ClientError as exc:
         raise ProviderUnavailable(f"{provider}: {type(exc).__name__}: {_reason(exc)}") from exc
+
+
+@cache
+def _connect_timeout(seconds: float) -> aiohttp.ClientTimeout:
+    return aiohttp.ClientTimeout(total=None, sock_connect=seconds, sock_read=None)  # immutable: one per value
 
 
 async def sse_events(response: Response) -> AsyncIterator[tuple[str, str]]:
