@@ -16,7 +16,7 @@ from sluice.cli.forward import forward
 from sluice.settings import Settings
 
 # Young-generation threshold, then how many young and middle collections run before an older one (docs/performance.md).
-GC_THRESHOLDS = tuple(int(n) for n in os.environ.get("SLUICE_GC_THRESHOLDS", "50000,20,100").split(","))
+DEFAULT_GC_THRESHOLDS = "50000,20,100"
 
 app = typer.Typer(help="Sluice: a self-hosted AI gateway.", no_args_is_help=True, add_completion=False)
 keys_app = typer.Typer(help="Manage API keys.", no_args_is_help=True)
@@ -63,9 +63,17 @@ def _tune_gc() -> None:
     threshold (700 allocations) the collector still ran several times per request, walking every young object, and
     took ~10% of the gateway's CPU (docs/performance.md). Cycles are still collected, just in larger batches.
     """
+    value = os.environ.get("SLUICE_GC_THRESHOLDS") or DEFAULT_GC_THRESHOLDS
+    try:
+        thresholds = [int(part) for part in value.split(",")]
+        if len(thresholds) != 3 or min(thresholds) < 1:
+            raise ValueError
+    except ValueError:
+        raise typer.BadParameter(f"SLUICE_GC_THRESHOLDS must be three positive integers like "
+                                 f"{DEFAULT_GC_THRESHOLDS}, not {value!r}") from None
     gc.collect()
     gc.freeze()  # the imports, the app, the catalog: alive for the whole process, no use scanning them again
-    gc.set_threshold(*GC_THRESHOLDS)
+    gc.set_threshold(*thresholds)
 
 
 @app.command()

@@ -1,4 +1,5 @@
-"""The `sluice` command: `keys create` prints only the key; `chat` streams a workflow's answer token by token."""
+"""The `sluice` command: `keys create` prints only the key; `chat` streams a workflow's answer token by token; `serve`
+checks its settings before it starts."""
 
 import asyncio
 import os
@@ -43,3 +44,11 @@ def test_chat_without_a_key_explains_how_to_get_one() -> None:
     result = subprocess.run([*SLUICE, "chat", "hi"], capture_output=True, text=True, timeout=60, env=env)
     assert result.returncode == 2
     assert "sluice keys create" in result.stderr
+
+
+def test_serve_refuses_malformed_gc_thresholds(tmp_path: Path) -> None:
+    env = {**os.environ, "SLUICE_GC_THRESHOLDS": "700,ten"}
+    result = subprocess.run([*SLUICE, "serve", "--port", "9", "--data-dir", str(tmp_path)], capture_output=True,
+                            text=True, timeout=60, env=env)
+    assert result.returncode == 2
+    assert "SLUICE_GC_THRESHOLDS must be three positive integers" in result.stderr
