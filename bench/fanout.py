@@ -1,6 +1,6 @@
 """Scenario 4: N concurrent WebSocket subscribers (1k, 5k) on one gateway: RSS per idle connection, events/s delivered.
 
-    .venv/bin/python bench/fanout.py [--subscribers 1000 5000] [--channels 20] [--chunks 40] [--pace-ms 20]
+    .venv/bin/python bench/fanout.py [--subscribers 1000 5000] [--channels 20] [--chunks 40] [--pace-ms 20] [--steady]
 
 For each N, a fresh gateway and a mock upstream that holds its streams: `channels` requests are submitted
 (`/v1/ai/async`, workflow `bench`), N subscribers connect round-robin to their `websocket_url`s and sit idle; the
@@ -9,6 +9,16 @@ deltas each, `pace-ms` apart) and every subscriber reads to the terminal event: 
 received after the release over the time until the last subscriber got its terminal event; tokens/s counts the
 upstream's chunks instead (a gateway behind its upstream joins several into one delta). The subscribers are raw
 asyncio protocols in this one process (bench/wsclient.py), on the same two cores as the gateway.
+
+events/s is what the subscribers received: WebSocket frames per second, each frame one event. With the default pace
+the upstream offers more than the gateway can send (20 channels x 50 tokens/s x N/20 subscribers each = 50 x N frames
+per second), so the gateway joins the deltas it reads late into one event: fewer, bigger frames. The table says so
+(`tok/frame` above 1, `merged`), and events/s then is not the figure of a gateway that sends every token as a frame.
+`--steady` adds that figure: for each N it slows the upstream (from N/100 ms, an offered 100,000 frames/s, the pace
+doubled each step) until every chunk reaches every subscriber as its own frame, and reports the events/s delivered
+there, which is bounded by the offered rate (N x 1000 / pace): the gateway's capacity lies between that step's figure
+and the previous, merged, step's offered rate. `tok/frame` counts the terminal frame too (chunks / (chunks + 1) when
+nothing is merged).
 """
 
 from __future__ import annotations
@@ -65,17 +75,52 @@ async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels:
     for subscriber in live:
         subscriber.close()
     seconds = max(ended - released, 1e-9)
+    finished = sum(1 for s in live if s.terminal is not None)
     return {
         "subscribers": subscribers, "connected": len(live), "failed_to_connect": subscribers - len(live),
-        "finished": sum(1 for s in live if s.terminal is not None), "channels": channels,
+        "finished": finished, "channels": channels, "chunks": chunks,
         "connect_seconds": round(connect_seconds, 2), "rss_before_kb": rss_before, "rss_idle_kb": rss_idle,
         "rss_per_idle_connection_kb": round((rss_idle - rss_before) / max(len(live), 1), 1),
         "events_delivered": delivered, "delivery_seconds": round(seconds, 3),
         "events_per_second": round(delivered / seconds, 1),
         # The upstream's chunks that reached every subscriber, per second. A gateway that falls behind its upstream
         # joins the deltas it reads together (one event for several tokens), so events/s alone undercounts it.
-        "tokens_per_second": round(sum(1 for s in live if s.terminal is not None) * chunks / seconds, 1),
+        "tokens_per_second": round(finished * chunks / seconds, 1),
+        "frames_per_subscriber": round(delivered / max(finished, 1), 2),
+        # The deltas and the terminal event: chunks + 1 frames when every token was its own event.
+        "merged": delivered < finished * (chunks + 1),
     }
+
+
+def run(subscribers: int, channels: int, chunks: int, pace_ms: float) -> dict[str, Any]:
+    with mock_upstream(chunks=chunks, pace_ms=pace_ms, hold=True) as upstream, \
+            sluice_gateway(upstream) as (url, _key):
+        result = asyncio.run(fan_out(url, upstream, pid_listening(url), subscribers, channels, chunks))
+    result["pace_ms"] = pace_ms
+    return result
+
+
+def steady(subscribers: int, channels: int, chunks: int, from_ms: float, limit_ms: float) -> list[dict[str, Any]]:
+    """Runs at a slower and slower upstream until the gateway sends every chunk as its own frame."""
+    runs, pace = [], from_ms
+    while pace <= limit_ms:
+        runs.append(run(subscribers, channels, chunks, pace))
+        if not runs[-1]["merged"] and runs[-1]["finished"] == subscribers:
+            break
+        pace *= 2
+    return runs
+
+
+def report(title: str, results: list[dict[str, Any]]) -> None:
+    print(f"\n{title}")
+    print(f"{'subs':>6} {'pace ms':>7} {'connected':>9} {'finished':>8} {'KB/idle conn':>12} {'frames/sub':>10} "
+          f"{'tok/frame':>9} {'events':>9} {'seconds':>8} {'events/s':>10} {'tokens/s':>10}  merged")
+    for r in results:
+        per_frame = r["tokens_per_second"] / max(r["events_per_second"], 1e-9)
+        print(f"{r['subscribers']:6d} {r['pace_ms']:7g} {r['connected']:9d} {r['finished']:8d} "
+              f"{r['rss_per_idle_connection_kb']:12.1f} {r['frames_per_subscriber']:10.2f} {per_frame:9.2f} "
+              f"{r['events_delivered']:9d} {r['delivery_seconds']:8.2f} {r['events_per_second']:10.1f} "
+              f"{r['tokens_per_second']:10.1f}  {'yes' if r['merged'] else 'no'}")
 
 
 def main() -> None:
@@ -84,24 +129,27 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--pace-ms", type=float, default=20.0)
+    parser.add_argument("--steady", action="store_true",
+                        help="also find the pace at which every chunk is its own frame (see above)")
+    parser.add_argument("--steady-from-ms", type=float, help="the first --steady pace (default: N/100 ms)")
+    parser.add_argument("--steady-chunks", type=int, default=20, help="chunks per stream in the --steady runs")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "fanout.json")
     args = parser.parse_args()
     install_uvloop()
-    results = []
-    for count in args.subscribers:
-        with mock_upstream(chunks=args.chunks, pace_ms=args.pace_ms, hold=True) as upstream, \
-                sluice_gateway(upstream) as (url, _key):
-            results.append(asyncio.run(fan_out(url, upstream, pid_listening(url), count, args.channels, args.chunks)))
-    print(f"\nWebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart")
-    print(f"{'subs':>6} {'connected':>9} {'finished':>8} {'KB/idle conn':>12} {'events':>9} {'seconds':>8} "
-          f"{'events/s':>10} {'tokens/s':>10}")
-    for r in results:
-        print(f"{r['subscribers']:6d} {r['connected']:9d} {r['finished']:8d} {r['rss_per_idle_connection_kb']:12.1f} "
-              f"{r['events_delivered']:9d} {r['delivery_seconds']:8.2f} {r['events_per_second']:10.1f} "
-              f"{r['tokens_per_second']:10.1f}")
+    results = [run(count, args.channels, args.chunks, args.pace_ms) for count in args.subscribers]
+    report(f"WebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart "
+           "(events/s counts frames; merged = the gateway joined deltas it read late)", results)
+    steady_runs: list[dict[str, Any]] = []
+    if args.steady:
+        for count in args.subscribers:
+            start = args.steady_from_ms or count / 100
+            steady_runs += steady(count, args.channels, args.steady_chunks, start, 3200.0)
+        report(f"Steady: {args.steady_chunks} deltas per stream, the pace doubled until nothing is merged; the last "
+               "row of each N is the events/s delivered with every token its own frame (at most N x 1000 / pace)",
+               steady_runs)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"channels": args.channels, "chunks": args.chunks, "pace_ms": args.pace_ms,
-                                     "runs": results}, indent=2))
+                                     "runs": results, "steady_runs": steady_runs}, indent=2))
     print(f"\nwrote {args.json}")
 
 

@@ -7,10 +7,10 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Query, Request, WebSocket
+from fastapi import APIRouter, Header, Query, Request
 from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
-from starlette.websockets import WebSocketDisconnect
+from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sluice.api.auth import gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
@@ -66,16 +66,15 @@ def _bearer(authorization: str | None) -> str | None:
     return None
 
 
-@router.websocket("/v1/ws")
-async def channel_socket(
-    websocket: WebSocket,
-    channel_id: str | None = None,
-    token: str | None = None,
-    after: str | None = None,
-    vsn: str | None = None,
-) -> None:
-    """Events of one channel as JSON text frames: the ones after `after`, then live ones; closed after the terminal
-    event. `{"type": "heartbeat"}` frames (no `seq`) keep an idle connection alive."""
+async def channel_socket(websocket: WebSocket) -> None:
+    """`GET /v1/ws?channel_id=…&token=…[&after=seq]`: events of one channel as JSON text frames: the ones after
+    `after`, then live ones; closed after the terminal event. `{"type": "heartbeat"}` frames (no `seq`) keep an idle
+    connection alive."""
+    # Served bare (see `SluiceAPI`): FastAPI's dependency solving and middleware keep objects alive for the
+    # connection's whole life (exit stacks, a second WebSocket, ~15 suspended middleware frames): ~10 KB per idle
+    # subscriber.
+    params = websocket.query_params
+    token, vsn = params.get("token"), params.get("vsn")
     if vsn is not None:  # a Phoenix client given this URL (ModelRiver's SDK appends /socket/websocket?…&vsn=2.0.0)
         from sluice.api.phoenix import phoenix_socket
 
@@ -83,17 +82,18 @@ async def channel_socket(
     gateway = gateway_of(websocket)  # type: ignore[arg-type]
     await websocket.accept()
     try:
+        channel_id = params.get("channel_id")
         if not channel_id:
             raise BadRequest("pass ?channel_id=…", code="missing_channel_id")
         try:
-            start = parse_after(after)
+            start = parse_after(params.get("after"))
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_after") from exc
         key_id = await authorise_channel(gateway, channel_id, token, _bearer(websocket.headers.get("authorization")))
         await already_finished(gateway, channel_id, start)
         slot = await gateway.quotas.open_stream(key_id)
     except SluiceError as exc:
-        await websocket.close(code=WS_CLOSE_CODES.get(exc.status_code, 4400), reason=exc.message[:120])
+        await _close(websocket, exc)
         return
     try:
         await _follow(websocket, gateway, channel_id, start)
@@ -101,36 +101,102 @@ async def channel_socket(
         await slot.release()
 
 
+@router.websocket("/v1/ws", name="channel_socket")
+async def channel_socket_route(
+    websocket: WebSocket,
+    channel_id: str | None = None,
+    token: str | None = None,
+    after: str | None = None,
+    vsn: str | None = None,
+) -> None:
+    # `SluiceAPI` (sluice/api/hotpath.py) serves `/v1/ws` before FastAPI; this declaration documents it in
+    # `/openapi.json` with its query parameters (sluice/api/openapi.py), and serves it where the hot path is off.
+    await channel_socket(websocket)
+
+
+channel_socket_route.__doc__ = channel_socket.__doc__
+
+
+async def _close(websocket: WebSocket, exc: SluiceError) -> None:
+    await websocket.close(code=WS_CLOSE_CODES.get(exc.status_code, 4400), reason=exc.message[:120])
+
+
 async def _follow(websocket: WebSocket, gateway: Gateway, channel_id: str, start: int) -> None:
-    sender = asyncio.create_task(_send_events(websocket, gateway, channel_id, start))
-    receiver = asyncio.create_task(_wait_for_disconnect(websocket))
-    done, _ = await asyncio.wait({sender, receiver}, return_when=asyncio.FIRST_COMPLETED)
-    for task in (sender, receiver):
-        if task not in done:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-    if sender in done and sender.exception() is None:
+    """Sends the channel's events from the connection's own task (no task of its own per subscriber), while a
+    `_Departure` watches for the client leaving and interrupts the sending when it does."""
+    task = asyncio.current_task()
+    assert task is not None
+    departure = _Departure(websocket, task)
+    try:
+        await _send_events(websocket, gateway, channel_id, start)
+    except asyncio.CancelledError:
+        if not departure.left:
+            raise
+        task.uncancel()  # our own interruption, not the server's: the client left, there is nobody to close
+        return
+    except WebSocketDisconnect:  # a send found the client gone
+        return
+    except SluiceError as exc:  # the channel vanished (see `channel_batches`)
+        departure.stop()
         with contextlib.suppress(Exception):
-            await websocket.close(code=1000)
+            await _close(websocket, exc)
+        return
+    finally:
+        departure.stop()
+    with contextlib.suppress(Exception):
+        await websocket.close(code=1000)
 
 
 async def _send_events(websocket: WebSocket, gateway: Gateway, channel_id: str, after: int) -> None:
-    heartbeat = gateway.settings.heartbeat_interval
-    async for batch in channel_batches(gateway, channel_id, after, heartbeat):
+    send = websocket.send
+    async for batch in channel_batches(gateway, channel_id, after, gateway.settings.heartbeat_interval):
         if batch is None:
-            await websocket.send_text(f'{{"type":"heartbeat","ts":"{utc_timestamp()}"}}')
+            await send({"type": "websocket.send", "text": f'{{"type":"heartbeat","ts":"{utc_timestamp()}"}}'})
             continue
         for event in batch:
-            await websocket.send_text(event.data)
+            await send({"type": "websocket.send", "text": event.data})  # encoded once, by the broker
+    # The append that brought the terminal event woke every subscriber of the channel: let them all send it before
+    # this one spends time closing, so the last subscriber does not wait for the others' teardown.
+    await asyncio.sleep(0)
 
 
-async def _wait_for_disconnect(websocket: WebSocket) -> None:
-    with contextlib.suppress(WebSocketDisconnect):
-        while True:
-            message = await websocket.receive()
-            if message["type"] == "websocket.disconnect":
-                return
+class _Departure:
+    """Notices the client leaving: one `receive()` running as a bare task, whose done-callback interrupts (cancels)
+    the sending task. Cheaper than a receive loop in a task of its own, which `asyncio.wait`-ed against the sender
+    cost one more task and coroutine per connection. Anything the client sends is read and ignored."""
+
+    __slots__ = ("_active", "_receiving", "_sender", "_websocket", "left")
+
+    def __init__(self, websocket: WebSocket, sender: asyncio.Task[Any]) -> None:
+        self._websocket = websocket
+        self._sender = sender
+        self._active = True
+        self.left = False
+        self._receiving = self._listen()
+
+    def _listen(self) -> asyncio.Task[Any]:
+        receiving = asyncio.ensure_future(self._websocket.receive())
+        receiving.add_done_callback(self._received)
+        return receiving
+
+    def _received(self, receiving: asyncio.Task[Any]) -> None:
+        if receiving.cancelled():
+            return
+        failed = receiving.exception() is not None  # retrieved in any case, so asyncio does not log it
+        if not self._active:
+            return
+        if not failed and receiving.result()["type"] != "websocket.disconnect":
+            self._receiving = self._listen()
+            return
+        self.left = True
+        self._active = False
+        self._sender.cancel()
+
+    def stop(self) -> None:
+        """The sending is over: never interrupt it from now on. The pending `receive()` is not cancelled (an exception
+        through three frames, per connection): closing the socket, or the server losing it, queues the
+        `websocket.disconnect` that ends it."""
+        self._active = False
 
 
 @router.get(

@@ -1,11 +1,12 @@
-"""`POST /v1/chat/completions` served as bare ASGI, in front of FastAPI.
+"""`POST /v1/chat/completions` (and the `/v1/ws` WebSocket) served as bare ASGI, in front of FastAPI.
 
 It is the route a gateway's speed is judged on (docs/performance.md), and on it FastAPI's per-request machinery —
 its middleware, router, dependency solving and request object — cost as much CPU as the gateway's own work (the
 profile is in docs/performance.md). So `SluiceAPI` hands it to `HotPath` before all that, which keeps the route's
 contract: the same API-key check and rate limit (`principal_for`), body model, validation messages, body size limit
 and error bodies, and the same handler (`openai_compat.complete`). FastAPI still declares the route, which documents
-it in `/openapi.json`. Every other request goes through FastAPI as before.
+it in `/openapi.json`. The channel WebSocket is handed over the same way, for the memory an idle subscriber holds
+and the cost of each frame (see `serve_channel_socket`). Every other request goes through FastAPI as before.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
+from starlette.websockets import WebSocket
 
 from sluice.api.auth import bearer_key, principal_for
+from sluice.api.channels import channel_socket
 from sluice.api.errors import describe_validation_error, error_response
 from sluice.api.openai_compat import ChatCompletionRequest, complete
 from sluice.errors import PayloadTooLarge, SluiceError
@@ -26,6 +29,7 @@ from sluice.observability.logging import incoming_request_id, request_id
 
 log = logging.getLogger("sluice.api")
 PATH = "/v1/chat/completions"
+CHANNEL_SOCKET = "/v1/ws"
 
 
 class ClientGone(Exception):
@@ -48,8 +52,21 @@ class SluiceAPI(FastAPI):
         if self.hot_path is not None and is_hot(scope):
             scope["app"] = self
             await self.hot_path(scope, receive, send)
+        elif self.hot_path is not None and scope["type"] == "websocket" and scope["path"] == CHANNEL_SOCKET:
+            scope["app"] = self
+            await serve_channel_socket(scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
+
+
+async def serve_channel_socket(scope: Scope, receive: Receive, send: Send) -> None:
+    """`/v1/ws` without FastAPI's layers: a subscriber holds its connection for minutes, and every layer's frame and
+    wrapper lives as long (~10 KB per idle connection, and a wrapper call per frame sent)."""
+    token = request_id.set(incoming_request_id(scope))
+    try:
+        await channel_socket(WebSocket(scope, receive, send))
+    finally:
+        request_id.reset(token)
 
 
 class HotPath:

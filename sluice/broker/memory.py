@@ -2,59 +2,123 @@
 
 Logs are lists of encoded events. A subscriber is only a cursor into its log, so a slow reader costs no memory
 beyond the log itself and never holds up the writer or the other readers.
+
+Waiting is what fan-out pays for per subscriber and per event, so it is kept to one future: an append resolves the
+futures of the log's waiting subscribers, and the end of a wait (`next_batch`'s timeout) comes from one timer per
+distinct wait shared by every waiting subscriber (a sweep every `wait / 8`), not from a timer per subscriber and
+per event (with uvloop, `asyncio.timeout` costs several times the wake-up itself).
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from typing import Any
 
 from sluice.broker.base import Job, LogInfo
 from sluice.broker.counters import MemoryCounters
 from sluice.events import Event, WireEvent
 
+_SWEEPS_PER_WAIT = 8  # a wait ends between `wait` and 1.125 * `wait` after it began
+
 
 class _Log:
-    __slots__ = ("changed", "events", "finished", "first_seq", "next_seq")
+    __slots__ = ("events", "finished", "first_seq", "next_seq", "waiting")
 
     def __init__(self, first_seq: int) -> None:
         self.events: list[WireEvent] = []
         self.first_seq = first_seq
         self.next_seq = first_seq
         self.finished = False
-        self.changed = asyncio.Event()
+        # The subscriptions waiting for the next append (a dict: insertion-ordered, O(1) removal).
+        self.waiting: dict[MemorySubscription, None] = {}
 
     def after(self, cursor: int) -> list[WireEvent]:
         start = max(cursor - self.first_seq + 1, 0)
         return self.events[start:] if start < len(self.events) else []
 
     def notify(self) -> None:
-        changed, self.changed = self.changed, asyncio.Event()
-        changed.set()
+        waiting, self.waiting = self.waiting, {}
+        for subscription in waiting:
+            subscription.wake()
+
+
+class _Sweeper:
+    """Ends the waits of every subscription that waits `wait` seconds, with one timer while any is waiting."""
+
+    __slots__ = ("_handle", "interval", "wait", "waiting")
+
+    def __init__(self, wait: float) -> None:
+        self.wait = wait
+        self.interval = wait / _SWEEPS_PER_WAIT
+        self.waiting: dict[MemorySubscription, float] = {}  # subscription → when its wait is over
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, subscription: MemorySubscription) -> None:
+        loop = asyncio.get_running_loop()
+        self.waiting[subscription] = loop.time() + self.wait
+        if self._handle is None:
+            self._handle = loop.call_later(self.interval, self._sweep)
+
+    def _sweep(self) -> None:
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        # Waits are added in time order, so the ones that are due come first.
+        due = []
+        for subscription, deadline in self.waiting.items():
+            if deadline > now:
+                break
+            due.append(subscription)
+        for subscription in due:
+            del self.waiting[subscription]
+            subscription.wake()
+        self._handle = loop.call_later(self.interval, self._sweep) if self.waiting else None
+
+    def cancel(self) -> None:
+        if self._handle is not None:
+            self._handle.cancel()
+            self._handle = None
 
 
 class MemorySubscription:
-    def __init__(self, log: _Log | None, after: int) -> None:
+    __slots__ = ("_cursor", "_log", "_sweepers", "_waiter")
+
+    def __init__(self, log: _Log | None, after: int, sweepers: dict[float, _Sweeper] | None = None) -> None:
         self._log = log
         self._cursor = after
+        self._sweepers = sweepers if sweepers is not None else {}
+        self._waiter: asyncio.Future[None] | None = None
 
     async def next_batch(self, wait: float) -> list[WireEvent]:
         log = self._log
         if log is None:
             return []
         batch = log.after(self._cursor)
-        if not batch and not log.finished:
-            changed = log.changed
-            # `asyncio.timeout`, not `wait_for`: wait_for wraps the wait in a Task of its own, one more per idle
-            # subscriber (memory) and per wake-up (CPU, times every subscriber of a busy channel).
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):
-                    await changed.wait()
+        if not batch and not log.finished and wait > 0:
+            await self._wait(log, wait)
             batch = log.after(self._cursor)
         if batch:
             self._cursor = batch[-1].seq
         return batch
+
+    async def _wait(self, log: _Log, wait: float) -> None:
+        sweeper = self._sweepers.get(wait)
+        if sweeper is None:
+            sweeper = self._sweepers[wait] = _Sweeper(wait)
+        waiter = self._waiter = asyncio.get_running_loop().create_future()
+        log.waiting[self] = None
+        sweeper.add(self)
+        try:
+            await waiter
+        finally:
+            # Whichever ended the wait (an append, the sweep, a cancellation), the other forgets this subscription.
+            self._waiter = None
+            log.waiting.pop(self, None)
+            sweeper.waiting.pop(self, None)
+
+    def wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     def close(self) -> None:
         self._log = None
@@ -66,6 +130,7 @@ class MemoryBroker:
         self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._logs: dict[str, _Log] = {}
         self._expiries: set[asyncio.TimerHandle] = set()
+        self._sweepers: dict[float, _Sweeper] = {}  # by wait: the timers that end subscribers' waits
         self._breakers: dict[str, dict[str, Any]] = {}
         self._counters = MemoryCounters()
 
@@ -76,6 +141,8 @@ class MemoryBroker:
         for handle in self._expiries:
             handle.cancel()
         self._expiries.clear()
+        for sweeper in self._sweepers.values():
+            sweeper.cancel()
 
     async def enqueue(self, request_id: str) -> None:
         self._queue.put_nowait(request_id)
@@ -115,7 +182,7 @@ class MemoryBroker:
         return LogInfo(first_seq=log.first_seq, last_seq=log.next_seq - 1, finished=log.finished)
 
     def subscribe(self, channel_id: str, after: int) -> MemorySubscription:
-        return MemorySubscription(self._logs.get(channel_id), after)
+        return MemorySubscription(self._logs.get(channel_id), after, self._sweepers)
 
     async def breaker_state(self, key: str) -> dict[str, Any] | None:
         return self._breakers.get(key)

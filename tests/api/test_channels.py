@@ -183,3 +183,51 @@ async def test_a_fresh_token_opens_the_channel_after_the_first_expired(start_gat
     assert refreshed["ws_token"] != expired and refreshed["expires_in"] == 60
     events = events_only(await collect_ws(refreshed["websocket_url"]))
     assert events[-1]["type"] == "response"
+
+
+async def test_leaving_an_idle_channel_frees_the_stream_slot_at_once(start_gateway: StartGateway,
+                                                                     tmp_path: Path) -> None:
+    # A token a minute and no heartbeat for a minute: only noticing the client leave can give the slot back.
+    gw = await start_gateway(config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60,
+                             max_concurrent_streams=1)
+    async with gw.client() as client:
+        first, second = await submit(client), await submit(client)
+    async with websockets.connect(first["websocket_url"]) as held:
+        assert "seq" in json.loads(await held.recv())
+        async with websockets.connect(second["websocket_url"]) as refused:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await asyncio.wait_for(refused.recv(), 5)
+            assert closed.value.rcvd.code == 4429
+
+    async def accepted() -> bool:
+        async with websockets.connect(second["websocket_url"]) as ws:
+            try:
+                return "seq" in json.loads(await asyncio.wait_for(ws.recv(), 5))
+            except websockets.ConnectionClosed:
+                return False
+
+    async with asyncio.timeout(5):  # far less than the next token or heartbeat
+        while not await accepted():
+            await asyncio.sleep(0.05)
+
+
+async def test_frames_from_the_client_are_ignored(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 5))
+    async with gw.client() as client:
+        accepted = await submit(client)
+    frames = []
+    async with asyncio.timeout(15), websockets.connect(accepted["websocket_url"]) as ws:
+        for text in ("hello", "again", "and again"):
+            await ws.send(text)
+        async for frame in ws:
+            frames.append(json.loads(frame))
+    assert ws.close_code == 1000
+    assert_one_terminal_in_order(events_only(frames))
+
+
+async def test_a_missing_channel_id_closes_with_4400(start_gateway: StartGateway) -> None:
+    gw = await start_gateway()
+    async with websockets.connect(f"{gw.ws_url}/v1/ws?token=x") as ws:
+        with pytest.raises(websockets.ConnectionClosed) as closed:
+            await asyncio.wait_for(ws.recv(), 5)
+    assert closed.value.rcvd.code == 4400 and "channel_id" in closed.value.rcvd.reason

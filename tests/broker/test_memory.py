@@ -52,3 +52,38 @@ async def test_queue_hands_out_jobs_in_order() -> None:
     await broker.enqueue("r2")
     assert (await broker.dequeue()).request_id == "r1"
     assert (await broker.dequeue()).request_id == "r2"
+
+
+async def test_a_wait_lasts_at_least_its_time_and_not_much_longer() -> None:
+    broker = MemoryBroker()
+    await broker.open_log("c")
+    subscription = broker.subscribe("c", after=0)
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    assert await subscription.next_batch(0.2) == []
+    assert 0.2 <= loop.time() - started < 0.2 * 1.125 + 0.1  # a sweep every wait/8, plus a loaded machine's delay
+    assert await subscription.next_batch(0) == []  # 0: what is held right now, no waiting
+
+
+async def test_one_append_wakes_every_waiting_subscriber_and_leaves_no_waiter_behind() -> None:
+    broker = MemoryBroker()
+    await broker.open_log("c")
+    subscriptions = [broker.subscribe("c", after=0) for _ in range(50)]
+    waits = [asyncio.create_task(s.next_batch(30)) for s in subscriptions]
+    await asyncio.sleep(0)
+    await broker.append("c", DeltaEvent(text="a"))
+    batches = await asyncio.wait_for(asyncio.gather(*waits), 1)
+    assert all([e.seq for e in batch] == [1] for batch in batches)
+    # Nothing is left for the sweep or the next append to wake (no growth on a busy channel).
+    assert not broker._logs["c"].waiting and not broker._sweepers[30].waiting
+
+
+async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
+    broker = MemoryBroker()
+    await broker.open_log("c")
+    waiting = asyncio.create_task(broker.subscribe("c", after=0).next_batch(30))
+    await asyncio.sleep(0)
+    waiting.cancel()
+    await asyncio.gather(waiting, return_exceptions=True)
+    assert not broker._logs["c"].waiting and not broker._sweepers[30].waiting
+    await broker.aclose()
