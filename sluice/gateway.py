@@ -146,12 +146,13 @@ class Gateway:
 
     async def submit(
         self, principal: Principal, body: dict[str, Any], *, mode: str, idempotency_key: str | None = None,
-        durable: bool = True,
+        durable: bool = True, streamed: bool = True,
     ) -> Submission:
         """Durably record and queue a request. Returns only once a restart could not lose it.
 
         `durable=False` (the pass-through of `/v1/chat/completions`, see `sluice.passthrough`): run it at once in this
         process and record it when it has finished, if nothing happens after its answer (else: durable anyway).
+        `streamed=False` (a pass-through's caller wants the answer whole): providers may answer in one piece.
         """
         workflow_name = body["workflow"]
         workflow = self.catalog.workflow(workflow_name)
@@ -170,7 +171,7 @@ class Gateway:
                 data=None, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=None,
                 created_at=started, started_at=started, first_token_at=None, completed_at=None,
             )
-            return Submission(record=record, run=await self.passthrough.start(record, workflow))
+            return Submission(record=record, run=await self.passthrough.start(record, workflow, streamed=streamed))
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
             id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,

@@ -51,22 +51,24 @@ class PassThrough:
         self.runner = runner_factory(providers, cast(Store, self.log))
         self._tasks: set[asyncio.Task[WireEvent | None]] = set()
 
-    async def start(self, record: RequestRecord, workflow: Workflow) -> asyncio.Task[WireEvent | None]:
+    async def start(self, record: RequestRecord, workflow: Workflow, *, streamed: bool = True,
+                    ) -> asyncio.Task[WireEvent | None]:
         """Open the request's channel and start its run: the task ends with the terminal event as the channel has it
-        (None if the log had already ended). A caller may follow the channel instead, like any subscriber."""
+        (None if the log had already ended). A caller may follow the channel instead, like any subscriber.
+        `streamed=False`: see `Runner.run`."""
         await self.broker.open_log(record.id)
         # The same lifecycle on the channel as a queued request (and `sluice_requests_received` counts it).
         await self.broker.append(record.id, StatusEvent(status="queued"))
-        task = asyncio.create_task(self._run(record, workflow), name=f"sluice-run-{record.id}")
+        task = asyncio.create_task(self._run(record, workflow, streamed), name=f"sluice-run-{record.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, record: RequestRecord, workflow: Workflow) -> WireEvent | None:
+    async def _run(self, record: RequestRecord, workflow: Workflow, streamed: bool) -> WireEvent | None:
         bind_request_id(record.id)
         channel = Channel(self.broker, cast(Store, self.log), record.id, record.seq_reserved)
         try:
-            outcome = await self.runner.run(channel, record.id, workflow, record.body)
+            outcome = await self.runner.run(channel, record.id, workflow, record.body, streamed=streamed)
         except asyncio.CancelledError:
             self.log.forget(record.id)
             raise

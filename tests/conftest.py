@@ -14,6 +14,7 @@ import pytest
 import uvicorn
 
 from sluice.api.app import create_app
+from sluice.api.wsframes import SERVER_OPTIONS
 from sluice.gateway import Gateway
 from sluice.settings import Settings
 from tests.backends import backend  # noqa: F401  (fixture: PostgreSQL/Redis when SLUICE_TEST_*_URL ask for them)
@@ -57,6 +58,7 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
 
     async def start(**overrides: Any) -> RunningGateway:
         port = overrides.pop("port", None) or free_port()
+        server_options = {**SERVER_OPTIONS, **overrides.pop("server_options", {})}  # uvicorn's, as `sluice serve`
         values: dict[str, Any] = {
             "host": "127.0.0.1", "port": port, "data_dir": tmp_path / "data", "master_key": MASTER_KEY,
             "secret_key": "test-secret-key-for-signing-tokens-0123456789", "env": "development",
@@ -66,7 +68,7 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
         values.update(overrides)
         settings = Settings.from_env(environ={}, **values)
         config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="on", ws="websockets-sansio")
+                                lifespan="on", **server_options)
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         running.append((server, task))

@@ -15,6 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from sluice.api.auth import gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.api.streaming import channel_batches, parse_after
+from sluice.api.wsframes import DirectFrames
 from sluice.errors import BadRequest, Forbidden, NotFound, SluiceError, Unauthorized
 from sluice.events import utc_timestamp
 from sluice.gateway import Gateway
@@ -149,12 +150,15 @@ async def _follow(websocket: WebSocket, gateway: Gateway, channel_id: str, start
 
 async def _send_events(websocket: WebSocket, gateway: Gateway, channel_id: str, after: int) -> None:
     send = websocket.send
+    direct = DirectFrames.of(websocket)  # frames built once per event, one write per batch (sluice/api/wsframes.py)
     async for batch in channel_batches(gateway, channel_id, after, gateway.settings.heartbeat_interval):
         if batch is None:
             await send({"type": "websocket.send", "text": f'{{"type":"heartbeat","ts":"{utc_timestamp()}"}}'})
-            continue
-        for event in batch:
-            await send({"type": "websocket.send", "text": event.data})  # encoded once, by the broker
+        elif direct is not None:
+            await direct.write(batch)
+        else:
+            for event in batch:
+                await send({"type": "websocket.send", "text": event.data})  # encoded once, by the broker
     # The append that brought the terminal event woke every subscriber of the channel: let them all send it before
     # this one spends time closing, so the last subscriber does not wait for the others' teardown.
     await asyncio.sleep(0)

@@ -91,7 +91,7 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:
         # A pass-through: its caller waits for the answer, so it skips the durable queue (sluice/passthrough.py).
-        submission = await gateway.submit(principal, payload, mode="sync", durable=False)
+        submission = await gateway.submit(principal, payload, mode="sync", durable=False, streamed=body.stream)
     except BaseException:
         if slot is not None:
             await slot.release()

@@ -70,7 +70,9 @@ async def provision(gateway_app: FastAPI) -> Credentials:
 async def start_server(app: Any, host: str, port: int) -> tuple[uvicorn.Server, asyncio.Task[None]]:
     import uvicorn
 
-    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", ws="websockets-sansio")
+    from sluice.api.wsframes import SERVER_OPTIONS
+
+    config = uvicorn.Config(app, host=host, port=port, log_level="warning", lifespan="on", **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -45,14 +45,15 @@ def serve(
     import uvicorn
 
     from sluice.api.app import create_app
+    from sluice.api.wsframes import SERVER_OPTIONS
 
     settings = _settings(data_dir, config, host=host, port=port)
     app = create_app(settings)
     _tune_gc()
     uvicorn.run(
         app, host=host, port=port, access_log=access_log, log_level="info",
-        loop="uvloop" if os.name != "nt" else "asyncio", http="httptools", ws="websockets-sansio",
-        timeout_graceful_shutdown=5,
+        loop="uvloop" if os.name != "nt" else "asyncio", http="httptools", timeout_graceful_shutdown=5,
+        **SERVER_OPTIONS,
     )
 
 

@@ -49,23 +49,25 @@ class _Run:
     channel: Channel
     workflow: Workflow
     started: float
+    streamed: bool = True
     attempts: list[dict[str, Any]] = field(default_factory=list)
     count: int = 0
 
 
 def build_request(
     entry: ChainEntry, workflow: Workflow, body: dict[str, Any], provider_type: str = "simulated",
-    connect_timeout: float | None = None,
+    connect_timeout: float | None = None, streamed: bool = True,
 ) -> tuple[ProviderRequest, str | None]:
     """The provider request for one chain entry, asking for the workflow's schema the way the provider type
-    understands (native mode or a prompt), and that mode (None without a schema)."""
+    understands (native mode or a prompt), and that mode (None without a schema). `streamed=False`: see `Runner.run`."""
     messages = tuple(Message(role=m["role"], content=m["content"]) for m in body["messages"])
     params = dict(entry.params)
     for name in ("temperature", "max_tokens", "top_p"):
         if body.get(name) is not None:
             params[name] = body[name]
     request = ProviderRequest(model=entry.model, messages=messages, system=body.get("system") or workflow.system,
-                              schema=workflow.schema, params=params, connect_timeout=connect_timeout)
+                              schema=workflow.schema, params=params, connect_timeout=connect_timeout,
+                              stream=streamed)
     mode, request = prepare(request, provider_type)
     return request, mode
 
@@ -90,11 +92,15 @@ class Runner:
         self.sleep = sleep
         self.rand = rand
 
-    async def run(self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any]) -> Outcome:
+    async def run(self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any], *,
+                  streamed: bool = True) -> Outcome:
+        """Run the chain. `streamed=False`: nobody reads the answer before it is whole (a non-streamed
+        `/v1/chat/completions`), so a provider may answer in one piece; the channel then gets one delta."""
         await channel.emit(StatusEvent(status="running"))
         if body.get("schema") is not None:  # a per-request override, compiled when the request was accepted
             workflow = replace(workflow, schema=body["schema"])
-        run = _Run(request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter())
+        run = _Run(request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(),
+                   streamed=streamed)
         last_error: ProviderError | None = None
         for index, entry in enumerate(workflow.chain):
             result = await self._run_entry(run, entry, body)
@@ -125,8 +131,10 @@ class Runner:
         try:
             provider = self.providers.get(entry.provider)
             deadlines = deadlines_for(entry)
+            if not run.streamed:  # the first text may be the whole answer: only the total deadline applies
+                deadlines = replace(deadlines, first_token=deadlines.total)
             request, mode = build_request(entry, run.workflow, body, self.providers.type_of(entry.provider),
-                                          deadlines.connect)
+                                          deadlines.connect, run.streamed)
         except ProviderError as error:
             run.count += 1
             await self._record_failure(run, entry, error, Progress(), time.perf_counter())

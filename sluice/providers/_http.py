@@ -199,7 +199,7 @@ async def drain(rest: AsyncIterator[Any]) -> None:
         pass
 
 
-def parse_chunk(provider: str, data: str) -> Any:
+def parse_chunk(provider: str, data: str | bytes) -> Any:
     """A streamed JSON chunk; a malformed one breaks the stream (it may have lost text)."""
     try:
         return orjson.loads(data)

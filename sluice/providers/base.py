@@ -23,6 +23,9 @@ class ProviderRequest:
     # Fields merged into the provider's request body as they are, e.g. its native structured-output switch.
     extra: dict[str, Any] = field(default_factory=dict)
     connect_timeout: float | None = None
+    # False: the caller takes the whole answer at once (a non-streamed `/v1/chat/completions`). An adapter may then
+    # ask its provider for a non-streamed answer and yield it as one chunk; the OpenAI-shaped ones do.
+    stream: bool = True
 
 
 @dataclass(frozen=True)

@@ -34,8 +34,8 @@ class OpenAIProvider:
     def body(self, request: ProviderRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [{"role": m.role, "content": m.content} for m in request.messages]
-        body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
-        if self.stream_usage:
+        body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": request.stream}
+        if self.stream_usage and request.stream:
             body["stream_options"] = {"include_usage": True}
         body.update({self.param_names.get(k, k): v for k, v in request.params.items()})
         return merge(body, request.extra)
@@ -43,6 +43,9 @@ class OpenAIProvider:
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
         async with open_stream(self.client, self.name, self.url, self.body(request), headers=self.headers,
                                describe=describe_error, connect_timeout=request.connect_timeout) as response:
+            if not request.stream:
+                yield self._completion(await response.read())  # a cut body fails as a cut stream does
+                return
             batches = sse_batches(response)
             async for batch in batches:
                 # The events of one read become one Chunk (see `sse_batches`): the text joined, the last finish
@@ -74,6 +77,19 @@ class OpenAIProvider:
                     await drain(batches)
                     return
         raise StreamBroken(f"{self.name}: the stream ended without [DONE]")
+
+    def _completion(self, raw: bytes) -> Chunk:
+        """The one chunk of a non-streamed `chat.completion`."""
+        body = parse_chunk(self.name, raw)
+        if not isinstance(body, dict) or not isinstance(body.get("choices"), list):
+            raise StreamBroken(f"{self.name}: unexpected answer ({raw[:80]!r})")
+        if body.get("error"):
+            raise ProviderUnavailable(f"{self.name} failed: {describe_error(body)}")
+        choice = body["choices"][0] if body["choices"] else {}
+        usage = body.get("usage") or {}
+        return Chunk(text=(choice.get("message") or {}).get("content") or "", finish_reason=choice.get("finish_reason"),
+                     usage=Usage(input_tokens=usage.get("prompt_tokens") or 0,
+                                 output_tokens=usage.get("completion_tokens") or 0) if usage else None)
 
     def _event(self, data: str) -> tuple[str | None, str | None, dict[str, Any] | None]:
         """(text, finish reason, usage) of one `chat.completion.chunk`; a malformed or error event raises."""

@@ -13,6 +13,7 @@ from typing import Any
 import uvicorn
 
 from sluice.api.app import create_app
+from sluice.api.wsframes import SERVER_OPTIONS
 from sluice.settings import Settings
 from tests.conftest import MASTER_KEY, free_port
 
@@ -26,7 +27,7 @@ def threaded_gateway(data_dir: Path, **overrides: Any) -> Iterator[str]:
                               "heartbeat_interval": 0.5, **overrides}
     settings = Settings.from_env(environ={}, **values)
     config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            ws="websockets-sansio")
+                            **SERVER_OPTIONS)
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="sluice-live", daemon=True)
     thread.start()

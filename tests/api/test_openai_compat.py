@@ -137,3 +137,32 @@ async def test_a_completion_is_in_the_request_log_once_finished(gateway: Running
         assert record["status"] == "completed" and record["data"] == {"content": FAKE_TEXT}
         assert [a["status"] for a in record["attempts"]] == ["succeeded"]
         assert record["completed_at"] is not None
+
+
+async def test_a_non_streamed_completion_is_non_streamed_upstream(start_gateway: StartGateway, tmp_path: Path) -> None:
+    # Nobody reads the answer before it is whole, so the OpenAI-shaped provider is asked for one JSON answer; the
+    # first-token deadline then cannot apply (the first text is the whole answer): only the total one does.
+    async with FakeProvider("openai", text=FAKE_TEXT) as upstream:
+        config = write_config(tmp_path, f"""
+providers:
+  up: {{type: openai-compatible, base_url: "{upstream.base_url}/v1"}}
+workflows:
+  chat:
+    chain:
+      - {{provider: up, model: m, retries: 0, timeouts: {{first_token: 0.3, total: 10}}}}
+""")
+        gw = await start_gateway(config_path=config)
+        messages = [{"role": "user", "content": "hi"}]
+        async with client(gw) as sdk:
+            upstream.script(Script(first_byte_delay=0.6))
+            whole = await sdk.chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
+            assert whole.choices[0].message.content == FAKE_TEXT and whole.usage and whole.usage.completion_tokens
+            assert upstream.requests[-1].body["stream"] is False
+
+            upstream.script(Script(first_byte_delay=0.6))
+            stream = await sdk.chat.completions.create(model="chat", messages=messages,  # type: ignore[arg-type]
+                                                       stream=True)
+            with pytest.raises(openai.APIError, match=r"no first token within 0\.3s"):
+                async for _ in stream:
+                    pass
+            assert upstream.requests[-1].body["stream"] is True

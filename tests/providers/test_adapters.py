@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 
 import pytest
 
@@ -107,3 +108,26 @@ async def test_error_messages_never_carry_the_key(adapter: tuple[str, Provider, 
     with pytest.raises(ProviderError) as caught:
         await collect(provider, REQUEST)
     assert "secret-key" not in caught.value.message
+
+
+async def test_a_request_nobody_streams_is_answered_whole_where_the_provider_can(
+        adapter: tuple[str, Provider, FakeProvider]) -> None:
+    provider_type, provider, fake = adapter
+    fake.script(Script(chunk_delay=0.01))  # had it streamed, the text would come in several chunks
+    chunks = await collect(provider, replace(REQUEST, stream=False))
+    assert "".join(c.text for c in chunks) == '{"reply": "fine"}'
+    usage = [c.usage for c in chunks if c.usage]
+    assert usage and usage[-1].output_tokens > 0 and usage[-1].input_tokens > 0
+    if provider_type in ("openai", "openai-compatible"):  # the OpenAI-shaped adapters ask for one JSON answer
+        body = fake.requests[0].body
+        assert body["stream"] is False and "stream_options" not in body
+        assert len(chunks) == 1 and chunks[0].finish_reason == "stop"
+    else:  # the others stream as always: the flag is a hint
+        assert len([c for c in chunks if c.text]) > 1
+
+
+async def test_a_whole_answer_that_fails_is_a_provider_error(adapter: tuple[str, Provider, FakeProvider]) -> None:
+    _, provider, fake = adapter
+    fake.script(Script(status=503))
+    with pytest.raises(ProviderError, match="503"):
+        await collect(provider, replace(REQUEST, stream=False))
