@@ -9,7 +9,6 @@ who holds the connection, sees it fail), and `GET /v1/requests/{id}` finds it a 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from typing import Any
 
@@ -34,6 +33,7 @@ class RequestLog:
         self._rows: list[dict[str, Any]] = []
         self._ready: list[dict[str, Any]] = []  # attempts of the finished requests in `_rows`
         self._wake = asyncio.Event()
+        self._closing = False
         self._task: asyncio.Task[None] | None = None
 
     async def record_attempt(self, request_id: str, **values: Any) -> None:
@@ -57,9 +57,10 @@ class RequestLog:
         self._attempts.pop(request_id, None)
 
     async def _flush_loop(self) -> None:
-        while True:
+        while not self._closing:
             await self._wake.wait()
-            await asyncio.sleep(FLUSH_EVERY)  # let the requests finishing meanwhile share the transaction
+            if not self._closing:
+                await asyncio.sleep(FLUSH_EVERY)  # let the requests finishing meanwhile share the transaction
             self._wake.clear()
             try:
                 await self.flush()
@@ -79,9 +80,11 @@ class RequestLog:
                 await conn.execute(attempts.insert(), ready)
 
     async def aclose(self) -> None:
+        """Write what is pending and stop. A flush under way is let finish, not cancelled: cancelling a write in the
+        middle of its database call could leave the connection it holds unusable, and the last flush waiting."""
         if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+            self._closing = True
+            self._wake.set()
+            await self._task
             self._task = None
         await self.flush()
