@@ -34,9 +34,10 @@ def mock_upstream(chunks: int = 20, pace_ms: float = 0.0, ttft_ms: float = 0.0, 
         process.wait(10)
 
 
-def sluice_config(upstream: str) -> str:
+def sluice_config(upstream: str, merge_reads: bool = True) -> str:
     """A catalog with one `openai-compatible` provider on the mock and a workflow without schema."""
-    return (f"providers:\n  mock: {{type: openai-compatible, base_url: \"{upstream}\"}}\n"
+    option = "" if merge_reads else ", merge_reads: false"
+    return (f"providers:\n  mock: {{type: openai-compatible, base_url: \"{upstream}\"{option}}}\n"
             f"workflows:\n  {WORKFLOW}:\n    chain:\n      - {{provider: mock, model: mock}}\n")
 
 
@@ -55,9 +56,9 @@ def rss_kb(pid: int) -> int:
 
 
 @contextmanager
-def sluice_gateway(upstream: str) -> Iterator[tuple[str, str]]:
+def sluice_gateway(upstream: str, merge_reads: bool = True) -> Iterator[tuple[str, str]]:
     """Yield (base URL, a project API key) of a fresh gateway whose `bench` workflow calls the mock."""
-    with running_gateway(sluice_config(upstream)) as url:
+    with running_gateway(sluice_config(upstream, merge_reads)) as url:
         created = httpx.post(f"{url}/v1/admin/keys", json={"name": "bench"},
                              headers={"Authorization": f"Bearer {MASTER_KEY}"})
         created.raise_for_status()

@@ -92,11 +92,12 @@ async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels:
     }
 
 
-def run(subscribers: int, channels: int, chunks: int, pace_ms: float) -> dict[str, Any]:
+def run(subscribers: int, channels: int, chunks: int, pace_ms: float, merge_reads: bool = True) -> dict[str, Any]:
     with mock_upstream(chunks=chunks, pace_ms=pace_ms, hold=True) as upstream, \
-            sluice_gateway(upstream) as (url, _key):
+            sluice_gateway(upstream, merge_reads) as (url, _key):
         result = asyncio.run(fan_out(url, upstream, pid_listening(url), subscribers, channels, chunks))
     result["pace_ms"] = pace_ms
+    result["merge_reads"] = merge_reads
     return result
 
 
@@ -139,6 +140,9 @@ def main() -> None:
     results = [run(count, args.channels, args.chunks, args.pace_ms) for count in args.subscribers]
     report(f"WebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart "
            "(events/s counts frames; merged = the gateway joined deltas it read late)", results)
+    per_token = [run(count, args.channels, args.chunks, args.pace_ms, merge_reads=False) for count in args.subscribers]
+    report("The same with the provider's `merge_reads: false`: every upstream chunk its own event, however late "
+           "the gateway reads (the events/s the gateway delivers)", per_token)
     steady_runs: list[dict[str, Any]] = []
     if args.steady:
         for count in args.subscribers:
@@ -149,7 +153,8 @@ def main() -> None:
                steady_runs)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps({"channels": args.channels, "chunks": args.chunks, "pace_ms": args.pace_ms,
-                                     "runs": results, "steady_runs": steady_runs}, indent=2))
+                                     "runs": results, "per_token_runs": per_token, "steady_runs": steady_runs},
+                                    indent=2))
     print(f"\nwrote {args.json}")
 
 

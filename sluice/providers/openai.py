@@ -23,13 +23,16 @@ class OpenAIProvider:
 
     def __init__(
         self, name: str, *, client: Client, api_key: str | None = None, base_url: str | None = None,
-        headers: dict[str, str] | None = None, stream_usage: bool = True,
+        headers: dict[str, str] | None = None, stream_usage: bool = True, merge_reads: bool = True,
     ) -> None:
         self.name = name
         self.client = client
         self.url = (base_url or self.default_base_url).rstrip("/") + "/chat/completions"
         self.headers = {**bearer(api_key), **(headers or {})}
         self.stream_usage = stream_usage
+        # The events of one network read as one chunk: a gateway behind its provider (a fast server, or under load)
+        # pays the per-event costs once per read. Off: one chunk, so one channel event, per provider event.
+        self.merge_reads = merge_reads
 
     def body(self, request: ProviderRequest) -> dict[str, Any]:
         messages = [{"role": "system", "content": request.system}] if request.system else []
@@ -48,34 +51,30 @@ class OpenAIProvider:
                 return
             batches = sse_batches(response)
             async for batch in batches:
-                # The events of one read become one Chunk (see `sse_batches`): the text joined, the last finish
-                # reason and usage kept. Text read before a broken or failed event is still handed over first, so
-                # the run loop knows the attempt had streamed (and retracts it).
-                texts: list[str] = []
-                finish: str | None = None
-                usage: dict[str, Any] | None = None
-                done = False
-                for _, data in batch:
-                    if data == "[DONE]":
-                        done = True
-                        break
-                    try:
-                        text, event_finish, event_usage = self._event(data)
-                    except ProviderError:
-                        if texts:
-                            yield Chunk(text="".join(texts))
-                        raise
-                    if text:
-                        texts.append(text)
-                    finish = event_finish or finish
-                    usage = event_usage or usage
-                if texts or finish or usage:
-                    yield Chunk(text="".join(texts), finish_reason=finish, usage=Usage(
-                        input_tokens=usage.get("prompt_tokens") or 0,
-                        output_tokens=usage.get("completion_tokens") or 0) if usage else None)
-                if done:
-                    await drain(batches)
-                    return
+                # The events of one read become one Chunk (see `sse_batches`) unless `merge_reads` is off.
+                for group in [batch] if self.merge_reads else [[event] for event in batch]:
+                    texts, finish, usage, done = [], None, None, False
+                    for _, data in group:
+                        if data == "[DONE]":
+                            done = True
+                            break
+                        try:
+                            text, event_finish, event_usage = self._event(data)
+                        except ProviderError:
+                            if texts:  # text read before a failed event is handed over first: the run retracts it
+                                yield Chunk(text="".join(texts))
+                            raise
+                        if text:
+                            texts.append(text)
+                        finish = event_finish or finish
+                        usage = event_usage or usage
+                    if texts or finish or usage:
+                        yield Chunk(text="".join(texts), finish_reason=finish, usage=Usage(
+                            input_tokens=usage.get("prompt_tokens") or 0,
+                            output_tokens=usage.get("completion_tokens") or 0) if usage else None)
+                    if done:
+                        await drain(batches)
+                        return
         raise StreamBroken(f"{self.name}: the stream ended without [DONE]")
 
     def _completion(self, raw: bytes) -> Chunk:

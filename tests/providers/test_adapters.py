@@ -131,3 +131,22 @@ async def test_a_whole_answer_that_fails_is_a_provider_error(adapter: tuple[str,
     fake.script(Script(status=503))
     with pytest.raises(ProviderError, match="503"):
         await collect(provider, replace(REQUEST, stream=False))
+
+
+@pytest.mark.parametrize("merge_reads", [True, False])
+async def test_openai_events_read_together_are_one_chunk_unless_merge_reads_is_off(merge_reads: bool) -> None:
+    text = "one two three four five six seven eight"
+    async with FakeProvider("openai", text=text) as fake:
+        catalog = build_catalog({"providers": {"p": {"type": "openai-compatible", "base_url": fake.base_url,
+                                                     "merge_reads": merge_reads}}, "workflows": {}}, {})
+        pool = ProviderPool(catalog)
+        try:
+            chunks = await collect(pool.get("p"), REQUEST)  # unpaced: the whole stream arrives in one or two reads
+        finally:
+            await pool.aclose()
+    texts = [c.text for c in chunks if c.text]
+    assert "".join(texts) == text
+    if merge_reads:
+        assert len(texts) < 4
+    else:
+        assert len(texts) == len(Script().pieces(text))  # one chunk per streamed event
