@@ -6,6 +6,7 @@ Every event is a frozen dataclass. The broker assigns `seq` when the event is ap
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
 from functools import cache
@@ -16,7 +17,14 @@ import orjson
 
 def utc_timestamp() -> str:
     """ISO-8601 UTC with milliseconds and a `Z`, as in DESIGN.md §3."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    millis = int(time.time() * 1000)
+    seconds, rest = divmod(millis, 1000)
+    if seconds != _second[0]:  # every event stamps one; the date and time part is formatted once per second
+        _second[0], _second[1] = seconds, datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{_second[1]}.{rest:03d}Z"
+
+
+_second: list[Any] = [None, ""]  # the last second stamped, and its text
 
 
 @dataclass(frozen=True, kw_only=True)

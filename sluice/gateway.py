@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
-import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +23,7 @@ from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Runner
 from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
+from sluice.ids import new_request_id
 from sluice.keycache import KeyCache
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
@@ -166,7 +166,7 @@ class Gateway:
         if not durable and idempotency_key is None and passthrough_eligible(body, workflow):
             started = now()
             record = RequestRecord(
-                id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="running",
+                id=new_request_id(), project_id=principal.project_id, workflow=workflow_name, status="running",
                 mode=mode, body=body, metadata=body.get("metadata") or None, idempotency_key=None, body_hash=None,
                 data=None, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=None,
                 created_at=started, started_at=started, first_token_at=None, completed_at=None,
@@ -174,7 +174,7 @@ class Gateway:
             return Submission(record=record, run=await self.passthrough.start(record, workflow, streamed=streamed))
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
-            id=str(uuid.uuid4()), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
+            id=new_request_id(), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
             body=body, metadata=body.get("metadata") or None, idempotency_key=idempotency_key, body_hash=body_hash,
             data=None, error=None, meta=None, run_count=0, seq_reserved=SEQ_BLOCK, terminal_seq=None,
             created_at=now(), started_at=None, first_token_at=None, completed_at=None,

@@ -16,7 +16,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any, cast
 
 from sluice.broker.base import Broker
@@ -79,9 +78,9 @@ class PassThrough:
         terminal = ResponseEvent(data=outcome.data, meta=outcome.meta) if outcome.status == "completed" else (
             error_event(outcome))
         wire = await channel.emit(terminal)
-        self.log.finish(replace(
+        self.log.finish(
             record, status=outcome.status, terminal_seq=wire.seq if wire else None, data=outcome.data,
-            error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at, completed_at=now()))
+            error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at, completed_at=now())
         return wire
 
     async def aclose(self) -> None:
