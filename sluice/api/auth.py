@@ -35,7 +35,9 @@ async def principal_for(gateway: Gateway, api_key: str | None) -> Principal:
 def bearer_key(authorization: str | None) -> str | None:
     """The key of an `Authorization: Bearer <key>` header, as FastAPI's HTTPBearer reads it (None otherwise)."""
     scheme, _, key = (authorization or "").partition(" ")
-    return key.strip() or None if scheme.lower() == "bearer" else None
+    if scheme.lower() != "bearer":
+        return None
+    return key.strip() or None
 
 
 async def require_api_key(

@@ -12,7 +12,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from sluice.api.auth import gateway_of
+from sluice.api.auth import bearer_key, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.api.streaming import channel_batches, parse_after
 from sluice.api.wsframes import DirectFrames
@@ -61,12 +61,6 @@ async def already_finished(gateway: Gateway, channel_id: str, after: int) -> boo
     return record.finished and record.terminal_seq is not None and after >= record.terminal_seq
 
 
-def _bearer(authorization: str | None) -> str | None:
-    if authorization and authorization.lower().startswith("bearer "):
-        return authorization[7:].strip()
-    return None
-
-
 async def channel_socket(websocket: WebSocket) -> None:
     """`GET /v1/ws?channel_id=…&token=…[&after=seq]`: events of one channel as JSON text frames: the ones after
     `after`, then live ones; closed after the terminal event. `{"type": "heartbeat"}` frames (no `seq`) keep an idle
@@ -90,7 +84,7 @@ async def channel_socket(websocket: WebSocket) -> None:
             start = parse_after(params.get("after"))
         except ValueError as exc:
             raise BadRequest(str(exc), code="invalid_after") from exc
-        key_id = await authorise_channel(gateway, channel_id, token, _bearer(websocket.headers.get("authorization")))
+        key_id = await authorise_channel(gateway, channel_id, token, bearer_key(websocket.headers.get("authorization")))
         await already_finished(gateway, channel_id, start)
         slot = await gateway.quotas.open_stream(key_id)
     except SluiceError as exc:
@@ -222,7 +216,7 @@ async def channel_events(
         start = parse_after(last_event_id if last_event_id is not None else after)
     except ValueError as exc:
         raise BadRequest(str(exc), code="invalid_after") from exc
-    key_id = await authorise_channel(gateway, channel_id, token, _bearer(authorization))
+    key_id = await authorise_channel(gateway, channel_id, token, bearer_key(authorization))
     if await already_finished(gateway, channel_id, start):
         return Response(status_code=204)  # tells EventSource to stop reconnecting
     return sse_response(sse_stream(gateway, channel_id, start), await gateway.quotas.open_stream(key_id))

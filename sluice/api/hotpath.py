@@ -23,6 +23,7 @@ from starlette.websockets import WebSocket
 from sluice.api.auth import bearer_key, principal_for
 from sluice.api.channels import channel_socket
 from sluice.api.errors import describe_validation_error, error_response
+from sluice.api.limits import over_limit_message
 from sluice.api.openai_compat import ChatCompletionRequest, complete
 from sluice.errors import PayloadTooLarge, SluiceError
 from sluice.observability.logging import incoming_request_id, request_id
@@ -109,7 +110,7 @@ class HotPath:
 
 async def read_body(receive: Receive, declared_length: bytes | None, max_bytes: int) -> bytes:
     """The whole request body; 413 past `max_bytes`, whether its Content-Length says so or a chunked body grows so."""
-    too_large = PayloadTooLarge(f"the request body is over the limit of {max_bytes} bytes", code="payload_too_large")
+    too_large = PayloadTooLarge(over_limit_message(max_bytes), code="payload_too_large")
     if declared_length is not None and declared_length.isdigit() and int(declared_length) > max_bytes:
         raise too_large
     chunks: list[bytes] = []

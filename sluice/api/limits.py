@@ -8,6 +8,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from sluice.api.errors import error_response
 
 
+def over_limit_message(max_bytes: int) -> str:
+    return f"the request body is over the limit of {max_bytes} bytes"
+
+
 class BodySizeLimit:
     def __init__(self, app: ASGIApp, max_bytes: int) -> None:
         self.app = app
@@ -15,7 +19,7 @@ class BodySizeLimit:
 
     @property
     def message(self) -> str:
-        return f"the request body is over the limit of {self.max_bytes} bytes"
+        return over_limit_message(self.max_bytes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":

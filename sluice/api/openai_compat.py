@@ -103,8 +103,10 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
         response = sse_response(completion_chunks(gateway, request_id, body.model, include_usage), slot)
         response.headers.update(headers)
         return response
-    terminal = await (terminal_of(submission.run) if submission.run else wait_terminal(gateway, request_id))
-    if terminal is None:  # the run's log had ended under it (cannot happen in-process, but the channel knows)
+    # The pass-through's own task gives its terminal event; otherwise (a durable run, or a log that had already
+    # ended under the run) the channel does.
+    terminal = await terminal_of(submission.run) if submission.run else None
+    if terminal is None:
         terminal = await wait_terminal(gateway, request_id)
     if terminal["type"] != "response":
         status = _FAILURE_STATUS.get(terminal["code"], 502)
