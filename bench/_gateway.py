@@ -33,7 +33,9 @@ def running_gateway(config_yaml: str, **env: str) -> Iterator[str]:
         environment = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_CONFIG": str(config), **env}
         process = subprocess.Popen(
             [sys.executable, "-m", "sluice", "serve", "--port", str(port), "--data-dir", str(Path(tmp) / "data")],
-            env=environment, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            env=environment,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         url = f"http://127.0.0.1:{port}"
         try:

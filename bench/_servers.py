@@ -24,8 +24,20 @@ LITELLM_KEY = "sk-bench-" + "5a1ce" * 8
 def mock_upstream(chunks: int = 20, pace_ms: float = 0.0, ttft_ms: float = 0.0, hold: bool = False) -> Iterator[str]:
     """Yield the mock's base URL (`…/v1`)."""
     process = subprocess.Popen(
-        [sys.executable, str(HERE / "mock_upstream.py"), "--chunks", str(chunks), "--pace-ms", str(pace_ms),
-         "--ttft-ms", str(ttft_ms), *(["--hold"] if hold else [])], stdout=subprocess.PIPE, text=True)
+        [
+            sys.executable,
+            str(HERE / "mock_upstream.py"),
+            "--chunks",
+            str(chunks),
+            "--pace-ms",
+            str(pace_ms),
+            "--ttft-ms",
+            str(ttft_ms),
+            *(["--hold"] if hold else []),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
@@ -37,8 +49,10 @@ def mock_upstream(chunks: int = 20, pace_ms: float = 0.0, ttft_ms: float = 0.0, 
 def sluice_config(upstream: str, merge_reads: bool = True) -> str:
     """A catalog with one `openai-compatible` provider on the mock and a workflow without schema."""
     option = "" if merge_reads else ", merge_reads: false"
-    return (f"providers:\n  mock: {{type: openai-compatible, base_url: \"{upstream}\"{option}}}\n"
-            f"workflows:\n  {WORKFLOW}:\n    chain:\n      - {{provider: mock, model: mock}}\n")
+    return (
+        f'providers:\n  mock: {{type: openai-compatible, base_url: "{upstream}"{option}}}\n'
+        f"workflows:\n  {WORKFLOW}:\n    chain:\n      - {{provider: mock, model: mock}}\n"
+    )
 
 
 def pid_listening(url: str) -> int:
@@ -59,8 +73,9 @@ def rss_kb(pid: int) -> int:
 def sluice_gateway(upstream: str, merge_reads: bool = True) -> Iterator[tuple[str, str]]:
     """Yield (base URL, a project API key) of a fresh gateway whose `bench` workflow calls the mock."""
     with running_gateway(sluice_config(upstream, merge_reads)) as url:
-        created = httpx.post(f"{url}/v1/admin/keys", json={"name": "bench"},
-                             headers={"Authorization": f"Bearer {MASTER_KEY}"})
+        created = httpx.post(
+            f"{url}/v1/admin/keys", json={"name": "bench"}, headers={"Authorization": f"Bearer {MASTER_KEY}"}
+        )
         created.raise_for_status()
         yield url, created.json()["key"]
 
@@ -75,16 +90,38 @@ def litellm_proxy(upstream: str) -> Iterator[str]:
         config = Path(tmp) / "litellm.yaml"
         config.write_text(
             f"model_list:\n  - model_name: {WORKFLOW}\n    litellm_params:\n      model: openai/mock\n"
-            f"      api_base: \"{upstream}\"\n      api_key: sk-mock\n"
-            "litellm_settings:\n  telemetry: false\n  set_verbose: false\n")
+            f'      api_base: "{upstream}"\n      api_key: sk-mock\n'
+            "litellm_settings:\n  telemetry: false\n  set_verbose: false\n"
+        )
         port = free_port()
-        env = {**os.environ, "LITELLM_LOG": "ERROR", "LITELLM_TELEMETRY": "False", "DISABLE_SCHEMA_UPDATE": "true",
-               "LITELLM_MASTER_KEY": LITELLM_KEY}
+        env = {
+            **os.environ,
+            "LITELLM_LOG": "ERROR",
+            "LITELLM_TELEMETRY": "False",
+            "DISABLE_SCHEMA_UPDATE": "true",
+            "LITELLM_MASTER_KEY": LITELLM_KEY,
+        }
         env.pop("VIRTUAL_ENV", None)
         log = (Path(tmp) / "litellm.log").open("w")
         process = subprocess.Popen(
-            [str(python), "-m", "litellm.proxy.proxy_cli", "--config", str(config), "--host", "127.0.0.1",
-             "--port", str(port), "--num_workers", "1"], env=env, stdout=log, stderr=subprocess.STDOUT, cwd=tmp)
+            [
+                str(python),
+                "-m",
+                "litellm.proxy.proxy_cli",
+                "--config",
+                str(config),
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--num_workers",
+                "1",
+            ],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=tmp,
+        )
         url = f"http://127.0.0.1:{port}"
         try:
             deadline = time.monotonic() + 120

@@ -65,19 +65,33 @@ async def submit_and_follow(url: str, key: str, requests: int, concurrency: int,
     started = time.perf_counter()
     await asyncio.gather(*(loop(True) for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
-    return {"concurrency": concurrency, "ok": len(first_ms), "errors": len(errors), "error_examples": errors[:3],
-            "rps": round(len(first_ms) / elapsed, 1), "submit_to_202_ms": percentiles(accepted_ms),
-            "submit_to_first_delta_ms": percentiles(first_ms), "submit_to_terminal_ms": percentiles(terminal_ms)}
+    return {
+        "concurrency": concurrency,
+        "ok": len(first_ms),
+        "errors": len(errors),
+        "error_examples": errors[:3],
+        "rps": round(len(first_ms) / elapsed, 1),
+        "submit_to_202_ms": percentiles(accepted_ms),
+        "submit_to_first_delta_ms": percentiles(first_ms),
+        "submit_to_terminal_ms": percentiles(terminal_ms),
+    }
 
 
 async def measure(upstream: str, url: str, key: str, args: argparse.Namespace) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for level in args.concurrency:
-        direct = await run_load(f"{upstream}/chat/completions", chat_body("mock", True), concurrency=level,
-                                requests=args.requests, duration=args.seconds, warmup=2)
+        direct = await run_load(
+            f"{upstream}/chat/completions",
+            chat_body("mock", True),
+            concurrency=level,
+            requests=args.requests,
+            duration=args.seconds,
+            warmup=2,
+        )
         through = await submit_and_follow(url, key, args.requests, level, args.seconds)
         results[str(level)] = {
-            "direct": direct, "sluice": through,
+            "direct": direct,
+            "sluice": through,
             "overhead_first_delta_p50_ms": _minus(through["submit_to_first_delta_ms"]["p50"], direct["ttft_ms"]["p50"]),
             "overhead_terminal_p50_ms": _minus(through["submit_to_terminal_ms"]["p50"], direct["latency_ms"]["p50"]),
         }
@@ -99,15 +113,19 @@ def main() -> None:
     with mock_upstream(chunks=20) as upstream, sluice_gateway(upstream) as (url, key):
         results = asyncio.run(measure(upstream, url, key, args))
     print("\nasync submit -> WebSocket (ms; direct = the mock streamed directly, same run)")
-    print(f"{'conc':>5} {'202 p50':>8} {'delta p50':>10} {'p90':>8} {'p99':>8} {'end p50':>8} {'direct TTFT':>12} "
-          f"{'+delta p50':>11} {'+end p50':>9} {'req/s':>7} {'err':>4}")
+    print(
+        f"{'conc':>5} {'202 p50':>8} {'delta p50':>10} {'p90':>8} {'p99':>8} {'end p50':>8} {'direct TTFT':>12} "
+        f"{'+delta p50':>11} {'+end p50':>9} {'req/s':>7} {'err':>4}"
+    )
     for level, row in results.items():
         s, d = row["sluice"], row["direct"]
-        print(f"{level:>5} {s['submit_to_202_ms']['p50']:8.2f} {s['submit_to_first_delta_ms']['p50']:10.2f} "
-              f"{s['submit_to_first_delta_ms']['p90']:8.2f} {s['submit_to_first_delta_ms']['p99']:8.2f} "
-              f"{s['submit_to_terminal_ms']['p50']:8.2f} {d['ttft_ms']['p50']:12.2f} "
-              f"{row['overhead_first_delta_p50_ms']:11.2f} {row['overhead_terminal_p50_ms']:9.2f} "
-              f"{s['rps']:7.1f} {s['errors']:4d}")
+        print(
+            f"{level:>5} {s['submit_to_202_ms']['p50']:8.2f} {s['submit_to_first_delta_ms']['p50']:10.2f} "
+            f"{s['submit_to_first_delta_ms']['p90']:8.2f} {s['submit_to_first_delta_ms']['p99']:8.2f} "
+            f"{s['submit_to_terminal_ms']['p50']:8.2f} {d['ttft_ms']['p50']:12.2f} "
+            f"{row['overhead_first_delta_p50_ms']:11.2f} {row['overhead_terminal_p50_ms']:9.2f} "
+            f"{s['rps']:7.1f} {s['errors']:4d}"
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(results, indent=2))
     print(f"\nwrote {args.json}")

@@ -42,8 +42,14 @@ from wsclient import Subscriber, subscribe
 BODY = {"workflow": WORKFLOW, "messages": [{"role": "user", "content": "fan out"}]}
 
 
-async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels: int, chunks: int,
-                  ) -> dict[str, Any]:
+async def fan_out(
+    url: str,
+    upstream: str,
+    pid: int,
+    subscribers: int,
+    channels: int,
+    chunks: int,
+) -> dict[str, Any]:
     headers = {"Authorization": f"Bearer {MASTER_KEY}"}
     async with httpx.AsyncClient(base_url=url, headers=headers, timeout=30) as client:
         accepted = [(await client.post("/v1/ai/async", json=BODY)).json() for _ in range(channels)]
@@ -77,11 +83,18 @@ async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels:
     seconds = max(ended - released, 1e-9)
     finished = sum(1 for s in live if s.terminal is not None)
     return {
-        "subscribers": subscribers, "connected": len(live), "failed_to_connect": subscribers - len(live),
-        "finished": finished, "channels": channels, "chunks": chunks,
-        "connect_seconds": round(connect_seconds, 2), "rss_before_kb": rss_before, "rss_idle_kb": rss_idle,
+        "subscribers": subscribers,
+        "connected": len(live),
+        "failed_to_connect": subscribers - len(live),
+        "finished": finished,
+        "channels": channels,
+        "chunks": chunks,
+        "connect_seconds": round(connect_seconds, 2),
+        "rss_before_kb": rss_before,
+        "rss_idle_kb": rss_idle,
         "rss_per_idle_connection_kb": round((rss_idle - rss_before) / max(len(live), 1), 1),
-        "events_delivered": delivered, "delivery_seconds": round(seconds, 3),
+        "events_delivered": delivered,
+        "delivery_seconds": round(seconds, 3),
         "events_per_second": round(delivered / seconds, 1),
         # The upstream's chunks that reached every subscriber, per second. A gateway that falls behind its upstream
         # joins the deltas it reads together (one event for several tokens), so events/s alone undercounts it.
@@ -93,8 +106,10 @@ async def fan_out(url: str, upstream: str, pid: int, subscribers: int, channels:
 
 
 def run(subscribers: int, channels: int, chunks: int, pace_ms: float, merge_reads: bool = True) -> dict[str, Any]:
-    with mock_upstream(chunks=chunks, pace_ms=pace_ms, hold=True) as upstream, \
-            sluice_gateway(upstream, merge_reads) as (url, _key):
+    with (
+        mock_upstream(chunks=chunks, pace_ms=pace_ms, hold=True) as upstream,
+        sluice_gateway(upstream, merge_reads) as (url, _key),
+    ):
         result = asyncio.run(fan_out(url, upstream, pid_listening(url), subscribers, channels, chunks))
     result["pace_ms"] = pace_ms
     result["merge_reads"] = merge_reads
@@ -114,14 +129,18 @@ def steady(subscribers: int, channels: int, chunks: int, from_ms: float, limit_m
 
 def report(title: str, results: list[dict[str, Any]]) -> None:
     print(f"\n{title}")
-    print(f"{'subs':>6} {'pace ms':>7} {'connected':>9} {'finished':>8} {'KB/idle conn':>12} {'frames/sub':>10} "
-          f"{'tok/frame':>9} {'events':>9} {'seconds':>8} {'events/s':>10} {'tokens/s':>10}  merged")
+    print(
+        f"{'subs':>6} {'pace ms':>7} {'connected':>9} {'finished':>8} {'KB/idle conn':>12} {'frames/sub':>10} "
+        f"{'tok/frame':>9} {'events':>9} {'seconds':>8} {'events/s':>10} {'tokens/s':>10}  merged"
+    )
     for r in results:
         per_frame = r["tokens_per_second"] / max(r["events_per_second"], 1e-9)
-        print(f"{r['subscribers']:6d} {r['pace_ms']:7g} {r['connected']:9d} {r['finished']:8d} "
-              f"{r['rss_per_idle_connection_kb']:12.1f} {r['frames_per_subscriber']:10.2f} {per_frame:9.2f} "
-              f"{r['events_delivered']:9d} {r['delivery_seconds']:8.2f} {r['events_per_second']:10.1f} "
-              f"{r['tokens_per_second']:10.1f}  {'yes' if r['merged'] else 'no'}")
+        print(
+            f"{r['subscribers']:6d} {r['pace_ms']:7g} {r['connected']:9d} {r['finished']:8d} "
+            f"{r['rss_per_idle_connection_kb']:12.1f} {r['frames_per_subscriber']:10.2f} {per_frame:9.2f} "
+            f"{r['events_delivered']:9d} {r['delivery_seconds']:8.2f} {r['events_per_second']:10.1f} "
+            f"{r['tokens_per_second']:10.1f}  {'yes' if r['merged'] else 'no'}"
+        )
 
 
 def main() -> None:
@@ -130,31 +149,50 @@ def main() -> None:
     parser.add_argument("--channels", type=int, default=20)
     parser.add_argument("--chunks", type=int, default=40)
     parser.add_argument("--pace-ms", type=float, default=20.0)
-    parser.add_argument("--steady", action="store_true",
-                        help="also find the pace at which every chunk is its own frame (see above)")
+    parser.add_argument(
+        "--steady", action="store_true", help="also find the pace at which every chunk is its own frame (see above)"
+    )
     parser.add_argument("--steady-from-ms", type=float, help="the first --steady pace (default: N/100 ms)")
     parser.add_argument("--steady-chunks", type=int, default=20, help="chunks per stream in the --steady runs")
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "fanout.json")
     args = parser.parse_args()
     install_uvloop()
     results = [run(count, args.channels, args.chunks, args.pace_ms) for count in args.subscribers]
-    report(f"WebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart "
-           "(events/s counts frames; merged = the gateway joined deltas it read late)", results)
+    report(
+        f"WebSocket fan-out: {args.channels} channels, {args.chunks} deltas each, {args.pace_ms:g} ms apart "
+        "(events/s counts frames; merged = the gateway joined deltas it read late)",
+        results,
+    )
     per_token = [run(count, args.channels, args.chunks, args.pace_ms, merge_reads=False) for count in args.subscribers]
-    report("The same with the provider's `merge_reads: false`: every upstream chunk its own event, however late "
-           "the gateway reads (the events/s the gateway delivers)", per_token)
+    report(
+        "The same with the provider's `merge_reads: false`: every upstream chunk its own event, however late "
+        "the gateway reads (the events/s the gateway delivers)",
+        per_token,
+    )
     steady_runs: list[dict[str, Any]] = []
     if args.steady:
         for count in args.subscribers:
             start = args.steady_from_ms or count / 100
             steady_runs += steady(count, args.channels, args.steady_chunks, start, 3200.0)
-        report(f"Steady: {args.steady_chunks} deltas per stream, the pace doubled until nothing is merged; the last "
-               "row of each N is the events/s delivered with every token its own frame (at most N x 1000 / pace)",
-               steady_runs)
+        report(
+            f"Steady: {args.steady_chunks} deltas per stream, the pace doubled until nothing is merged; the last "
+            "row of each N is the events/s delivered with every token its own frame (at most N x 1000 / pace)",
+            steady_runs,
+        )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"channels": args.channels, "chunks": args.chunks, "pace_ms": args.pace_ms,
-                                     "runs": results, "per_token_runs": per_token, "steady_runs": steady_runs},
-                                    indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "channels": args.channels,
+                "chunks": args.chunks,
+                "pace_ms": args.pace_ms,
+                "runs": results,
+                "per_token_runs": per_token,
+                "steady_runs": steady_runs,
+            },
+            indent=2,
+        )
+    )
     print(f"\nwrote {args.json}")
 
 

@@ -39,9 +39,11 @@ def ensure() -> Path:
     pip = [str(python()), "-m", "pip", "install", "-q"]
     if subprocess.run([*pip, f"litellm[proxy]=={VERSION}"]).returncode != 0:
         subprocess.run([*pip, f"litellm=={VERSION}"], check=True)
-        listing = ("from importlib.metadata import requires\n"
-                   "print('\\n'.join(r.split(';')[0] for r in requires('litellm') if \"extra == 'proxy'\" in r"
-                   " and 'python_full_version >= ' not in r))")
+        listing = (
+            "from importlib.metadata import requires\n"
+            "print('\\n'.join(r.split(';')[0] for r in requires('litellm') if \"extra == 'proxy'\" in r"
+            " and 'python_full_version >= ' not in r))"
+        )
         wanted = subprocess.run([str(python()), "-c", listing], capture_output=True, text=True, check=True).stdout
         requirements = [r.strip() for r in wanted.splitlines() if r.strip() and not r.startswith(_SKIP)]
         subprocess.run([*pip, *requirements], check=True)

@@ -99,16 +99,28 @@ def encode_request(url: str, body: dict[str, Any], key: str | None) -> tuple[str
     if parts.hostname not in ("127.0.0.1", "localhost"):
         raise SystemExit("the load generator only targets 127.0.0.1")
     payload = json.dumps(body, separators=(",", ":")).encode()
-    headers = [f"POST {parts.path} HTTP/1.1", f"Host: {parts.netloc}", "Content-Type: application/json",
-               f"Content-Length: {len(payload)}", "Accept: */*"]
+    headers = [
+        f"POST {parts.path} HTTP/1.1",
+        f"Host: {parts.netloc}",
+        "Content-Type: application/json",
+        f"Content-Length: {len(payload)}",
+        "Accept: */*",
+    ]
     if key:
         headers.append(f"Authorization: Bearer {key}")
     return parts.hostname, parts.port or 80, ("\r\n".join(headers) + "\r\n\r\n").encode() + payload
 
 
 async def run_load(
-    url: str, body: dict[str, Any], *, concurrency: int, requests: int, duration: float, key: str | None = None,
-    warmup: int = 0, rate: float | None = None,
+    url: str,
+    body: dict[str, Any],
+    *,
+    concurrency: int,
+    requests: int,
+    duration: float,
+    key: str | None = None,
+    warmup: int = 0,
+    rate: float | None = None,
 ) -> dict[str, Any]:
     """Send `requests` (at most, within `duration` s) from `concurrency` connections; the summary as a dict.
 
@@ -162,10 +174,16 @@ async def run_load(
         await connection.close()
     done = len(samples.latency_ms)
     return {
-        "concurrency": concurrency, "rate": rate, "requests": done + samples.errors, "ok": done,
-        "errors": samples.errors, "error_examples": samples.error_examples, "seconds": round(elapsed, 3),
+        "concurrency": concurrency,
+        "rate": rate,
+        "requests": done + samples.errors,
+        "ok": done,
+        "errors": samples.errors,
+        "error_examples": samples.error_examples,
+        "seconds": round(elapsed, 3),
         "rps": round(done / elapsed, 1) if elapsed else 0.0,
-        "latency_ms": percentiles(samples.latency_ms), "ttft_ms": percentiles(samples.ttft_ms),
+        "latency_ms": percentiles(samples.latency_ms),
+        "ttft_ms": percentiles(samples.ttft_ms),
     }
 
 
@@ -193,9 +211,17 @@ def main() -> None:
     parser.add_argument("--key", default=None)
     args = parser.parse_args()
     install_uvloop()
-    result = asyncio.run(run_load(args.url, chat_body(args.model, args.stream), concurrency=args.concurrency,
-                                  requests=args.requests, duration=args.duration, key=args.key,
-                                  rate=args.rate))
+    result = asyncio.run(
+        run_load(
+            args.url,
+            chat_body(args.model, args.stream),
+            concurrency=args.concurrency,
+            requests=args.requests,
+            duration=args.duration,
+            key=args.key,
+            rate=args.rate,
+        )
+    )
     print(json.dumps(result, indent=2))
 
 

@@ -35,24 +35,42 @@ class Replies:
     def __init__(self, chunks: int) -> None:
         text = "".join(_WORDS[:chunks])
         usage = {"prompt_tokens": 12, "completion_tokens": chunks, "total_tokens": 12 + chunks}
-        body = orjson.dumps({
-            "id": "chatcmpl-mock", "object": "chat.completion", "created": int(time.time()), "model": "mock",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop",
-                         "logprobs": None}],
-            "usage": usage,
-        })
-        self.complete = (b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
-                         + str(len(body)).encode() + b"\r\n\r\n" + body)
-        self.stream_head = (b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
-                            b"transfer-encoding: chunked\r\n\r\n")
+        body = orjson.dumps(
+            {
+                "id": "chatcmpl-mock",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "mock",
+                "choices": [
+                    {
+                        "index": 0,
+                        "message": {"role": "assistant", "content": text},
+                        "finish_reason": "stop",
+                        "logprobs": None,
+                    }
+                ],
+                "usage": usage,
+            }
+        )
+        self.complete = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: "
+            + str(len(body)).encode()
+            + b"\r\n\r\n"
+            + body
+        )
+        self.stream_head = (
+            b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ncache-control: no-cache\r\n"
+            b"transfer-encoding: chunked\r\n\r\n"
+        )
         base = {"id": "chatcmpl-mock", "object": "chat.completion.chunk", "created": int(time.time()), "model": "mock"}
 
         def event(choices: list[dict], **extra: object) -> bytes:
             return _chunked(b"data: " + orjson.dumps({**base, "choices": choices, **extra}) + b"\n\n")
 
         self.role = event([{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}])
-        self.deltas = [event([{"index": 0, "delta": {"content": word}, "finish_reason": None}])
-                       for word in _WORDS[:chunks]]
+        self.deltas = [
+            event([{"index": 0, "delta": {"content": word}, "finish_reason": None}]) for word in _WORDS[:chunks]
+        ]
         self.finish = event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         self.usage = event([], usage=usage)
         self.done = _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
@@ -65,7 +83,7 @@ def _content_length(head: bytes) -> int:
     if marker < 0:
         return 0
     line_end = head.find(b"\r\n", marker)
-    return int(head[marker + 15:line_end if line_end > 0 else len(head)])
+    return int(head[marker + 15 : line_end if line_end > 0 else len(head)])
 
 
 def _chunked(payload: bytes) -> bytes:
@@ -101,13 +119,13 @@ class MockProtocol(asyncio.Protocol):
             length = _content_length(head)
             if len(self.buffer) < end + 4 + length:
                 return
-            body = self.buffer[end + 4:end + 4 + length]
-            self.buffer = self.buffer[end + 4 + length:]
+            body = self.buffer[end + 4 : end + 4 + length]
+            self.buffer = self.buffer[end + 4 + length :]
             if head.startswith(b"post /_release") and self.hold is not None:
                 self.hold.set()
                 self.transport.write(self.replies.released)
                 continue
-            if not head.startswith(b"post") or b"/chat/completions" not in head[:head.find(b"\r\n")]:
+            if not head.startswith(b"post") or b"/chat/completions" not in head[: head.find(b"\r\n")]:
                 self.transport.write(self.replies.not_found)
                 continue
             request = orjson.loads(body) if body else {}
@@ -146,8 +164,9 @@ async def serve(port: int, chunks: int, pace_ms: float, ttft_ms: float, hold: bo
     replies = Replies(chunks)
     loop = asyncio.get_running_loop()
     released = asyncio.Event() if hold else None
-    server = await loop.create_server(lambda: MockProtocol(replies, pace_ms / 1000, ttft_ms / 1000, released),
-                                      "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(
+        lambda: MockProtocol(replies, pace_ms / 1000, ttft_ms / 1000, released), "127.0.0.1", port, backlog=4096
+    )
     bound = server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{bound}/v1", flush=True)
     async with server:
@@ -164,6 +183,7 @@ def main() -> None:
     args = parser.parse_args()
     try:
         import uvloop
+
         runner = uvloop.run
     except ImportError:  # pragma: no cover - Windows
         runner = asyncio.run

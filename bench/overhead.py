@@ -40,29 +40,52 @@ def _median(runs: list[dict[str, Any]], *path: str) -> float | None:
 
 def summarise(runs: list[dict[str, Any]]) -> dict[str, Any]:
     return {
-        "p50_ms": _median(runs, "latency_ms", "p50"), "p90_ms": _median(runs, "latency_ms", "p90"),
-        "p99_ms": _median(runs, "latency_ms", "p99"), "rps": _median(runs, "rps"),
-        "ttft_p50_ms": _median(runs, "ttft_ms", "p50"), "ttft_p99_ms": _median(runs, "ttft_ms", "p99"),
-        "errors": sum(run["errors"] for run in runs), "error_examples": runs[-1]["error_examples"], "runs": runs,
+        "p50_ms": _median(runs, "latency_ms", "p50"),
+        "p90_ms": _median(runs, "latency_ms", "p90"),
+        "p99_ms": _median(runs, "latency_ms", "p99"),
+        "rps": _median(runs, "rps"),
+        "ttft_p50_ms": _median(runs, "ttft_ms", "p50"),
+        "ttft_p99_ms": _median(runs, "ttft_ms", "p99"),
+        "errors": sum(run["errors"] for run in runs),
+        "error_examples": runs[-1]["error_examples"],
+        "runs": runs,
     }
 
 
-async def measure(targets: dict[str, tuple[str, str | None]], *, stream: bool, concurrency: list[int], repeats: int,
-                  seconds: float, requests: int, rate: float | None = None) -> dict[str, Any]:
+async def measure(
+    targets: dict[str, tuple[str, str | None]],
+    *,
+    stream: bool,
+    concurrency: list[int],
+    repeats: int,
+    seconds: float,
+    requests: int,
+    rate: float | None = None,
+) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for level in concurrency:
         runs: dict[str, list[dict[str, Any]]] = {name: [] for name in targets}
         for _ in range(repeats):
             for name, (url, key) in targets.items():  # turns, so drift in the machine's load hits every target
                 model = "mock" if name == "direct" else WORKFLOW
-                runs[name].append(await run_load(
-                    url, chat_body(model, stream), concurrency=level, requests=max(requests, level * 4),
-                    duration=seconds, key=key, warmup=2, rate=rate))
+                runs[name].append(
+                    await run_load(
+                        url,
+                        chat_body(model, stream),
+                        concurrency=level,
+                        requests=max(requests, level * 4),
+                        duration=seconds,
+                        key=key,
+                        warmup=2,
+                        rate=rate,
+                    )
+                )
         results[str(level)] = {name: summarise(found) for name, found in runs.items()}
         for name in targets:
             if name != "direct":
-                results[str(level)][name]["overhead"] = overhead(results[str(level)]["direct"],
-                                                                 results[str(level)][name])
+                results[str(level)][name]["overhead"] = overhead(
+                    results[str(level)]["direct"], results[str(level)][name]
+                )
     return results
 
 
@@ -81,23 +104,30 @@ def ratio(a: float | None, b: float | None) -> str:
 
 def print_table(title: str, results: dict[str, Any], stream: bool) -> None:
     print(f"\n{title}")
-    head = (f"{'conc':>5} {'target':8} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} "
-            + (f"{'TTFT50':>8} {'+TTFT50':>8} " if stream else "") + f"{'req/s':>9} {'err':>4}")
+    head = (
+        f"{'conc':>5} {'target':8} {'p50 ms':>8} {'p99 ms':>8} {'+p50 ms':>8} {'+p99 ms':>8} "
+        + (f"{'TTFT50':>8} {'+TTFT50':>8} " if stream else "")
+        + f"{'req/s':>9} {'err':>4}"
+    )
     print(head)
     for level, row in results.items():
         for name, values in row.items():
             extra = values.get("overhead", {})
-            cells = [f"{level:>5} {name:8} {_f(values['p50_ms'])} {_f(values['p99_ms'])}",
-                     f"{_f(extra.get('p50_ms'))} {_f(extra.get('p99_ms'))}"]
+            cells = [
+                f"{level:>5} {name:8} {_f(values['p50_ms'])} {_f(values['p99_ms'])}",
+                f"{_f(extra.get('p50_ms'))} {_f(extra.get('p99_ms'))}",
+            ]
             if stream:
                 cells.append(f"{_f(values['ttft_p50_ms'])} {_f(extra.get('ttft_p50_ms'))}")
             cells.append(f"{values['rps'] or 0:9.1f} {values['errors']:4d}")
             print(" ".join(cells))
         if "litellm" in row:
             sluice, litellm = row["sluice"], row["litellm"]
-            print(f"{'':5} sluice/litellm: req/s {ratio(sluice['rps'], litellm['rps'])}   "
-                  f"litellm/sluice: +p50 {ratio(litellm['overhead']['p50_ms'], sluice['overhead']['p50_ms'])}  "
-                  f"+p99 {ratio(litellm['overhead']['p99_ms'], sluice['overhead']['p99_ms'])}")
+            print(
+                f"{'':5} sluice/litellm: req/s {ratio(sluice['rps'], litellm['rps'])}   "
+                f"litellm/sluice: +p50 {ratio(litellm['overhead']['p50_ms'], sluice['overhead']['p50_ms'])}  "
+                f"+p99 {ratio(litellm['overhead']['p99_ms'], sluice['overhead']['p99_ms'])}"
+            )
 
 
 def _f(value: float | None) -> str:
@@ -132,21 +162,45 @@ def main() -> None:
             targets["litellm"] = (f"{litellm_url}/v1/chat/completions", LITELLM_KEY)
         for stream in modes:
             name = "stream" if stream else "sync"
-            results = asyncio.run(measure(targets, stream=stream, concurrency=args.concurrency,
-                                          repeats=args.repeats, seconds=args.seconds, requests=args.requests))
+            results = asyncio.run(
+                measure(
+                    targets,
+                    stream=stream,
+                    concurrency=args.concurrency,
+                    repeats=args.repeats,
+                    seconds=args.seconds,
+                    requests=args.requests,
+                )
+            )
             report[name] = results
-            print_table(f"{'streaming' if stream else 'non-streaming'} /v1/chat/completions, {args.chunks} chunks, "
-                        f"medians of {args.repeats} runs (+ = overhead over direct)", results, stream)
+            print_table(
+                f"{'streaming' if stream else 'non-streaming'} /v1/chat/completions, {args.chunks} chunks, "
+                f"medians of {args.repeats} runs (+ = overhead over direct)",
+                results,
+                stream,
+            )
             if args.paced_rate:
                 # Closed-loop latency at 64 connections is queueing (64 / throughput); paced below saturation it
                 # is what one request costs. LiteLLM is left out: it saturates below this rate.
                 paced = {k: v for k, v in targets.items() if k != "litellm"}
-                results = asyncio.run(measure(paced, stream=stream, concurrency=[args.paced_concurrency],
-                                              repeats=args.repeats, seconds=args.seconds, requests=args.requests,
-                                              rate=args.paced_rate))
+                results = asyncio.run(
+                    measure(
+                        paced,
+                        stream=stream,
+                        concurrency=[args.paced_concurrency],
+                        repeats=args.repeats,
+                        seconds=args.seconds,
+                        requests=args.requests,
+                        rate=args.paced_rate,
+                    )
+                )
                 report[f"{name}_paced"] = {"rate": args.paced_rate, **results}
-                print_table(f"  paced: {args.paced_rate:g} requests/s over {args.paced_concurrency} connections "
-                            "(open loop, below saturation)", results, stream)
+                print_table(
+                    f"  paced: {args.paced_rate:g} requests/s over {args.paced_concurrency} connections "
+                    "(open loop, below saturation)",
+                    results,
+                    stream,
+                )
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"\nwrote {args.json}")

@@ -33,8 +33,12 @@ from _gateway import MASTER_KEY, running_gateway
 
 @contextmanager
 def fake_provider() -> Iterator[str]:
-    process = subprocess.Popen([sys.executable, "-m", "sluice", "fake-provider", "--kind", "openai", "--port", "0"],
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "sluice", "fake-provider", "--kind", "openai", "--port", "0"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     try:
         assert process.stdout is not None
         yield process.stdout.readline().strip()
@@ -51,8 +55,9 @@ async def script(client: httpx.AsyncClient, fake_url: str, chunks: int, count: i
     await client.post(f"{fake_url.removesuffix('/v1')}/_fake/script", json=[{"text": reply(chunks)}] * count)
 
 
-async def timed_stream(client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str]) -> tuple[float, float,
-                                                                                                           int]:
+async def timed_stream(
+    client: httpx.AsyncClient, url: str, body: dict, headers: dict[str, str]
+) -> tuple[float, float, int]:
     """(seconds to the first content, seconds in all, content chunks seen)."""
     started = time.perf_counter()
     first, seen = 0.0, 0
@@ -73,10 +78,16 @@ async def measure(fake_url: str, gateway_url: str, sizes: tuple[int, int], runs:
     messages = [{"role": "user", "content": "count"}]
     paths = {
         "direct": (f"{fake_url}/chat/completions", {"model": "m", "messages": messages, "stream": True}, {}),
-        "sluice /v1/chat/completions": (f"{gateway_url}/v1/chat/completions",
-                                        {"model": "fake/m", "messages": messages, "stream": True}, auth),
-        "sluice /v1/ai stream": (f"{gateway_url}/v1/ai",
-                                 {"workflow": "fake_direct", "messages": messages, "stream": True}, auth),
+        "sluice /v1/chat/completions": (
+            f"{gateway_url}/v1/chat/completions",
+            {"model": "fake/m", "messages": messages, "stream": True},
+            auth,
+        ),
+        "sluice /v1/ai stream": (
+            f"{gateway_url}/v1/ai",
+            {"workflow": "fake_direct", "messages": messages, "stream": True},
+            auth,
+        ),
     }
     results: dict[str, dict] = {}
     async with httpx.AsyncClient(timeout=60) as client:
@@ -140,22 +151,39 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "provider_overhead.json")
     args = parser.parse_args()
     with fake_provider() as fake_url:
-        config = (f"providers:\n  fake: {{type: openai, api_key: bench, base_url: \"{fake_url}\"}}\n"
-                  "workflows:\n  fake_direct:\n    chain: [{provider: fake, model: m}]\n")
+        config = (
+            f'providers:\n  fake: {{type: openai, api_key: bench, base_url: "{fake_url}"}}\n'
+            "workflows:\n  fake_direct:\n    chain: [{provider: fake, model: m}]\n"
+        )
         with running_gateway(config) as gateway_url:
             results = asyncio.run(measure(fake_url, gateway_url, (args.short, args.long), args.runs))
         client_costs = asyncio.run(clients(fake_url, args.long, args.runs))
     long = args.long
-    print(f"{'path':30} {'total ms (' + str(long) + ')':>16} {'per chunk µs':>13} {'overhead µs/chunk':>18} "
-          f"{'first chunk +ms':>16}")
+    print(
+        f"{'path':30} {'total ms (' + str(long) + ')':>16} {'per chunk µs':>13} {'overhead µs/chunk':>18} "
+        f"{'first chunk +ms':>16}"
+    )
     for name, row in results.items():
-        print(f"{name:30} {row[f'total_ms_{long}']:16.1f} {row['per_chunk_us']:13.1f} "
-              f"{row['overhead_per_chunk_us']:18.1f} {row['overhead_first_chunk_ms']:16.1f}")
-    print("reading the fake's stream directly, µs per chunk: " + ", ".join(
-        f"{name} {cost:.1f}" for name, cost in client_costs.items()))
+        print(
+            f"{name:30} {row[f'total_ms_{long}']:16.1f} {row['per_chunk_us']:13.1f} "
+            f"{row['overhead_per_chunk_us']:18.1f} {row['overhead_first_chunk_ms']:16.1f}"
+        )
+    print(
+        "reading the fake's stream directly, µs per chunk: "
+        + ", ".join(f"{name} {cost:.1f}" for name, cost in client_costs.items())
+    )
     args.json.parent.mkdir(parents=True, exist_ok=True)
-    args.json.write_text(json.dumps({"sizes": [args.short, args.long], "runs": args.runs, "results": results,
-                                     "client_us_per_chunk": client_costs}, indent=2))
+    args.json.write_text(
+        json.dumps(
+            {
+                "sizes": [args.short, args.long],
+                "runs": args.runs,
+                "results": results,
+                "client_us_per_chunk": client_costs,
+            },
+            indent=2,
+        )
+    )
     print(f"written to {args.json}")
 
 

@@ -36,15 +36,25 @@ def _f(value: float | None, digits: int = 2) -> str:
 
 def overhead_tables(data: dict[str, Any]) -> list[str]:
     lines = []
-    for mode, title in (("sync", "Non-streaming"), ("sync_paced", "Non-streaming, paced"),
-                        ("stream", "Streaming"), ("stream_paced", "Streaming, paced")):
+    for mode, title in (
+        ("sync", "Non-streaming"),
+        ("sync_paced", "Non-streaming, paced"),
+        ("stream", "Streaming"),
+        ("stream_paced", "Streaming, paced"),
+    ):
         if mode not in data:
             continue
         stream = mode.startswith("stream")
-        how = (f"open loop at {data[mode]['rate']:g} requests/s" if mode.endswith("paced")
-               else "closed loop: each connection sends as soon as it has its answer")
-        lines += [f"**{title}** `POST /v1/chat/completions` ({data['chunks']} chunks, {how}, medians of "
-                  f"{data['repeats']} runs; + = added over the direct call, same run)", ""]
+        how = (
+            f"open loop at {data[mode]['rate']:g} requests/s"
+            if mode.endswith("paced")
+            else "closed loop: each connection sends as soon as it has its answer"
+        )
+        lines += [
+            f"**{title}** `POST /v1/chat/completions` ({data['chunks']} chunks, {how}, medians of "
+            f"{data['repeats']} runs; + = added over the direct call, same run)",
+            "",
+        ]
         head = "| conc | target | p50 ms | p99 ms | +p50 ms | +p99 ms |" + (" TTFT p50 | +TTFT p50 |" if stream else "")
         lines += [head + " req/s | errors |", "|" + "---|" * (head.count("|") + 1)]
         for level, row in data[mode].items():
@@ -52,8 +62,14 @@ def overhead_tables(data: dict[str, Any]) -> list[str]:
                 continue
             for name, v in row.items():
                 extra = v.get("overhead", {})
-                cells = [level, name, _f(v["p50_ms"]), _f(v["p99_ms"]), _f(extra.get("p50_ms")),
-                         _f(extra.get("p99_ms"))]
+                cells = [
+                    level,
+                    name,
+                    _f(v["p50_ms"]),
+                    _f(v["p99_ms"]),
+                    _f(extra.get("p50_ms")),
+                    _f(extra.get("p99_ms")),
+                ]
                 if stream:
                     cells += [_f(v["ttft_p50_ms"]), _f(extra.get("ttft_p50_ms"))]
                 cells += [_f(v["rps"], 0), str(v["errors"])]
@@ -61,44 +77,63 @@ def overhead_tables(data: dict[str, Any]) -> list[str]:
             if "litellm" in row and row["litellm"]["rps"]:
                 s, lt = row["sluice"], row["litellm"]
                 ratio = s["rps"] / lt["rps"] if lt["rps"] else None
-                p99 = (lt["overhead"]["p99_ms"] / s["overhead"]["p99_ms"]
-                       if s["overhead"]["p99_ms"] and lt["overhead"]["p99_ms"] else None)
-                lines.append(f"| {level} | *Sluice / LiteLLM* | | | | p99 overhead: LiteLLM {_f(p99, 1)}x |"
-                             + (" | |" if stream else "") + f" **{_f(ratio, 1)}x** | |")
+                p99 = (
+                    lt["overhead"]["p99_ms"] / s["overhead"]["p99_ms"]
+                    if s["overhead"]["p99_ms"] and lt["overhead"]["p99_ms"]
+                    else None
+                )
+                lines.append(
+                    f"| {level} | *Sluice / LiteLLM* | | | | p99 overhead: LiteLLM {_f(p99, 1)}x |"
+                    + (" | |" if stream else "")
+                    + f" **{_f(ratio, 1)}x** | |"
+                )
         lines.append("")
     return lines
 
 
 def async_table(data: dict[str, Any]) -> list[str]:
-    lines = ["**Async** `POST /v1/ai/async` → WebSocket (ms; direct = the mock streamed directly, same run)", "",
-             "| conc | 202 p50 | first delta p50 | p90 | p99 | terminal p50 | direct TTFT p50 | +first delta p50 |"
-             " req/s | errors |", "|---|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "**Async** `POST /v1/ai/async` → WebSocket (ms; direct = the mock streamed directly, same run)",
+        "",
+        "| conc | 202 p50 | first delta p50 | p90 | p99 | terminal p50 | direct TTFT p50 | +first delta p50 |"
+        " req/s | errors |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for level, row in data.items():
         s, d = row["sluice"], row["direct"]
-        lines.append(f"| {level} | {_f(s['submit_to_202_ms']['p50'])} | {_f(s['submit_to_first_delta_ms']['p50'])} | "
-                     f"{_f(s['submit_to_first_delta_ms']['p90'])} | {_f(s['submit_to_first_delta_ms']['p99'])} | "
-                     f"{_f(s['submit_to_terminal_ms']['p50'])} | {_f(d['ttft_ms']['p50'])} | "
-                     f"{_f(row['overhead_first_delta_p50_ms'])} | {_f(s['rps'], 0)} | {s['errors']} |")
+        lines.append(
+            f"| {level} | {_f(s['submit_to_202_ms']['p50'])} | {_f(s['submit_to_first_delta_ms']['p50'])} | "
+            f"{_f(s['submit_to_first_delta_ms']['p90'])} | {_f(s['submit_to_first_delta_ms']['p99'])} | "
+            f"{_f(s['submit_to_terminal_ms']['p50'])} | {_f(d['ttft_ms']['p50'])} | "
+            f"{_f(row['overhead_first_delta_p50_ms'])} | {_f(s['rps'], 0)} | {s['errors']} |"
+        )
     return [*lines, ""]
 
 
 def fanout_table(data: dict[str, Any]) -> list[str]:
-    lines = [f"**Fan-out**: {data['channels']} channels, {data['chunks']} deltas each, {data['pace_ms']:g} ms apart; "
-             "merge reads: the provider's `merge_reads` (on: deltas read together are one event; off: one event per "
-             "upstream chunk)", "",
-             "| subscribers | merge reads | connected | finished | RSS KB / idle connection | events delivered |"
-             " seconds | events/s | tokens/s |", "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"**Fan-out**: {data['channels']} channels, {data['chunks']} deltas each, {data['pace_ms']:g} ms apart; "
+        "merge reads: the provider's `merge_reads` (on: deltas read together are one event; off: one event per "
+        "upstream chunk)",
+        "",
+        "| subscribers | merge reads | connected | finished | RSS KB / idle connection | events delivered |"
+        " seconds | events/s | tokens/s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     for r in [*data["runs"], *data.get("per_token_runs", [])]:
-        lines.append(f"| {r['subscribers']:,} | {'on' if r.get('merge_reads', True) else 'off'} | "
-                     f"{r['connected']:,} | {r['finished']:,} | "
-                     f"{_f(r['rss_per_idle_connection_kb'], 1)} | {r['events_delivered']:,} | "
-                     f"{_f(r['delivery_seconds'])} | {_f(r['events_per_second'], 0)} | "
-                     f"{_f(r.get('tokens_per_second'), 0)} |")
+        lines.append(
+            f"| {r['subscribers']:,} | {'on' if r.get('merge_reads', True) else 'off'} | "
+            f"{r['connected']:,} | {r['finished']:,} | "
+            f"{_f(r['rss_per_idle_connection_kb'], 1)} | {r['events_delivered']:,} | "
+            f"{_f(r['delivery_seconds'])} | {_f(r['events_per_second'], 0)} | "
+            f"{_f(r.get('tokens_per_second'), 0)} |"
+        )
     return [*lines, ""]
 
 
-def targets_table(overhead: dict[str, Any] | None, async_ws: dict[str, Any] | None,
-                  fanout: dict[str, Any] | None) -> list[str]:
+def targets_table(
+    overhead: dict[str, Any] | None, async_ws: dict[str, Any] | None, fanout: dict[str, Any] | None
+) -> list[str]:
     """Each target of the performance issue beside the figure measured in the latest run."""
     rows: list[tuple[str, float | None, str, bool | None]] = []
 
@@ -108,10 +143,18 @@ def targets_table(overhead: dict[str, Any] | None, async_ws: dict[str, Any] | No
     sync = (overhead or {}).get("sync", {}).get("64", {})
     if sync.get("sluice"):
         s = sync["sluice"]
-        add("non-streaming overhead p50 <= 1 ms, closed loop conc 64", s["overhead"]["p50_ms"], "ms",
-            _le(s["overhead"]["p50_ms"], 1))
-        add("non-streaming overhead p99 <= 5 ms, closed loop conc 64", s["overhead"]["p99_ms"], "ms",
-            _le(s["overhead"]["p99_ms"], 5))
+        add(
+            "non-streaming overhead p50 <= 1 ms, closed loop conc 64",
+            s["overhead"]["p50_ms"],
+            "ms",
+            _le(s["overhead"]["p50_ms"], 1),
+        )
+        add(
+            "non-streaming overhead p99 <= 5 ms, closed loop conc 64",
+            s["overhead"]["p99_ms"],
+            "ms",
+            _le(s["overhead"]["p99_ms"], 5),
+        )
         add("requests/s at conc 64 >= 1,000", s["rps"], "req/s", _ge(s["rps"], 1000))
         if sync.get("litellm"):
             lt = sync["litellm"]
@@ -130,12 +173,20 @@ def targets_table(overhead: dict[str, Any] | None, async_ws: dict[str, Any] | No
     for level, row in stream_paced.items():
         if level != "rate" and row.get("sluice"):
             value = row["sluice"]["overhead"]["ttft_p50_ms"]
-            add(f"streaming TTFT overhead p50 <= 2 ms, paced {stream_paced['rate']:g} req/s over {level} connections",
-                value, "ms", _le(value, 2))
+            add(
+                f"streaming TTFT overhead p50 <= 2 ms, paced {stream_paced['rate']:g} req/s over {level} connections",
+                value,
+                "ms",
+                _le(value, 2),
+            )
     one = (overhead or {}).get("sync", {}).get("1", {})
     if one.get("sluice"):
-        add("non-streaming overhead p50 at conc 1 (no target; for reference)", one["sluice"]["overhead"]["p50_ms"],
-            "ms", None)
+        add(
+            "non-streaming overhead p50 at conc 1 (no target; for reference)",
+            one["sluice"]["overhead"]["p50_ms"],
+            "ms",
+            None,
+        )
     for level in ("1", "64"):
         stream = (overhead or {}).get("stream", {}).get(level, {})
         if stream.get("sluice"):
@@ -146,19 +197,39 @@ def targets_table(overhead: dict[str, Any] | None, async_ws: dict[str, Any] | No
         add("async submit -> first WebSocket delta overhead p50 <= 10 ms (conc 1)", value, "ms", _le(value, 10))
     for run in (fanout or {}).get("runs", []):
         if run["subscribers"] >= 5000:
-            add(f"{run['subscribers']:,} concurrent WebSocket streams (finished)", run["finished"], "", run["finished"]
-                >= run["subscribers"])
+            add(
+                f"{run['subscribers']:,} concurrent WebSocket streams (finished)",
+                run["finished"],
+                "",
+                run["finished"] >= run["subscribers"],
+            )
             per_token = [r for r in fanout.get("per_token_runs", []) if r["subscribers"] == run["subscribers"]]
             if per_token:
                 rate = per_token[0]["events_per_second"]
-                add("events/s delivered >= 50,000 (one event per upstream chunk: `merge_reads: false`)", rate,
-                    "events/s", _ge(rate, 50000))
-            add("events/s delivered with `merge_reads` on (the default: fewer, larger events when behind)",
-                run["events_per_second"], "events/s", None)
-            add("tokens/s delivered (upstream chunks; no target, see the fan-out note)", run.get("tokens_per_second"),
-                "tokens/s", None)
-            add("RSS per idle connection <= 40 KB", run["rss_per_idle_connection_kb"], "KB",
-                _le(run["rss_per_idle_connection_kb"], 40))
+                add(
+                    "events/s delivered >= 50,000 (one event per upstream chunk: `merge_reads: false`)",
+                    rate,
+                    "events/s",
+                    _ge(rate, 50000),
+                )
+            add(
+                "events/s delivered with `merge_reads` on (the default: fewer, larger events when behind)",
+                run["events_per_second"],
+                "events/s",
+                None,
+            )
+            add(
+                "tokens/s delivered (upstream chunks; no target, see the fan-out note)",
+                run.get("tokens_per_second"),
+                "tokens/s",
+                None,
+            )
+            add(
+                "RSS per idle connection <= 40 KB",
+                run["rss_per_idle_connection_kb"],
+                "KB",
+                _le(run["rss_per_idle_connection_kb"], 40),
+            )
     lines = ["| target | measured | met |", "|---|---|---|"]
     for name, value, unit, ok in rows:
         mark = "" if ok is None else ("yes" if ok else "**no**")

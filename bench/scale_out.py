@@ -78,12 +78,17 @@ async def drop_backends(database_url: str, redis_url: str, name: str, prefix_url
     await client.aclose()
 
 
-def start(count: int, tmp: Path, database_url: str | None, redis_url: str | None
-          ) -> list[tuple[str, subprocess.Popen[bytes]]]:
+def start(
+    count: int, tmp: Path, database_url: str | None, redis_url: str | None
+) -> list[tuple[str, subprocess.Popen[bytes]]]:
     config = tmp / "sluice.yaml"
     config.write_text(CONFIG)
-    env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "bench-secret-key-0123456789abcdef",
-           "SLUICE_CONFIG": str(config)}
+    env = {
+        **os.environ,
+        "SLUICE_MASTER_KEY": MASTER_KEY,
+        "SLUICE_SECRET_KEY": "bench-secret-key-0123456789abcdef",
+        "SLUICE_CONFIG": str(config),
+    }
     env.pop("SLUICE_DATABASE_URL", None)
     env.pop("SLUICE_REDIS_URL", None)
     if database_url and redis_url:
@@ -174,15 +179,24 @@ async def measure(count: int, args: argparse.Namespace, *, embedded: bool = Fals
     await drop_backends(args.database_url, args.redis_url, name, redis_url)
     ordered = sorted(latencies)
     return {
-        "instances": count, "backends": "sqlite+memory" if embedded else "postgresql+redis",
+        "instances": count,
+        "backends": "sqlite+memory" if embedded else "postgresql+redis",
         "redis_commands_per_request": None if embedded else round(commands / max(done, 1), 1),
-        "seconds": round(elapsed, 2), "completed": done, "failed": failures,
+        "seconds": round(elapsed, 2),
+        "completed": done,
+        "failed": failures,
         "requests_per_second": round(done / elapsed, 1),
-        "latency_ms": {"p50": round(statistics.median(ordered) * 1000, 1),
-                       "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1)},
+        "latency_ms": {
+            "p50": round(statistics.median(ordered) * 1000, 1),
+            "p99": round(ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000, 1),
+        },
         "instance_cpu_ms_per_request": round(instances_cpu * 1000 / max(done, 1), 1),
-        "cpu_seconds": {"instances": round(instances_cpu, 2), "load_generator": round(self_cpu, 2),
-                        "machine": round(machine_cpu, 2), "machine_cores": os.cpu_count()},
+        "cpu_seconds": {
+            "instances": round(instances_cpu, 2),
+            "load_generator": round(self_cpu, 2),
+            "machine": round(machine_cpu, 2),
+            "machine_cores": os.cpu_count(),
+        },
     }
 
 
@@ -201,8 +215,9 @@ async def main() -> None:
     ratio = results[1]["requests_per_second"] / max(results[0]["requests_per_second"], 0.001)
     print(f"two instances / one instance: {ratio:.2f}x")
     if args.json:
-        args.json.write_text(json.dumps({"embedded": baseline, "runs": results, "ratio": round(ratio, 2)}, indent=2)
-                             + "\n")
+        args.json.write_text(
+            json.dumps({"embedded": baseline, "runs": results, "ratio": round(ratio, 2)}, indent=2) + "\n"
+        )
 
 
 if __name__ == "__main__":

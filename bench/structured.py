@@ -26,10 +26,13 @@ SCHEMA = compile_schema(DEMO_SCHEMA)
 
 
 def document(reply_chars: int) -> dict[str, Any]:
-    words = ("the sluice gate opens and the water runs on towards the mill " * (reply_chars // 60 + 1))
+    words = "the sluice gate opens and the water runs on towards the mill " * (reply_chars // 60 + 1)
     return {
-        "reply": words[:reply_chars], "summary": "A question about sluices and mills.", "sentiment": "neutral",
-        "confidence": 0.82, "topics": ["sluice", "mill", "water"],
+        "reply": words[:reply_chars],
+        "summary": "A question about sluices and mills.",
+        "sentiment": "neutral",
+        "confidence": 0.82,
+        "topics": ["sluice", "mill", "water"],
         "action_items": [{"task": "Check the gate", "priority": "high"}, {"task": "Log the level", "priority": "low"}],
     }
 
@@ -57,8 +60,13 @@ def stream_stats(tokens: list[str], rate: float | None, interval: float) -> dict
         payload += len(json.dumps(update))
     cpu = time.perf_counter() - started
     duration = len(tokens) / rate if rate else cpu
-    return {"events": events, "per_s": events / duration, "cpu_us_per_token": cpu / len(tokens) * 1e6,
-            "kb_sent": payload / 1024, "duration_s": duration}
+    return {
+        "events": events,
+        "per_s": events / duration,
+        "cpu_us_per_token": cpu / len(tokens) * 1e6,
+        "kb_sent": payload / 1024,
+        "duration_s": duration,
+    }
 
 
 def part_one(reply_chars: int) -> None:
@@ -66,12 +74,18 @@ def part_one(reply_chars: int) -> None:
     tokens = tokens_of(text)
     print(f"## Partial events — demo schema, reply {reply_chars} chars, {len(text)} bytes, {len(tokens)} tokens")
     print(f"{'stream':34} {'interval':>8} {'events':>7} {'events/s':>9} {'µs/token':>9} {'KB sent':>8}")
-    for label, rate in (("50 tok/s (typical model)", 50), ("200 tok/s (fast model)", 200),
-                        ("1000 tok/s (burst)", 1000), ("unpaced (real clock)", None)):
+    for label, rate in (
+        ("50 tok/s (typical model)", 50),
+        ("200 tok/s (fast model)", 200),
+        ("1000 tok/s (burst)", 1000),
+        ("unpaced (real clock)", None),
+    ):
         for interval in (0.0, 0.040):
             s = stream_stats(tokens, rate, interval)
-            print(f"{label:34} {interval * 1000:>6.0f}ms {s['events']:>7.0f} {s['per_s']:>9.1f} "
-                  f"{s['cpu_us_per_token']:>9.1f} {s['kb_sent']:>8.1f}")
+            print(
+                f"{label:34} {interval * 1000:>6.0f}ms {s['events']:>7.0f} {s['per_s']:>9.1f} "
+                f"{s['cpu_us_per_token']:>9.1f} {s['kb_sent']:>8.1f}"
+            )
 
 
 def per_call_us(fn: Callable[[], Any], runs: int) -> float:

@@ -46,7 +46,7 @@ class Subscriber(asyncio.Protocol):
             if not self.buffer.startswith(b"HTTP/1.1 101"):
                 self.opened.set_exception(ConnectionError(bytes(self.buffer[:200]).decode("latin-1")))
                 return
-            del self.buffer[:end + 4]
+            del self.buffer[: end + 4]
             self.upgraded = True
             self.opened.set_result(None)
         self._frames()
@@ -60,14 +60,14 @@ class Subscriber(asyncio.Protocol):
             if length == 126:
                 if len(buffer) - offset < 4:
                     break
-                length, head = int.from_bytes(buffer[offset + 2:offset + 4], "big"), 4
+                length, head = int.from_bytes(buffer[offset + 2 : offset + 4], "big"), 4
             elif length == 127:
                 if len(buffer) - offset < 10:
                     break
-                length, head = int.from_bytes(buffer[offset + 2:offset + 10], "big"), 10
+                length, head = int.from_bytes(buffer[offset + 2 : offset + 10], "big"), 10
             if len(buffer) - offset < head + length:
                 break
-            payload = bytes(buffer[offset + head:offset + head + length])
+            payload = bytes(buffer[offset + head : offset + head + length])
             offset += head + length
             if opcode == 1:
                 self.frames += 1
@@ -98,6 +98,7 @@ async def subscribe(url: str) -> Subscriber:
     assert subscriber.transport is not None
     subscriber.transport.write(
         f"GET {path} HTTP/1.1\r\nHost: {parts.netloc}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
-        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode())
+        f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n".encode()
+    )
     await subscriber.opened
     return subscriber

@@ -74,14 +74,22 @@ class Gateway:
         self.store = Store(create_engine(self.settings.resolved_database_url))
         self.metrics = Metrics()
         self.broker: Broker = observed(  # every appended channel event is counted once, here
-            create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds), self.metrics,
-            *tracing_observers(self.settings.extra))
+            create_broker(self.settings.redis_url, retention_seconds=self.settings.retention_seconds),
+            self.metrics,
+            *tracing_observers(self.settings.extra),
+        )
         self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
         self.providers = ProviderPool(self.catalog)
         self.delivery = Delivery(self.settings, self.store, self.broker)
         observe_deliveries(self.delivery.dispatcher, self.metrics)
-        self.worker = Worker(self.broker, self.store, Runner(self.providers, self.store), lambda: self.catalog,
-                             concurrency=self.settings.worker_concurrency, delivery=self.delivery)
+        self.worker = Worker(
+            self.broker,
+            self.store,
+            Runner(self.providers, self.store),
+            lambda: self.catalog,
+            concurrency=self.settings.worker_concurrency,
+            delivery=self.delivery,
+        )
         self.passthrough = PassThrough(self.broker, self.store, self.providers)
         self.default_project_id = ""
         self.key_cache: KeyCache[Principal] = KeyCache()  # authenticate() without a store read per request
@@ -145,8 +153,14 @@ class Gateway:
         return revoked
 
     async def submit(
-        self, principal: Principal, body: dict[str, Any], *, mode: str, idempotency_key: str | None = None,
-        durable: bool = True, streamed: bool = True,
+        self,
+        principal: Principal,
+        body: dict[str, Any],
+        *,
+        mode: str,
+        idempotency_key: str | None = None,
+        durable: bool = True,
+        streamed: bool = True,
     ) -> Submission:
         """Durably record and queue a request. Returns only once a restart could not lose it.
 
@@ -158,26 +172,57 @@ class Gateway:
         workflow = self.catalog.workflow(workflow_name)
         if workflow is None:
             known = ", ".join(sorted(self.catalog.workflows))
-            raise NotFound(f"workflow {workflow_name!r} does not exist; known workflows: {known}",
-                           code="workflow_not_found")
+            raise NotFound(
+                f"workflow {workflow_name!r} does not exist; known workflows: {known}", code="workflow_not_found"
+            )
         await self.delivery.check_request(principal.project_id, body, workflow)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}
         if not durable and idempotency_key is None and passthrough_eligible(body, workflow):
             started = now()
             record = RequestRecord(
-                id=new_request_id(), project_id=principal.project_id, workflow=workflow_name, status="running",
-                mode=mode, body=body, metadata=body.get("metadata") or None, idempotency_key=None, body_hash=None,
-                data=None, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=None,
-                created_at=started, started_at=started, first_token_at=None, completed_at=None,
+                id=new_request_id(),
+                project_id=principal.project_id,
+                workflow=workflow_name,
+                status="running",
+                mode=mode,
+                body=body,
+                metadata=body.get("metadata") or None,
+                idempotency_key=None,
+                body_hash=None,
+                data=None,
+                error=None,
+                meta=None,
+                run_count=1,
+                seq_reserved=SEQ_BLOCK,
+                terminal_seq=None,
+                created_at=started,
+                started_at=started,
+                first_token_at=None,
+                completed_at=None,
             )
             return Submission(record=record, run=await self.passthrough.start(record, workflow, streamed=streamed))
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
         record = RequestRecord(
-            id=new_request_id(), project_id=principal.project_id, workflow=workflow_name, status="queued", mode=mode,
-            body=body, metadata=body.get("metadata") or None, idempotency_key=idempotency_key, body_hash=body_hash,
-            data=None, error=None, meta=None, run_count=0, seq_reserved=SEQ_BLOCK, terminal_seq=None,
-            created_at=now(), started_at=None, first_token_at=None, completed_at=None,
+            id=new_request_id(),
+            project_id=principal.project_id,
+            workflow=workflow_name,
+            status="queued",
+            mode=mode,
+            body=body,
+            metadata=body.get("metadata") or None,
+            idempotency_key=idempotency_key,
+            body_hash=body_hash,
+            data=None,
+            error=None,
+            meta=None,
+            run_count=0,
+            seq_reserved=SEQ_BLOCK,
+            terminal_seq=None,
+            created_at=now(),
+            started_at=None,
+            first_token_at=None,
+            completed_at=None,
         )
         try:
             await self.store.insert_request(record)

@@ -19,7 +19,7 @@ def new_request_id() -> str:
     global _buffer, _offset
     if _offset >= len(_buffer):
         _buffer, _offset = os.urandom(_BATCH), 0
-    raw = _buffer[_offset:_offset + 16]
+    raw = _buffer[_offset : _offset + 16]
     _offset += 16
     return str(uuid.UUID(bytes=raw, version=4))
 

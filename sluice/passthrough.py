@@ -42,16 +42,26 @@ def eligible(body: dict[str, Any], workflow: Workflow) -> bool:
 
 
 class PassThrough:
-    def __init__(self, broker: Broker, store: Store, providers: ProviderPool,
-                 runner_factory: Callable[[ProviderPool, Store], Runner] = Runner) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        store: Store,
+        providers: ProviderPool,
+        runner_factory: Callable[[ProviderPool, Store], Runner] = Runner,
+    ) -> None:
         self.broker = broker
         self.log = RequestLog(store)
         # The run's attempts go to the write-behind log, not to the store (RequestLog has the methods a Runner uses).
         self.runner = runner_factory(providers, cast(Store, self.log))
         self._tasks: set[asyncio.Task[WireEvent | None]] = set()
 
-    async def start(self, record: RequestRecord, workflow: Workflow, *, streamed: bool = True,
-                    ) -> asyncio.Task[WireEvent | None]:
+    async def start(
+        self,
+        record: RequestRecord,
+        workflow: Workflow,
+        *,
+        streamed: bool = True,
+    ) -> asyncio.Task[WireEvent | None]:
         """Open the request's channel and start its run: the task ends with the terminal event as the channel has it
         (None if the log had already ended). A caller may follow the channel instead, like any subscriber.
         `streamed=False`: see `Runner.run`."""
@@ -73,14 +83,26 @@ class PassThrough:
             raise
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)
-            outcome = Outcome(status="failed", error={"code": "internal_error",
-                                                      "message": f"the gateway failed: {type(exc).__name__}"})
-        terminal = ResponseEvent(data=outcome.data, meta=outcome.meta) if outcome.status == "completed" else (
-            error_event(outcome))
+            outcome = Outcome(
+                status="failed",
+                error={"code": "internal_error", "message": f"the gateway failed: {type(exc).__name__}"},
+            )
+        terminal = (
+            ResponseEvent(data=outcome.data, meta=outcome.meta)
+            if outcome.status == "completed"
+            else (error_event(outcome))
+        )
         wire = await channel.emit(terminal)
         self.log.finish(
-            record, status=outcome.status, terminal_seq=wire.seq if wire else None, data=outcome.data,
-            error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at, completed_at=now())
+            record,
+            status=outcome.status,
+            terminal_seq=wire.seq if wire else None,
+            data=outcome.data,
+            error=outcome.error,
+            meta=outcome.meta,
+            first_token_at=outcome.first_token_at,
+            completed_at=now(),
+        )
         return wire
 
     async def aclose(self) -> None:

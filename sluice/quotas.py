@@ -56,8 +56,11 @@ class Quotas:
         limit, window = self.rate
         hits, remaining = await self.broker.hit_rate(f"rate:{key_id}", window)
         if hits > limit:
-            raise RateLimited(f"this API key made more than {limit} requests in {window:g}s "
-                              f"(SLUICE_RATE_LIMIT); retry after {math.ceil(remaining)}s", retry_after=remaining)
+            raise RateLimited(
+                f"this API key made more than {limit} requests in {window:g}s "
+                f"(SLUICE_RATE_LIMIT); retry after {math.ceil(remaining)}s",
+                retry_after=remaining,
+            )
 
     async def open_stream(self, key_id: str | None) -> StreamSlot:
         """Take a stream slot of `key_id` (None: a stream no key is known for, not limited); 429 when all are held."""
@@ -66,7 +69,10 @@ class Quotas:
         key = f"streams:{key_id}"
         token = await self.broker.acquire_slot(key, self.max_streams, SLOT_TTL)
         if token is None:
-            raise RateLimited(f"this API key already has {self.max_streams} streams open "
-                              "(SLUICE_MAX_CONCURRENT_STREAMS); close one or retry later",
-                              retry_after=1, code="too_many_streams")
+            raise RateLimited(
+                f"this API key already has {self.max_streams} streams open "
+                "(SLUICE_MAX_CONCURRENT_STREAMS); close one or retry later",
+                retry_after=1,
+                code="too_many_streams",
+            )
         return StreamSlot(self.broker, key, token)

@@ -9,8 +9,7 @@ from pathlib import Path
 from typing import Any
 
 ENVIRONMENTS = ("production", "development")
-_RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0,
-               "hour": 3600.0}
+_RATE_UNITS = {"s": 1.0, "sec": 1.0, "second": 1.0, "m": 60.0, "min": 60.0, "minute": 60.0, "h": 3600.0, "hour": 3600.0}
 
 
 @dataclass(frozen=True)
@@ -86,8 +85,9 @@ class Settings:
         if seconds is None and unit.strip()[:-1].isdigit() and unit.strip().endswith("s"):
             seconds = float(unit.strip()[:-1])
         if not count.strip().isdigit() or int(count) < 1 or not seconds:
-            raise ValueError(f"SLUICE_RATE_LIMIT must look like '600/min', '10/s', '5000/hour' or '100/30s', "
-                             f"not {self.rate_limit!r}")
+            raise ValueError(
+                f"SLUICE_RATE_LIMIT must look like '600/min', '10/s', '5000/hour' or '100/30s', not {self.rate_limit!r}"
+            )
         return int(count), seconds
 
     @property
@@ -111,8 +111,10 @@ class Settings:
     @property
     def ws_base_url(self) -> str:
         base = self.base_url
-        return "wss://" + base.removeprefix("https://") if base.startswith("https://") else "ws://" + base.removeprefix(
-            "http://"
+        return (
+            "wss://" + base.removeprefix("https://")
+            if base.startswith("https://")
+            else "ws://" + base.removeprefix("http://")
         )
 
     def with_secret_key(self) -> Settings:

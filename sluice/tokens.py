@@ -27,8 +27,13 @@ class TokenSigner:
 
     def ws_token(self, channel_id: str, project_id: str, *, ttl: float | None = None, key_id: str | None = None) -> str:
         issued = int(time.time())
-        claims: dict[str, str | int] = {"scope": WS_SCOPE, "ch": channel_id, "proj": project_id, "iat": issued,
-                                        "exp": issued + int(ttl if ttl is not None else self.ws_token_ttl)}
+        claims: dict[str, str | int] = {
+            "scope": WS_SCOPE,
+            "ch": channel_id,
+            "proj": project_id,
+            "iat": issued,
+            "exp": issued + int(ttl if ttl is not None else self.ws_token_ttl),
+        }
         if key_id is not None:  # the API key whose request this is: its stream limit covers the token's streams
             claims["kid"] = key_id
         return jwt.encode(claims, self._key, algorithm=_ALGORITHM)

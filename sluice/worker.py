@@ -25,7 +25,13 @@ log = logging.getLogger("sluice.worker")
 
 class Worker:
     def __init__(
-        self, broker: Broker, store: Store, runner: Runner, catalog: Callable[[], Catalog], *, concurrency: int = 64,
+        self,
+        broker: Broker,
+        store: Store,
+        runner: Runner,
+        catalog: Callable[[], Catalog],
+        *,
+        concurrency: int = 64,
         delivery: Delivery | None = None,
     ) -> None:
         self.broker = broker
@@ -109,8 +115,10 @@ class Worker:
         self._reopened.discard(record.id)
         workflow = self.catalog().workflow(record.workflow)
         if workflow is None:
-            outcome = Outcome(status="failed", error={
-                "code": "workflow_not_found", "message": f"workflow {record.workflow!r} no longer exists"})
+            outcome = Outcome(
+                status="failed",
+                error={"code": "workflow_not_found", "message": f"workflow {record.workflow!r} no longer exists"},
+            )
         else:
             try:
                 outcome = await self.runner.run(channel, record.id, workflow, record.body)
@@ -118,28 +126,43 @@ class Worker:
                 raise
             except Exception as exc:
                 log.exception("request %s failed inside the gateway", record.id)
-                outcome = Outcome(status="failed", error={"code": "internal_error",
-                                                          "message": f"the gateway failed: {type(exc).__name__}"})
-        if self.delivery is not None and workflow is not None and await self.delivery.begin_callback(
-            channel, record, workflow, outcome.status, outcome.data, outcome.meta
+                outcome = Outcome(
+                    status="failed",
+                    error={"code": "internal_error", "message": f"the gateway failed: {type(exc).__name__}"},
+                )
+        if (
+            self.delivery is not None
+            and workflow is not None
+            and await self.delivery.begin_callback(
+                channel, record, workflow, outcome.status, outcome.data, outcome.meta
+            )
         ):
             # The callback step: the request now waits (in the store) for the backend; the terminal event is
             # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
             await self.broker.ack(job)
             return
-        terminal = ResponseEvent(data=outcome.data, meta=outcome.meta) if outcome.status == "completed" else (
-            error_event(outcome))
+        terminal = (
+            ResponseEvent(data=outcome.data, meta=outcome.meta)
+            if outcome.status == "completed"
+            else (error_event(outcome))
+        )
         # The outcome is recorded before it is announced. If the gateway dies in between, the request is finished
         # and its subscribers get the end from the store; the other order let a restart run it again and record a
         # different outcome than the one subscribers had already received (found by tests/chaos).
         await self.store.finish_request(
-            record.id, status=outcome.status, terminal_seq=None, data=outcome.data,
-            error=outcome.error, meta=outcome.meta, first_token_at=outcome.first_token_at,
+            record.id,
+            status=outcome.status,
+            terminal_seq=None,
+            data=outcome.data,
+            error=outcome.error,
+            meta=outcome.meta,
+            first_token_at=outcome.first_token_at,
         )
         wire = await channel.emit(terminal)
         if wire is not None:
             await self.store.set_status(record.id, outcome.status, terminal_seq=wire.seq)
         if self.delivery is not None:
-            await self.delivery.send_lifecycle(record, workflow, outcome.status, outcome.data, outcome.meta,
-                                               outcome.error)
+            await self.delivery.send_lifecycle(
+                record, workflow, outcome.status, outcome.data, outcome.meta, outcome.error
+            )
         await self.broker.ack(job)

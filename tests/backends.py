@@ -72,8 +72,10 @@ async def backend() -> AsyncIterator[dict[str, Any]]:
     overrides: dict[str, Any] = {}
     database_url = os.environ.get("SLUICE_TEST_DATABASE_URL")
     redis_url = os.environ.get("SLUICE_TEST_REDIS_URL")
-    async with _maybe(fresh_database(database_url) if database_url else None) as db_url, \
-            _maybe(fresh_redis_prefix(redis_url) if redis_url else None) as prefixed_redis_url:
+    async with (
+        _maybe(fresh_database(database_url) if database_url else None) as db_url,
+        _maybe(fresh_redis_prefix(redis_url) if redis_url else None) as prefixed_redis_url,
+    ):
         if db_url:
             overrides["database_url"] = db_url
         if prefixed_redis_url:

@@ -60,15 +60,20 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
         port = overrides.pop("port", None) or free_port()
         server_options = {**SERVER_OPTIONS, **overrides.pop("server_options", {})}  # uvicorn's, as `sluice serve`
         values: dict[str, Any] = {
-            "host": "127.0.0.1", "port": port, "data_dir": tmp_path / "data", "master_key": MASTER_KEY,
-            "secret_key": "test-secret-key-for-signing-tokens-0123456789", "env": "development",
+            "host": "127.0.0.1",
+            "port": port,
+            "data_dir": tmp_path / "data",
+            "master_key": MASTER_KEY,
+            "secret_key": "test-secret-key-for-signing-tokens-0123456789",
+            "env": "development",
             "heartbeat_interval": 0.5,
             **backend,
         }
         values.update(overrides)
         settings = Settings.from_env(environ={}, **values)
-        config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning",
-                                lifespan="on", **server_options)
+        config = uvicorn.Config(
+            create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **server_options
+        )
         server = uvicorn.Server(config)
         task = asyncio.create_task(server.serve())
         running.append((server, task))
@@ -79,8 +84,13 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
                 await asyncio.sleep(0.01)
         gateway: Gateway = config.app.state.gateway  # type: ignore[union-attr]
         api_key, _ = await gateway.store.create_api_key(gateway.default_project_id, "tests")
-        return RunningGateway(url=f"http://127.0.0.1:{port}", ws_url=f"ws://127.0.0.1:{port}", settings=settings,
-                              server=server, api_key=api_key)
+        return RunningGateway(
+            url=f"http://127.0.0.1:{port}",
+            ws_url=f"ws://127.0.0.1:{port}",
+            settings=settings,
+            server=server,
+            api_key=api_key,
+        )
 
     yield start
     for server, _ in running:

@@ -125,7 +125,9 @@ def create_app(settings: ChatbotSettings | None = None) -> FastAPI:
         webhook = {"webhook_url": f"{settings.public_url}/webhook", "events": ["webhook_received"]}
         try:
             accepted = await sluice.submit(
-                settings.workflow, conversation.messages[-HISTORY_TURNS:], delivery_method="websocket",
+                settings.workflow,
+                conversation.messages[-HISTORY_TURNS:],
+                delivery_method="websocket",
                 metadata={"conversationId": conversation.id, "messageId": message_id},
                 **(webhook if settings.webhooks else {}),
             )

@@ -1,4 +1,4 @@
-""""Test connection": one tiny streamed request through the provider's real adapter, outside any workflow."""
+""" "Test connection": one tiny streamed request through the provider's real adapter, outside any workflow."""
 
 from __future__ import annotations
 
@@ -29,8 +29,12 @@ async def probe(config: ProviderConfig, model: str, limit: float = PROBE_TIMEOUT
     """Stream until the first text arrives (or the stream ends): proof of credentials, URL and model name."""
     pool = ProviderPool(Catalog(providers={config.name: config}, workflows={}))
     started = time.perf_counter()
-    request = ProviderRequest(model=model, messages=(Message(role="user", content=PROBE_PROMPT),),
-                              params={"max_tokens": 8}, connect_timeout=min(10.0, limit))
+    request = ProviderRequest(
+        model=model,
+        messages=(Message(role="user", content=PROBE_PROMPT),),
+        params={"max_tokens": 8},
+        connect_timeout=min(10.0, limit),
+    )
     sample = ""
     try:
         async with asyncio.timeout(limit), contextlib.aclosing(pool.get(config.name).stream(request)) as stream:
@@ -41,8 +45,9 @@ async def probe(config: ProviderConfig, model: str, limit: float = PROBE_TIMEOUT
     except ProviderError as exc:
         return ProbeResult(ok=False, latency_ms=_ms(started), error_code=exc.code, error_message=exc.message)
     except TimeoutError:
-        return ProbeResult(ok=False, latency_ms=_ms(started), error_code="timeout",
-                           error_message=f"no answer within {limit:.0f}s")
+        return ProbeResult(
+            ok=False, latency_ms=_ms(started), error_code="timeout", error_message=f"no answer within {limit:.0f}s"
+        )
     finally:
         await pool.aclose()
     return ProbeResult(ok=True, latency_ms=_ms(started), sample=sample[:200])

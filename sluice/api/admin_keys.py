@@ -29,16 +29,24 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def render_key(record: ApiKeyRecord) -> dict[str, Any]:
-    return {"id": record.id, "name": record.name, "prefix": record.prefix, "admin": record.is_admin,
-            "created_at": _iso(record.created_at), "last_used_at": _iso(record.last_used_at),
-            "revoked_at": _iso(record.revoked_at), "active": record.revoked_at is None}
+    return {
+        "id": record.id,
+        "name": record.name,
+        "prefix": record.prefix,
+        "admin": record.is_admin,
+        "created_at": _iso(record.created_at),
+        "last_used_at": _iso(record.last_used_at),
+        "revoked_at": _iso(record.revoked_at),
+        "active": record.revoked_at is None,
+    }
 
 
 @router.post("", status_code=201)
 async def create_key(request: Request, principal: AdminKey, body: KeyCreate) -> Response:
     """A new key for this project. `key` is shown in this response only; the gateway keeps just its hash."""
-    plaintext, record = await gateway_of(request).store.create_api_key(principal.project_id, body.name,
-                                                                       admin=body.admin)
+    plaintext, record = await gateway_of(request).store.create_api_key(
+        principal.project_id, body.name, admin=body.admin
+    )
     return JSONResponse({**render_key(record), "key": plaintext}, status_code=201)
 
 

@@ -22,8 +22,11 @@ from sluice.store.store import now
 router = APIRouter(tags=["operations"])
 
 
-@router.get("/metrics", response_class=Response,
-            responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}})
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {}}, "description": "Prometheus text format"}},
+)
 async def metrics(request: Request) -> Response:
     """Counters (requests, attempts, failovers, webhook deliveries) and histograms (latency, time to first token,
     gateway overhead) of this instance."""
@@ -32,7 +35,8 @@ async def metrics(request: Request) -> Response:
 
 @router.get("/v1/admin/stats", tags=["admin: overview"], responses=ERROR_RESPONSES)
 async def stats(
-    request: Request, principal: AdminKey,
+    request: Request,
+    principal: AdminKey,
     minutes: Annotated[int, Query(ge=5, le=24 * 60, description="Window length.")] = 60,
 ) -> Response:
     """Per-minute requests, errors, retries/failovers, p50/p99 latency and TTFT over the window (from the store,
@@ -42,8 +46,13 @@ async def stats(
     window = timedelta(minutes=minutes)
     step = timedelta(minutes=1) if minutes <= 120 else timedelta(minutes=max(1, minutes // 120))
     since = moment - window
-    body = dashboard(await gateway.admin_store.request_timings(principal.project_id, since),
-                     await gateway.admin_store.attempt_rows(principal.project_id, since), moment, window, step)
+    body = dashboard(
+        await gateway.admin_store.request_timings(principal.project_id, since),
+        await gateway.admin_store.attempt_rows(principal.project_id, since),
+        moment,
+        window,
+        step,
+    )
     body["providers"] = await provider_health(request)
     return JSONResponse(body)
 
@@ -56,6 +65,13 @@ async def provider_health(request: Request) -> list[dict[str, Any]]:
     for provider, model in keys:
         record = await gateway.broker.breaker_state(f"{provider}/{model}")
         config = gateway.catalog.providers.get(provider)
-        found.append({"provider": provider, "model": model, "type": config.type if config else None,
-                      "configured": bool(config) and not config.missing_env, **circuit(record, wall)})
+        found.append(
+            {
+                "provider": provider,
+                "model": model,
+                "type": config.type if config else None,
+                "configured": bool(config) and not config.missing_env,
+                **circuit(record, wall),
+            }
+        )
     return found

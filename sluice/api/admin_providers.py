@@ -40,7 +40,8 @@ class ProviderEdit(BaseModel):
     type: str | None = Field(default=None, description=f"One of {', '.join(PROVIDER_TYPES)}.")
     options: dict[str, Any] | None = Field(default=None, description="Non-secret settings, e.g. base_url.")
     credentials: dict[str, Any] | None = Field(
-        default=None, description="Secrets, e.g. {api_key}; encrypted at rest, never returned. Omit to keep.")
+        default=None, description="Secrets, e.g. {api_key}; encrypted at rest, never returned. Omit to keep."
+    )
 
 
 class ProviderCreate(ProviderEdit):
@@ -55,14 +56,29 @@ class ProbeRequest(BaseModel):
 
 
 def render_stored(stored: StoredProvider, problem: str | None, credential_names: list[str]) -> dict[str, Any]:
-    return {"name": stored.name, "type": stored.type, "source": "stored", "editable": True, "options": stored.options,
-            "credentials_set": credential_names, "problem": problem, "updated_at": stored.updated_at.isoformat()}
+    return {
+        "name": stored.name,
+        "type": stored.type,
+        "source": "stored",
+        "editable": True,
+        "options": stored.options,
+        "credentials_set": credential_names,
+        "problem": problem,
+        "updated_at": stored.updated_at.isoformat(),
+    }
 
 
 def render_config(config: ProviderConfig, source: str) -> dict[str, Any]:
-    return {"name": config.name, "type": config.type, "source": source, "editable": False,
-            "options": {k: v for k, v in config.options.items() if k in SAFE_CONFIG_OPTIONS},
-            "credentials_set": [], "missing_env": list(config.missing_env), "problem": None}
+    return {
+        "name": config.name,
+        "type": config.type,
+        "source": source,
+        "editable": False,
+        "options": {k: v for k, v in config.options.items() if k in SAFE_CONFIG_OPTIONS},
+        "credentials_set": [],
+        "missing_env": list(config.missing_env),
+        "problem": None,
+    }
 
 
 def _validate(name: str, type_: str, options: dict[str, Any], credentials: dict[str, Any]) -> ProviderConfig:
@@ -109,8 +125,10 @@ async def list_providers(request: Request, _: AdminKey) -> Response:
     gateway = gateway_of(request)
     problems = gateway.stored_catalog.problems
     stored = {p.name: p for p in await gateway.admin_store.list_providers()}
-    rendered = [render_config(config, "builtin" if name == "simulated" else "config")
-                for name, config in gateway.stored_catalog.base.providers.items()]
+    rendered = [
+        render_config(config, "builtin" if name == "simulated" else "config")
+        for name, config in gateway.stored_catalog.base.providers.items()
+    ]
     for name, record in stored.items():
         if not gateway.stored_catalog.is_base_provider(name):
             problem = problems.get(f"providers.{name}")
@@ -121,8 +139,9 @@ async def list_providers(request: Request, _: AdminKey) -> Response:
 @router.post("", status_code=201)
 async def create_provider_route(request: Request, principal: AdminKey, body: ProviderCreate) -> Response:
     """Add a provider; workflows can name it as soon as this returns."""
-    return await _save(request, principal, body.name, body.type, body.options or {}, body.credentials or {},
-                       create=True)
+    return await _save(
+        request, principal, body.name, body.type, body.options or {}, body.credentials or {}, create=True
+    )
 
 
 @router.put("/{name}")
@@ -137,12 +156,21 @@ async def edit_provider(request: Request, principal: AdminKey, name: str, body: 
     return await _save(request, principal, name, body.type or stored.type, options, credentials, create=False)
 
 
-async def _save(request: Request, principal: AdminKey, name: str, type_: str, options: dict[str, Any],
-                credentials: dict[str, Any], *, create: bool) -> Response:
+async def _save(
+    request: Request,
+    principal: AdminKey,
+    name: str,
+    type_: str,
+    options: dict[str, Any],
+    credentials: dict[str, Any],
+    *,
+    create: bool,
+) -> Response:
     gateway = gateway_of(request)
     if not NAME.match(name):
-        return invalid("name: use letters, digits, '_', '.' or '-' (up to 200, no '/')", code="invalid_provider",
-                       field="name")
+        return invalid(
+            "name: use letters, digits, '_', '.' or '-' (up to 200, no '/')", code="invalid_provider", field="name"
+        )
     if gateway.stored_catalog.is_base_provider(name):
         raise Conflict(f"provider {name!r} is defined in the config file; edit it there", code="provider_read_only")
     try:
@@ -168,8 +196,9 @@ async def delete_provider(request: Request, _: AdminKey, name: str) -> Response:
         raise _not_stored(gateway, name)
     users = sorted(w.name for w in gateway.catalog.workflows.values() if any(e.provider == name for e in w.chain))
     if users:
-        raise Conflict(f"provider {name!r} is used by workflows {', '.join(users)}; change them first",
-                       code="provider_in_use")
+        raise Conflict(
+            f"provider {name!r} is used by workflows {', '.join(users)}; change them first", code="provider_in_use"
+        )
     await gateway.admin_store.delete_provider(name)
     await gateway.refresh_catalog()
     return Response(status_code=204)
@@ -181,8 +210,9 @@ async def test_provider(request: Request, _: AdminKey, name: str, body: ProbeReq
     gateway = gateway_of(request)
     stored = await gateway.admin_store.get_provider(name)
     try:
-        config = provider_config(stored, gateway.stored_catalog.cipher) if stored else gateway.catalog.providers.get(
-            name)
+        config = (
+            provider_config(stored, gateway.stored_catalog.cipher) if stored else gateway.catalog.providers.get(name)
+        )
     except (CredentialsUnreadable, ConfigError) as exc:
         raise Conflict(f"provider {name!r} cannot be used: {exc}", code="provider_unusable") from None
     if config is None:
@@ -192,8 +222,16 @@ async def test_provider(request: Request, _: AdminKey, name: str, body: ProbeReq
         raise Unprocessable("name a model to test with ('model')", code="model_required")
     result = await probe(config, model)
     error = {"code": result.error_code, "message": result.error_message} if not result.ok else None
-    return JSONResponse({"ok": result.ok, "provider": name, "model": model, "latency_ms": result.latency_ms,
-                         "sample": result.sample, "error": error})
+    return JSONResponse(
+        {
+            "ok": result.ok,
+            "provider": name,
+            "model": model,
+            "latency_ms": result.latency_ms,
+            "sample": result.sample,
+            "error": error,
+        }
+    )
 
 
 def _model_for(gateway: Gateway, name: str, config: ProviderConfig) -> str | None:

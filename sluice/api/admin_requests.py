@@ -35,11 +35,17 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
 def summarize(record: RequestRecord) -> dict[str, Any]:
     meta = record.meta or {}
     return {
-        "id": record.id, "workflow": record.workflow, "status": record.status, "mode": record.mode,
-        "provider": meta.get("provider"), "model": meta.get("model"),
-        "attempts": len(meta.get("attempts") or []), "metadata": record.metadata,
+        "id": record.id,
+        "workflow": record.workflow,
+        "status": record.status,
+        "mode": record.mode,
+        "provider": meta.get("provider"),
+        "model": meta.get("model"),
+        "attempts": len(meta.get("attempts") or []),
+        "metadata": record.metadata,
         "error_code": (record.error or {}).get("code"),
-        "created_at": _iso(record.created_at), "completed_at": _iso(record.completed_at),
+        "created_at": _iso(record.created_at),
+        "completed_at": _iso(record.completed_at),
         "duration_ms": _ms(record.created_at, record.completed_at),
         "ttft_ms": _ms(record.started_at, record.first_token_at),
     }
@@ -62,16 +68,26 @@ async def search_requests(
     status: Annotated[str | None, Query(max_length=32)] = None,
     since: Annotated[datetime | None, Query(description="Created at or after (ISO 8601).")] = None,
     until: Annotated[datetime | None, Query(description="Created before (ISO 8601).")] = None,
-    metadata: Annotated[str | None, Query(max_length=500, description="`key=value`: metadata[key] equals value; "
-                                          "`key`: metadata has key.")] = None,
+    metadata: Annotated[
+        str | None,
+        Query(max_length=500, description="`key=value`: metadata[key] equals value; `key`: metadata has key."),
+    ] = None,
     before: Annotated[datetime | None, Query(description="Cursor: `next_before` of the previous page.")] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
 ) -> Response:
     """The project's requests, newest first, filtered; page with `before=<next_before>`."""
     key, value = _metadata_filter(metadata)
-    where = RequestFilter(project_id=principal.project_id, workflow=workflow or None, status=status or None,
-                          since=as_utc(since), until=as_utc(until), metadata_key=key, metadata_value=value,
-                          before=as_utc(before), limit=limit)
+    where = RequestFilter(
+        project_id=principal.project_id,
+        workflow=workflow or None,
+        status=status or None,
+        since=as_utc(since),
+        until=as_utc(until),
+        metadata_key=key,
+        metadata_value=value,
+        before=as_utc(before),
+        limit=limit,
+    )
     found = await gateway_of(request).admin_store.search_requests(where)
     next_before = _iso(found[-1].created_at) if len(found) == limit else None
     return JSONResponse({"requests": [summarize(r) for r in found], "next_before": next_before})

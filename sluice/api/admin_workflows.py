@@ -72,7 +72,7 @@ def invalid(message: str, *, code: str, field: str | None = None) -> JSONRespons
 def config_error(exc: ConfigError, prefix: str) -> JSONResponse:
     message = str(exc)
     if message.startswith(prefix):
-        message = message[len(prefix):].lstrip(".")
+        message = message[len(prefix) :].lstrip(".")
     field = message.split(":", 1)[0] if ":" in message else None
     return invalid(message, code="invalid_workflow", field=field)
 
@@ -88,8 +88,10 @@ def render_workflow(gateway: Gateway, workflow: Workflow, definition: dict[str, 
         "name": workflow.name,
         "source": source_of(gateway, workflow.name),
         "editable": definition is not None,
-        "chain": [{"provider": e.provider, "model": e.model, "params": e.params, "timeout": e.timeout,
-                   "retries": e.retries} for e in workflow.chain],
+        "chain": [
+            {"provider": e.provider, "model": e.model, "params": e.params, "timeout": e.timeout, "retries": e.retries}
+            for e in workflow.chain
+        ],
         "system": workflow.system,
         "event": workflow.event,
         "webhook_url": workflow.webhook_url,
@@ -106,10 +108,15 @@ async def list_workflows(request: Request, _: AdminKey) -> Response:
     `definition`. Stored records that no longer validate are listed under `problems`."""
     gateway = gateway_of(request)
     stored = {w.name: w.definition for w in await gateway.admin_store.list_workflows()}
-    rendered = [render_workflow(gateway, wf, stored.get(name) if source_of(gateway, name) == "stored" else None)
-                for name, wf in sorted(gateway.catalog.workflows.items())]
-    problems = {k.removeprefix("workflows."): v for k, v in gateway.stored_catalog.problems.items()
-                if k.startswith("workflows.")}
+    rendered = [
+        render_workflow(gateway, wf, stored.get(name) if source_of(gateway, name) == "stored" else None)
+        for name, wf in sorted(gateway.catalog.workflows.items())
+    ]
+    problems = {
+        k.removeprefix("workflows."): v
+        for k, v in gateway.stored_catalog.problems.items()
+        if k.startswith("workflows.")
+    }
     return JSONResponse({"workflows": rendered, "problems": problems})
 
 
@@ -126,8 +133,9 @@ async def show_workflow(request: Request, _: AdminKey, name: str) -> Response:
 async def _save(request: Request, principal: AdminKey, name: str, record: dict[str, Any], *, create: bool) -> Response:
     gateway = gateway_of(request)
     if not NAME.match(name):
-        return invalid("name: use letters, digits, '_', '.' or '-' (up to 200, no '/')", code="invalid_workflow",
-                       field="name")
+        return invalid(
+            "name: use letters, digits, '_', '.' or '-' (up to 200, no '/')", code="invalid_workflow", field="name"
+        )
     if gateway.stored_catalog.is_base_workflow(name):
         raise Conflict(f"workflow {name!r} is defined in the config file; edit it there", code="workflow_read_only")
     try:
@@ -181,14 +189,23 @@ async def compile_schema_source(_: AdminKey, body: SchemaSource) -> Response:
         except yaml.YAMLError as exc:
             mark = getattr(exc, "problem_mark", None)
             where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-            return invalid(f"the schema is not valid YAML/JSON{where}: {getattr(exc, 'problem', exc)}",
-                           code="invalid_schema", field="schema")
+            return invalid(
+                f"the schema is not valid YAML/JSON{where}: {getattr(exc, 'problem', exc)}",
+                code="invalid_schema",
+                field="schema",
+            )
     if source is None:
         raise Unprocessable("send 'schema' (an object) or 'text' (YAML/JSON)", code="invalid_schema")
     try:
         compiled = compile_schema(source)
     except ShorthandError as exc:
-        body_ = {"code": "invalid_schema", "message": str(exc), "field": exc.path, "reason": exc.reason,
-                 "text": exc.text or None, "column": exc.pos + 1 if exc.text else None}
+        body_ = {
+            "code": "invalid_schema",
+            "message": str(exc),
+            "field": exc.path,
+            "reason": exc.reason,
+            "text": exc.text or None,
+            "column": exc.pos + 1 if exc.text else None,
+        }
         return JSONResponse({"error": body_}, status_code=422)
     return JSONResponse({"schema": source, "json_schema": compiled})

@@ -37,6 +37,5 @@ async def receive_callback(
         body: Any = orjson.loads(raw)
     except orjson.JSONDecodeError:
         raise Unprocessable("the callback body is not valid JSON", code="invalid_callback") from None
-    result = await gateway.delivery.callbacks.receive(channel_id, body, token=token, project_id=project_id,
-                                                      admin=admin)
+    result = await gateway.delivery.callbacks.receive(channel_id, body, token=token, project_id=project_id, admin=admin)
     return JSONResponse(result)

@@ -199,8 +199,11 @@ class _Departure:
 
 @router.get(
     "/v1/channels/{channel_id}/events",
-    responses={**ERROR_RESPONSES, 200: {"content": {"text/event-stream": {}}, "description": "The channel's events"},
-               204: {"description": "The client has already received the terminal event"}},
+    responses={
+        **ERROR_RESPONSES,
+        200: {"content": {"text/event-stream": {}}, "description": "The channel's events"},
+        204: {"description": "The client has already received the terminal event"},
+    },
 )
 async def channel_events(
     request: Request,

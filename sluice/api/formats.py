@@ -21,8 +21,10 @@ async def formatted_result(gateway: Gateway, record: RequestRecord, terminal: di
     if terminal["type"] == "response":
         sluice_meta = terminal.get("meta") or {}
         if fmt == "raw":
-            return JSONResponse(raw_completion(record.id, terminal["data"], sluice_meta),
-                                headers=raw_headers(sluice_meta, customer, record.workflow))
+            return JSONResponse(
+                raw_completion(record.id, terminal["data"], sluice_meta),
+                headers=raw_headers(sluice_meta, customer, record.workflow),
+            )
         meta = modelriver_meta(sluice_meta, status="success", workflow=record.workflow)
         return JSONResponse(wrapped(terminal["data"], customer, meta))
     # The error event carries no meta; the attempts are in the store (each is written before the run moves on).

@@ -112,13 +112,25 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
         status = _FAILURE_STATUS.get(terminal["code"], 502)
         return json_response({"error": {"code": terminal["code"], "message": terminal["message"]}}, status, headers)
     usage = (terminal.get("meta") or {}).get("usage") or {}
-    return json_response({
-        "id": f"chatcmpl-{request_id}", "object": "chat.completion", "created": int(time.time()),
-        "model": body.model,
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": content_of(terminal)},
-                     "finish_reason": "stop", "logprobs": None}],
-        "usage": _usage(usage),
-    }, 200, headers)
+    return json_response(
+        {
+            "id": f"chatcmpl-{request_id}",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": body.model,
+            "choices": [
+                {
+                    "index": 0,
+                    "message": {"role": "assistant", "content": content_of(terminal)},
+                    "finish_reason": "stop",
+                    "logprobs": None,
+                }
+            ],
+            "usage": _usage(usage),
+        },
+        200,
+        headers,
+    )
 
 
 def json_response(content: Any, status: int, headers: dict[str, str]) -> Response:
@@ -130,17 +142,22 @@ def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
     if body.n not in (None, 1):
         raise BadRequest("n must be 1: Sluice returns one choice per request", code="unsupported_parameter")
     if body.tools:
-        raise BadRequest("tools are not supported on /v1/chat/completions; use a workflow with a schema",
-                         code="unsupported_parameter")
+        raise BadRequest(
+            "tools are not supported on /v1/chat/completions; use a workflow with a schema",
+            code="unsupported_parameter",
+        )
     if body.response_format and body.response_format.get("type") not in (None, "text"):
-        raise BadRequest("response_format is set by the workflow: name a workflow that has a schema as the model",
-                         code="unsupported_parameter")
+        raise BadRequest(
+            "response_format is set by the workflow: name a workflow that has a schema as the model",
+            code="unsupported_parameter",
+        )
     messages = []
     for index, message in enumerate(body.messages):
         if message.role == "tool":
             raise BadRequest(f"messages[{index}]: tool messages are not supported", code="unsupported_parameter")
-        messages.append({"role": "system" if message.role == "developer" else message.role,
-                         "content": _text_of(message, index)})
+        messages.append(
+            {"role": "system" if message.role == "developer" else message.role, "content": _text_of(message, index)}
+        )
     payload: dict[str, Any] = {"workflow": body.model, "messages": messages, "delivery_method": "none"}
     max_tokens = body.max_completion_tokens or body.max_tokens
     for name, value in (("temperature", body.temperature), ("top_p", body.top_p), ("max_tokens", max_tokens)):
@@ -157,8 +174,10 @@ def _text_of(message: CompletionMessage, index: int) -> str:
     texts = []
     for part in message.content:
         if part.type != "text" or part.text is None:
-            raise BadRequest(f"messages[{index}]: only text content parts are supported, not {part.type!r}",
-                             code="unsupported_parameter")
+            raise BadRequest(
+                f"messages[{index}]: only text content parts are supported, not {part.type!r}",
+                code="unsupported_parameter",
+            )
         texts.append(part.text)
     return "".join(texts)
 
@@ -187,8 +206,12 @@ def content_of(terminal: dict[str, Any]) -> str:
 
 
 async def completion_chunks(gateway: Gateway, request_id: str, model: str, include_usage: bool) -> AsyncIterator[bytes]:
-    base = {"id": f"chatcmpl-{request_id}", "object": "chat.completion.chunk", "created": int(time.time()),
-            "model": model}
+    base = {
+        "id": f"chatcmpl-{request_id}",
+        "object": "chat.completion.chunk",
+        "created": int(time.time()),
+        "model": model,
+    }
 
     def chunk(delta: dict[str, Any], finish: str | None = None, **extra: Any) -> bytes:
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}

@@ -55,7 +55,7 @@ def parse_topic(topic: str) -> tuple[str | None, str]:
     reasons ModelRiver's SDK knows when the topic is malformed."""
     if not topic.startswith(TOPIC_PREFIX):
         raise JoinRefused("unmatched topic")
-    parts = topic[len(TOPIC_PREFIX):].split(":")
+    parts = topic[len(TOPIC_PREFIX) :].split(":")
     if len(parts) not in (1, 2) or not all(parts):
         raise JoinRefused("invalid_channel_format")
     project_id, channel_id = (None, parts[0]) if len(parts) == 1 else (parts[0], parts[1])
@@ -166,13 +166,24 @@ class PhoenixSession:
         workflow = self.gateway.catalog.workflow(record.workflow)
         echo_fields = workflow.echo_fields if workflow else ()
         event_name = (workflow.event if workflow else None) or (
-            CALLBACK_EVENT if CALLBACK_EVENT in (record.body.get("events") or ()) else None)
-        mapper = ResponseMapper(channel_id=channel_id, workflow=record.workflow, event_name=event_name,
-                                customer_data=customer_data(record.body, echo_fields))
-        await self.send(wire.reply(frame, "ok", {"channel_id": channel_id, "project_id": record.project_id,
-                                                 "status": record.status, "after": after}))
-        task = asyncio.create_task(self.follow(frame.topic, frame.join_ref, mapper, after),
-                                   name=f"sluice-phoenix-{channel_id}")
+            CALLBACK_EVENT if CALLBACK_EVENT in (record.body.get("events") or ()) else None
+        )
+        mapper = ResponseMapper(
+            channel_id=channel_id,
+            workflow=record.workflow,
+            event_name=event_name,
+            customer_data=customer_data(record.body, echo_fields),
+        )
+        await self.send(
+            wire.reply(
+                frame,
+                "ok",
+                {"channel_id": channel_id, "project_id": record.project_id, "status": record.status, "after": after},
+            )
+        )
+        task = asyncio.create_task(
+            self.follow(frame.topic, frame.join_ref, mapper, after), name=f"sluice-phoenix-{channel_id}"
+        )
         self.joined[frame.topic] = Joined(join_ref=frame.join_ref, task=task)
 
     async def follow(self, topic: str, join_ref: str | None, mapper: ResponseMapper, after: int) -> None:

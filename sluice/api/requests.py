@@ -38,8 +38,11 @@ async def submit_async(
 @router.post(
     "/v1/ai",
     response_model=SyncResult,
-    responses={**ERROR_RESPONSES, 502: {"model": SyncResult, "description": "Every provider failed"},
-               200: {"content": {"text/event-stream": {}}}},
+    responses={
+        **ERROR_RESPONSES,
+        502: {"model": SyncResult, "description": "Every provider failed"},
+        200: {"content": {"text/event-stream": {}}},
+    },
 )
 async def submit_sync(
     request: Request, body: AIRequest, principal: ApiKey, idempotency_key: IdempotencyKey = None
@@ -91,8 +94,7 @@ async def refresh_channel_token(request: Request, channel_id: str, principal: Ap
     record = await gateway.request_for(principal, channel_id)
     accepted = gateway.accepted_body(record, principal.key_id)
     fields = ("channel_id", "project_id", "ws_token", "websocket_url", "websocket_channel")
-    return JSONResponse({**{name: accepted[name] for name in fields},
-                         "expires_in": int(gateway.settings.ws_token_ttl)})
+    return JSONResponse({**{name: accepted[name] for name in fields}, "expires_in": int(gateway.settings.ws_token_ttl)})
 
 
 def render_request(record: RequestRecord, attempts: list[dict[str, Any]]) -> dict[str, Any]:

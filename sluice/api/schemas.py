@@ -31,9 +31,11 @@ class AIRequest(BaseModel):
     temperature: float | None = Field(default=None, ge=0, le=2)
     max_tokens: int | None = Field(default=None, gt=0, le=1_000_000)
     format: Literal["raw", "wrapped"] | None = Field(
-        default=None, description="`POST /v1/ai` only: answer in ModelRiver's `raw` or `wrapped` shape.")
+        default=None, description="`POST /v1/ai` only: answer in ModelRiver's `raw` or `wrapped` shape."
+    )
     output_schema: dict[str, Any] | None = Field(
-        default=None, alias="schema",
+        default=None,
+        alias="schema",
         description="Overrides the workflow's schema for this request: shorthand or full JSON Schema.",
     )
 

@@ -18,8 +18,12 @@ router = APIRouter(tags=["sdk"])
 
 _PACKAGE_DIR = Path(__file__).resolve().parents[1]
 _CANDIDATES = (_PACKAGE_DIR.parent / "clients" / "js", _PACKAGE_DIR / "_sdk")
-_MEDIA_TYPES = {".js": "text/javascript", ".ts": "application/typescript", ".json": "application/json",
-                ".md": "text/markdown"}
+_MEDIA_TYPES = {
+    ".js": "text/javascript",
+    ".ts": "application/typescript",
+    ".json": "application/json",
+    ".md": "text/markdown",
+}
 _HEADERS = {"Access-Control-Allow-Origin": "*", "Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff"}
 
 

@@ -84,8 +84,14 @@ def terminal_from_store(record: RequestRecord) -> WireEvent:
     # Never announced (see the worker): a number past any the run could have used, so it only moves forward.
     seq = record.terminal_seq or record.seq_reserved + 1
     if record.status == "completed":
-        body = {"seq": seq, "type": "response", "ts": ts, "data": record.data, "meta": record.meta or {},
-                "from_store": True}
+        body = {
+            "seq": seq,
+            "type": "response",
+            "ts": ts,
+            "data": record.data,
+            "meta": record.meta or {},
+            "from_store": True,
+        }
     else:
         error = record.error or {"code": record.status, "message": f"the request was {record.status}"}
         body = {"seq": seq, "type": "error", "ts": ts, **error, "from_store": True}

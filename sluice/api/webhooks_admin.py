@@ -27,8 +27,12 @@ DEFAULT_OVERLAP = 24 * 3600.0
 class RotateSecret(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    overlap_seconds: float = Field(default=DEFAULT_OVERLAP, ge=0, le=30 * 24 * 3600,
-                                   description="How long the previous secrets keep signing beside the new one.")
+    overlap_seconds: float = Field(
+        default=DEFAULT_OVERLAP,
+        ge=0,
+        le=30 * 24 * 3600,
+        description="How long the previous secrets keep signing beside the new one.",
+    )
 
 
 class WebhookSettings(BaseModel):
@@ -48,10 +52,17 @@ def redact(text: str) -> str:
 
 def render_delivery(delivery: DeliveryRecord) -> dict[str, Any]:
     return {
-        "id": delivery.id, "request_id": delivery.request_id, "channel_id": delivery.request_id,
-        "type": delivery.type, "url": redact(delivery.url), "status": delivery.status, "attempts": delivery.attempts,
-        "last_status_code": delivery.last_status_code, "next_attempt_at": _iso(delivery.next_attempt_at),
-        "created_at": _iso(delivery.created_at), "finished_at": _iso(delivery.finished_at),
+        "id": delivery.id,
+        "request_id": delivery.request_id,
+        "channel_id": delivery.request_id,
+        "type": delivery.type,
+        "url": redact(delivery.url),
+        "status": delivery.status,
+        "attempts": delivery.attempts,
+        "last_status_code": delivery.last_status_code,
+        "next_attempt_at": _iso(delivery.next_attempt_at),
+        "created_at": _iso(delivery.created_at),
+        "finished_at": _iso(delivery.finished_at),
     }
 
 
@@ -92,8 +103,9 @@ async def replay_delivery(request: Request, principal: AdminKey, delivery_id: st
     """Send a delivered or dead-lettered webhook again (same `webhook-id`, so receivers can dedupe)."""
     delivery = await _delivery(request, principal, delivery_id)
     if not await gateway_of(request).delivery.replay(delivery.id):
-        raise Conflict("this delivery is still being attempted; replay it once it has finished",
-                       code="delivery_in_progress")
+        raise Conflict(
+            "this delivery is still being attempted; replay it once it has finished", code="delivery_in_progress"
+        )
     found = await gateway_of(request).delivery.webhooks.get_delivery(delivery.id)
     assert found is not None
     return JSONResponse(render_delivery(found), status_code=202)
@@ -103,8 +115,9 @@ async def replay_delivery(request: Request, principal: AdminKey, delivery_id: st
 async def list_secrets(request: Request, principal: AdminKey) -> Response:
     """The project's signing secrets (ids and validity only)."""
     found = await gateway_of(request).delivery.webhooks.list_secrets(principal.project_id)
-    return JSONResponse({"secrets": [{**s, "created_at": _iso(s["created_at"]), "expires_at": _iso(s["expires_at"])}
-                                     for s in found]})
+    return JSONResponse(
+        {"secrets": [{**s, "created_at": _iso(s["created_at"]), "expires_at": _iso(s["expires_at"])} for s in found]}
+    )
 
 
 @router.post("/secrets/rotate", status_code=201)
@@ -113,16 +126,16 @@ async def rotate_secret(request: Request, principal: AdminKey, body: RotateSecre
     signature for the previous secrets too, so receivers can switch without dropping any."""
     overlap = (body or RotateSecret()).overlap_seconds
     secret = generate_secret()
-    secret_id, until = await gateway_of(request).delivery.webhooks.add_secret(principal.project_id, secret,
-                                                                               overlap=overlap)
+    secret_id, until = await gateway_of(request).delivery.webhooks.add_secret(
+        principal.project_id, secret, overlap=overlap
+    )
     return JSONResponse({"id": secret_id, "secret": secret, "previous_valid_until": _iso(until)}, status_code=201)
 
 
 @router.get("/settings")
 async def get_settings(request: Request, principal: AdminKey) -> Response:
     allowed = await gateway_of(request).delivery.webhooks.allow_private_urls(principal.project_id)
-    return JSONResponse({"allow_private_urls": allowed,
-                         "development": gateway_of(request).settings.development})
+    return JSONResponse({"allow_private_urls": allowed, "development": gateway_of(request).settings.development})
 
 
 @router.put("/settings")

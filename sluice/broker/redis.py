@@ -91,12 +91,13 @@ class RedisBroker:
         self.check_interval = float(check_interval or options.get("check_interval") or 2.0)
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         # Bounded: a burst of subscribers replaying their logs waits for a connection instead of opening hundreds.
-        pool = aioredis.BlockingConnectionPool.from_url(self.url, decode_responses=True, max_connections=64,
-                                                        timeout=20)
+        pool = aioredis.BlockingConnectionPool.from_url(self.url, decode_responses=True, max_connections=64, timeout=20)
         self.redis: aioredis.Redis = aioredis.Redis.from_pool(pool)
         self.feed = Feed(self.redis, self.keys)
-        self._scripts = {name: self.redis.register_script(getattr(scripts, name))
-                         for name in ("OPEN_LOG", "APPEND", "ENQUEUE", "ACK", "REFRESH", "HIT_RATE", "ACQUIRE_SLOT")}
+        self._scripts = {
+            name: self.redis.register_script(getattr(scripts, name))
+            for name in ("OPEN_LOG", "APPEND", "ENQUEUE", "ACK", "REFRESH", "HIT_RATE", "ACQUIRE_SLOT")
+        }
         self._epoch = ""
         self._ready: asyncio.Queue[_Delivery] = asyncio.Queue()
         self._demand = 0
@@ -113,8 +114,10 @@ class RedisBroker:
         self._epoch = await self.redis.get(self.keys.epoch) or ""
         await self._ensure_group()
         await self.feed.start()
-        self._tasks = [asyncio.create_task(self._fetch_loop(), name="sluice-redis-fetch"),
-                       asyncio.create_task(self._keep_loop(), name="sluice-redis-keep")]
+        self._tasks = [
+            asyncio.create_task(self._fetch_loop(), name="sluice-redis-fetch"),
+            asyncio.create_task(self._keep_loop(), name="sluice-redis-keep"),
+        ]
 
     async def aclose(self) -> None:
         if self._closed:
@@ -223,8 +226,14 @@ class RedisBroker:
     async def _claim_stale(self, count: int) -> list[tuple[str, dict[str, str]]]:
         """Jobs another consumer read and stopped keeping fresh (it died): take them over."""
         reply = await self.redis.execute_command(
-            "XAUTOCLAIM", self.keys.jobs, GROUP, self.consumer, int(self.visibility_timeout * 1000), "0-0",
-            "COUNT", count,
+            "XAUTOCLAIM",
+            self.keys.jobs,
+            GROUP,
+            self.consumer,
+            int(self.visibility_timeout * 1000),
+            "0-0",
+            "COUNT",
+            count,
         )
         claimed = [(entry_id, fields) for entry_id, fields in reply[1] if fields]
         if claimed:
@@ -284,29 +293,38 @@ class RedisBroker:
     # channel logs -------------------------------------------------------------------------------------------------
 
     async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
-        await self._scripts["OPEN_LOG"](keys=[self.keys.log(channel_id), self.keys.meta(channel_id)],
-                                        args=[next_seq, _OPEN_LOG_TTL])
+        await self._scripts["OPEN_LOG"](
+            keys=[self.keys.log(channel_id), self.keys.meta(channel_id)], args=[next_seq, _OPEN_LOG_TTL]
+        )
 
     async def append(self, channel_id: str, event: Event) -> WireEvent | None:
         """As `Broker.append`; raises `LogLost` if the log is gone or the running job is no longer this instance's."""
         delivery = _current.get()
-        if delivery is not None and delivery.job.request_id == channel_id and (
-            delivery.lost or delivery.epoch != self._epoch
+        if (
+            delivery is not None
+            and delivery.job.request_id == channel_id
+            and (delivery.lost or delivery.epoch != self._epoch)
         ):
             raise LogLost(f"the job of channel {channel_id} is no longer held by this instance")
         wire = event.to_wire(0)
         assert wire.startswith(_WIRE_HEAD)
         seq = await self._scripts["APPEND"](
             keys=[self.keys.log(channel_id), self.keys.meta(channel_id)],
-            args=[event.type, wire[len(_WIRE_HEAD):], 1 if event.terminal else 0, _OPEN_LOG_TTL,
-                  max(int(self.retention_seconds), 1), self.keys.notify(channel_id)],
+            args=[
+                event.type,
+                wire[len(_WIRE_HEAD) :],
+                1 if event.terminal else 0,
+                _OPEN_LOG_TTL,
+                max(int(self.retention_seconds), 1),
+                self.keys.notify(channel_id),
+            ],
         )
         if seq == 0:
             return None
         if seq < 0:
             await self._check_epoch()
             raise LogLost(f"the log of channel {channel_id} is gone")
-        return WireEvent(seq=seq, type=event.type, data=f'{{"seq":{seq},' + wire[len(_WIRE_HEAD):])
+        return WireEvent(seq=seq, type=event.type, data=f'{{"seq":{seq},' + wire[len(_WIRE_HEAD) :])
 
     async def log_info(self, channel_id: str) -> LogInfo | None:
         next_seq, first, done = await self.redis.hmget(self.keys.meta(channel_id), ["next", "first", "done"])

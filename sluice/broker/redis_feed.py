@@ -147,7 +147,7 @@ class Feed:
             watched.ready.set()
         elif message["type"] == "message":
             kind, _, data = message["data"].partition(" ")
-            seq = int(data[7:data.index(",", 7)])  # data starts with {"seq":N,
+            seq = int(data[7 : data.index(",", 7)])  # data starts with {"seq":N,
             watched.add(WireEvent(seq=seq, type=kind, data=data))
 
 
@@ -186,8 +186,10 @@ class RedisSubscription:
                 self._cursor = held[-1].seq
             return held
         entries = await self._feed.redis.xrange(self._key, min=f"({self._cursor}-0", max="+", count=_READ_BATCH)
-        batch = [WireEvent(seq=int(entry_id.split("-", 1)[0]), type=fields["t"], data=fields["d"])
-                 for entry_id, fields in entries]
+        batch = [
+            WireEvent(seq=int(entry_id.split("-", 1)[0]), type=fields["t"], data=fields["d"])
+            for entry_id, fields in entries
+        ]
         if batch:
             self._cursor = batch[-1].seq
         return batch

@@ -41,7 +41,7 @@ async def run_chat(url: str, api_key: str, workflow: str, message: str) -> int:
                 if kind == "partial":
                     text = growing_text(event) or ""
                     if text.startswith(shown):
-                        sys.stdout.write(text[len(shown):])
+                        sys.stdout.write(text[len(shown) :])
                         sys.stdout.flush()
                         shown = text
                 elif kind == "delta":

@@ -84,8 +84,15 @@ async def start_server(app: Any, host: str, port: int) -> tuple[uvicorn.Server, 
 
 
 async def run_demo(
-    *, host: str, port: int, app_port: int, data_dir: Path | None, config: Path | None,
-    announce: Callable[[str], None] = print, stop: asyncio.Event | None = None, page_dir: Path | None = None,
+    *,
+    host: str,
+    port: int,
+    app_port: int,
+    data_dir: Path | None,
+    config: Path | None,
+    announce: Callable[[str], None] = print,
+    stop: asyncio.Event | None = None,
+    page_dir: Path | None = None,
 ) -> None:
     """Serve until either server stops, or `stop` is set (tests embed the demo this way)."""
     from sluice.api.app import create_app
@@ -99,10 +106,16 @@ async def run_demo(
         chatbot = load_chatbot()
         wanted = os.environ.get("CHATBOT_WEBHOOKS", "1") not in ("0", "false", "no")
         webhooks = wanted
-        chatbot_app = chatbot.create_app(chatbot.ChatbotSettings(
-            sluice_url=settings.base_url, api_key=credentials.api_key, public_url=f"http://{host}:{app_port}",
-            webhook_secret=credentials.webhook_secret, webhooks=webhooks, page_dir=page_dir,
-        ))
+        chatbot_app = chatbot.create_app(
+            chatbot.ChatbotSettings(
+                sluice_url=settings.base_url,
+                api_key=credentials.api_key,
+                public_url=f"http://{host}:{app_port}",
+                webhook_secret=credentials.webhook_secret,
+                webhooks=webhooks,
+                page_dir=page_dir,
+            )
+        )
         servers.append(await start_server(chatbot_app, host, app_port))
         announce(f"Sluice gateway  {settings.base_url}   (API docs: {settings.base_url}/docs)")
         announce(f"API key         {credentials.api_key}")
@@ -133,7 +146,16 @@ def demo(
 ) -> None:
     """Run the gateway and the chatbot example (FastAPI backend + chat page), and print the URL to open."""
     try:
-        asyncio.run(run_demo(host=host, port=port, app_port=app_port or port + 1, data_dir=data_dir, config=config,
-                             announce=typer.echo, page_dir=page_dir))
+        asyncio.run(
+            run_demo(
+                host=host,
+                port=port,
+                app_port=app_port or port + 1,
+                data_dir=data_dir,
+                config=config,
+                announce=typer.echo,
+                page_dir=page_dir,
+            )
+        )
     except KeyboardInterrupt:
         pass

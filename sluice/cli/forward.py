@@ -21,15 +21,18 @@ RESPONSE_EXCERPT = 4000
 
 
 def forward(
-    to: Annotated[str, typer.Option("--to", help="Local URL that receives each webhook, e.g. http://localhost:4000/webhook")],
+    to: Annotated[
+        str, typer.Option("--to", help="Local URL that receives each webhook, e.g. http://localhost:4000/webhook")
+    ],
     url: Annotated[str, typer.Option(envvar="SLUICE_URL", help="The gateway's base URL.")] = "http://127.0.0.1:8080",
     api_key: Annotated[str | None, typer.Option(envvar="SLUICE_API_KEY", help="API key or SLUICE_MASTER_KEY.")] = None,
 ) -> None:
     """Forward webhooks to a local URL: workflows with `webhook_url: forward` deliver through this session."""
     key = api_key or os.environ.get("SLUICE_MASTER_KEY")
     if not key:
-        typer.echo("pass --api-key (or set SLUICE_API_KEY); create one with: sluice keys create --name forward",
-                   err=True)
+        typer.echo(
+            "pass --api-key (or set SLUICE_API_KEY); create one with: sluice keys create --name forward", err=True
+        )
         raise typer.Exit(2)
     try:
         raise typer.Exit(asyncio.run(run_forward(url, key, to)))
@@ -44,8 +47,15 @@ def socket_url(gateway_url: str) -> str:
     return "ws://" + base.removeprefix("http://") + "/v1/forward"
 
 
-async def run_forward(gateway_url: str, api_key: str, to: str, *, stop: asyncio.Event | None = None,
-                      min_delay: float = 0.5, max_delay: float = 10.0) -> int:
+async def run_forward(
+    gateway_url: str,
+    api_key: str,
+    to: str,
+    *,
+    stop: asyncio.Event | None = None,
+    min_delay: float = 0.5,
+    max_delay: float = 10.0,
+) -> int:
     """Forward until `stop` is set (or forever); returns an exit status (1 when the key is refused)."""
     import httpx
     import websockets
@@ -58,11 +68,14 @@ async def run_forward(gateway_url: str, api_key: str, to: str, *, stop: asyncio.
     async with httpx.AsyncClient(timeout=30, follow_redirects=False, trust_env=False) as http:
         while not stop.is_set():
             try:
-                async with websockets.connect(socket_url(gateway_url),
-                                              additional_headers={"Authorization": f"Bearer {api_key}"}) as ws:
+                async with websockets.connect(
+                    socket_url(gateway_url), additional_headers={"Authorization": f"Bearer {api_key}"}
+                ) as ws:
                     ready = json.loads(await ws.recv())
-                    console.print(f"[bold green]Ready[/bold green]: forwarding webhooks to {to} "
-                                  f"(session {ready.get('session_id')})")
+                    console.print(
+                        f"[bold green]Ready[/bold green]: forwarding webhooks to {to} "
+                        f"(session {ready.get('session_id')})"
+                    )
                     delay = min_delay
                     closer = asyncio.create_task(_close_on(stop, ws))
                     try:
@@ -84,8 +97,9 @@ async def run_forward(gateway_url: str, api_key: str, to: str, *, stop: asyncio.
                     return 1
                 console.print(f"[yellow]Disconnected[/yellow] ({code}); reconnecting in {delay:g}s")
             except (OSError, websockets.InvalidHandshake, websockets.InvalidURI, TimeoutError) as exc:
-                console.print(f"[yellow]Cannot reach {gateway_url}[/yellow] ({type(exc).__name__}); "
-                              f"retrying in {delay:g}s")
+                console.print(
+                    f"[yellow]Cannot reach {gateway_url}[/yellow] ({type(exc).__name__}); retrying in {delay:g}s"
+                )
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await stop.wait()
@@ -112,9 +126,11 @@ async def _deliver(console: Any, http: Any, ws: Any, to: str, message: dict[str,
     status = reply.get("status")
     colour = "green" if status and 200 <= status < 300 else ("yellow" if status else "red")
     shown = status if status is not None else "ERR"
-    console.print(f"{datetime.now():%H:%M:%S}  [{colour}]{shown}[/{colour}]  {message.get('event_type', 'webhook')}  "
-                  f"{message.get('delivery_id', '')}  → POST {to}  {elapsed:.0f} ms"
-                  + (f"  [red]{reply['error']}[/red]" if reply.get("error") else ""))
+    console.print(
+        f"{datetime.now():%H:%M:%S}  [{colour}]{shown}[/{colour}]  {message.get('event_type', 'webhook')}  "
+        f"{message.get('delivery_id', '')}  → POST {to}  {elapsed:.0f} ms"
+        + (f"  [red]{reply['error']}[/red]" if reply.get("error") else "")
+    )
     try:
         await ws.send(json.dumps(reply))
     except Exception:

@@ -51,8 +51,14 @@ def serve(
     app = create_app(settings)
     _tune_gc()
     uvicorn.run(
-        app, host=host, port=port, access_log=access_log, log_level="info",
-        loop="uvloop" if os.name != "nt" else "asyncio", http="httptools", timeout_graceful_shutdown=5,
+        app,
+        host=host,
+        port=port,
+        access_log=access_log,
+        log_level="info",
+        loop="uvloop" if os.name != "nt" else "asyncio",
+        http="httptools",
+        timeout_graceful_shutdown=5,
         **SERVER_OPTIONS,
     )
 
@@ -70,8 +76,9 @@ def _tune_gc() -> None:
         if len(thresholds) != 3 or min(thresholds) < 1:
             raise ValueError
     except ValueError:
-        raise typer.BadParameter(f"SLUICE_GC_THRESHOLDS must be three positive integers like "
-                                 f"{DEFAULT_GC_THRESHOLDS}, not {value!r}") from None
+        raise typer.BadParameter(
+            f"SLUICE_GC_THRESHOLDS must be three positive integers like {DEFAULT_GC_THRESHOLDS}, not {value!r}"
+        ) from None
     gc.collect()
     gc.freeze()  # the imports, the app, the catalog: alive for the whole process, no use scanning them again
     gc.set_threshold(*thresholds)

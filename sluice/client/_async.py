@@ -18,38 +18,69 @@ from sluice.client._sse import adecode_lines
 class AsyncSluiceClient:
     """A Sluice gateway, called with an API key.
 
-        async with AsyncSluiceClient("http://127.0.0.1:8080", api_key="sk_sluice_…") as sluice:
-            accepted = await sluice.submit("demo", "Hello!")
-            async for event in sluice.stream(accepted.channel_id):
-                print(event.type, event.fields)
+    async with AsyncSluiceClient("http://127.0.0.1:8080", api_key="sk_sluice_…") as sluice:
+        accepted = await sluice.submit("demo", "Hello!")
+        async for event in sluice.stream(accepted.channel_id):
+            print(event.type, event.fields)
     """
 
     def __init__(
-        self, base_url: str | None = None, api_key: str | None = None, *, timeout: float = 60.0,
-        max_reconnects: int = 5, http_client: httpx.AsyncClient | None = None,
+        self,
+        base_url: str | None = None,
+        api_key: str | None = None,
+        *,
+        timeout: float = 60.0,
+        max_reconnects: int = 5,
+        http_client: httpx.AsyncClient | None = None,
     ) -> None:
         self._config = shared.Config.resolve(base_url, api_key, timeout, max_reconnects)
         self._http = http_client or httpx.AsyncClient(timeout=timeout)
         self._owns_http = http_client is None
 
     async def run(
-        self, workflow: str, messages: Messages, *, schema: Schema = None, idempotency_key: str | None = None,
+        self,
+        workflow: str,
+        messages: Messages,
+        *,
+        schema: Schema = None,
+        idempotency_key: str | None = None,
         **extra: Any,
     ) -> Result:
         """`POST /v1/ai`: run a workflow and wait for its answer. A failed run raises `RequestFailed`."""
         body = request_body(workflow, messages, schema=schema, extra=extra)
-        response = await self._request("POST", "/v1/ai", json=body, headers=shared.idempotency(idempotency_key),
-                                 timeout=httpx.Timeout(self._config.timeout, read=None))
+        response = await self._request(
+            "POST",
+            "/v1/ai",
+            json=body,
+            headers=shared.idempotency(idempotency_key),
+            timeout=httpx.Timeout(self._config.timeout, read=None),
+        )
         return shared.run_result(shared.read_json(response))
 
     async def submit(
-        self, workflow: str, messages: Messages, *, schema: Schema = None, delivery_method: str | None = None,
-        webhook_url: str | None = None, events: list[str] | None = None, metadata: Mapping[str, Any] | None = None,
-        idempotency_key: str | None = None, **extra: Any,
+        self,
+        workflow: str,
+        messages: Messages,
+        *,
+        schema: Schema = None,
+        delivery_method: str | None = None,
+        webhook_url: str | None = None,
+        events: list[str] | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        idempotency_key: str | None = None,
+        **extra: Any,
     ) -> Accepted:
         """`POST /v1/ai/async`: queue a request; follow it with `stream()` or hand `browser_params()` to a page."""
-        body = shared.submit_body(workflow, messages, schema, delivery_method=delivery_method,
-                                  webhook_url=webhook_url, events=events, metadata=metadata, extra=extra)
+        body = shared.submit_body(
+            workflow,
+            messages,
+            schema,
+            delivery_method=delivery_method,
+            webhook_url=webhook_url,
+            events=events,
+            metadata=metadata,
+            extra=extra,
+        )
         response = await self._request("POST", "/v1/ai/async", json=body, headers=shared.idempotency(idempotency_key))
         return shared.accepted(shared.read_json(response))
 
@@ -63,10 +94,15 @@ class AsyncSluiceClient:
         last, failures = after, 0
         while True:
             try:
-                async with shared.translate_errors(), self._http.stream(
-                    "GET", self._config.base_url + shared.events_path(channel_id), timeout=shared.STREAM_TIMEOUT,
-                    headers={**self._config.headers, **shared.resume_headers(last)},
-                ) as response:
+                async with (
+                    shared.translate_errors(),
+                    self._http.stream(
+                        "GET",
+                        self._config.base_url + shared.events_path(channel_id),
+                        timeout=shared.STREAM_TIMEOUT,
+                        headers={**self._config.headers, **shared.resume_headers(last)},
+                    ) as response,
+                ):
                     if response.status_code == 204:
                         return  # everything up to the terminal event was already received
                     if response.status_code >= 400:
@@ -93,8 +129,15 @@ class AsyncSluiceClient:
             if event.terminal:
                 return shared.result_from_event(channel_id, event)
         info = await self.get_request(channel_id)  # the terminal event was seen before `after`: read it from the store
-        return shared.run_result({"channel_id": info.channel_id, "status": info.status, "data": info.data,
-                                  "meta": info.meta, "error": info.error})
+        return shared.run_result(
+            {
+                "channel_id": info.channel_id,
+                "status": info.status,
+                "data": info.data,
+                "meta": info.meta,
+                "error": info.error,
+            }
+        )
 
     async def aclose(self) -> None:
         if self._owns_http:

@@ -1,16 +1,16 @@
 """Exceptions raised by the Python SDK.
 
-    SluiceClientError                 anything the SDK raises
-    ├── TransportError                the gateway could not be reached, or the connection broke
-    ├── APIError                      the gateway answered {"error": {"code", "message"}} with a 4xx/5xx status
-    │   ├── BadRequestError (400, 422)
-    │   ├── AuthenticationError (401)
-    │   ├── PermissionDeniedError (403)
-    │   ├── NotFoundError (404)
-    │   ├── ConflictError (409)
-    │   ├── RateLimitError (429)
-    │   └── ServerError (5xx)
-    └── RequestFailed                 the request ran and failed (every provider failed, timeout…): `code`, `message`
+SluiceClientError                 anything the SDK raises
+├── TransportError                the gateway could not be reached, or the connection broke
+├── APIError                      the gateway answered {"error": {"code", "message"}} with a 4xx/5xx status
+│   ├── BadRequestError (400, 422)
+│   ├── AuthenticationError (401)
+│   ├── PermissionDeniedError (403)
+│   ├── NotFoundError (404)
+│   ├── ConflictError (409)
+│   ├── RateLimitError (429)
+│   └── ServerError (5xx)
+└── RequestFailed                 the request ran and failed (every provider failed, timeout…): `code`, `message`
 """
 
 from __future__ import annotations
@@ -76,8 +76,13 @@ class RequestFailed(SluiceClientError):
 
 
 _BY_STATUS: dict[int, type[APIError]] = {
-    400: BadRequestError, 422: BadRequestError, 401: AuthenticationError, 403: PermissionDeniedError,
-    404: NotFoundError, 409: ConflictError, 429: RateLimitError,
+    400: BadRequestError,
+    422: BadRequestError,
+    401: AuthenticationError,
+    403: PermissionDeniedError,
+    404: NotFoundError,
+    409: ConflictError,
+    429: RateLimitError,
 }
 
 

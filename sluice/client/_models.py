@@ -27,10 +27,15 @@ class Accepted:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Accepted:
         return cls(
-            channel_id=body["channel_id"], request_id=body.get("request_id", body["channel_id"]),
-            websocket_url=body["websocket_url"], ws_token=body["ws_token"], status_url=body.get("status_url", ""),
-            events_url=body.get("events_url", ""), project_id=body.get("project_id"),
-            websocket_channel=body.get("websocket_channel"), raw=body,
+            channel_id=body["channel_id"],
+            request_id=body.get("request_id", body["channel_id"]),
+            websocket_url=body["websocket_url"],
+            ws_token=body["ws_token"],
+            status_url=body.get("status_url", ""),
+            events_url=body.get("events_url", ""),
+            project_id=body.get("project_id"),
+            websocket_channel=body.get("websocket_channel"),
+            raw=body,
         )
 
     def browser_params(self) -> dict[str, str]:
@@ -51,8 +56,14 @@ class Result:
 
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> Result:
-        return cls(channel_id=body["channel_id"], request_id=body.get("request_id", body["channel_id"]),
-                   status=body["status"], data=body.get("data"), meta=body.get("meta"), raw=body)
+        return cls(
+            channel_id=body["channel_id"],
+            request_id=body.get("request_id", body["channel_id"]),
+            status=body["status"],
+            data=body.get("data"),
+            meta=body.get("meta"),
+            raw=body,
+        )
 
     def parse(self, model: type[M]) -> M:
         """The data validated into a Pydantic model (e.g. the one passed as `schema=`)."""
@@ -83,10 +94,18 @@ class RequestInfo:
     @classmethod
     def from_json(cls, body: dict[str, Any]) -> RequestInfo:
         return cls(
-            id=body["id"], channel_id=body.get("channel_id", body["id"]), workflow=body.get("workflow", ""),
-            status=body["status"], data=body.get("data"), error=body.get("error"), meta=body.get("meta"),
-            metadata=body.get("metadata"), attempts=list(body.get("attempts") or []),
-            created_at=body.get("created_at"), completed_at=body.get("completed_at"), raw=body,
+            id=body["id"],
+            channel_id=body.get("channel_id", body["id"]),
+            workflow=body.get("workflow", ""),
+            status=body["status"],
+            data=body.get("data"),
+            error=body.get("error"),
+            meta=body.get("meta"),
+            metadata=body.get("metadata"),
+            attempts=list(body.get("attempts") or []),
+            created_at=body.get("created_at"),
+            completed_at=body.get("completed_at"),
+            raw=body,
         )
 
 

@@ -41,12 +41,23 @@ class Config:
 
 
 def submit_body(
-    workflow: str, messages: Messages, schema: Schema, *, delivery_method: str | None = None,
-    webhook_url: str | None = None, events: list[str] | None = None, metadata: Mapping[str, Any] | None = None,
+    workflow: str,
+    messages: Messages,
+    schema: Schema,
+    *,
+    delivery_method: str | None = None,
+    webhook_url: str | None = None,
+    events: list[str] | None = None,
+    metadata: Mapping[str, Any] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    fields = {"delivery_method": delivery_method, "webhook_url": webhook_url, "events": events,
-              "metadata": dict(metadata) if metadata is not None else None, **(extra or {})}
+    fields = {
+        "delivery_method": delivery_method,
+        "webhook_url": webhook_url,
+        "events": events,
+        "metadata": dict(metadata) if metadata is not None else None,
+        **(extra or {}),
+    }
     return request_body(workflow, messages, schema=schema, extra=fields)
 
 
@@ -85,8 +96,14 @@ def result_from_event(channel_id: str, event: ChannelEvent) -> Result:
     """The `Result` a terminal channel event stands for (raises `RequestFailed` for an error event)."""
     if event.type == "error":
         raise RequestFailed(event.get("code", "failed"), event.get("message", ""), channel_id=channel_id)
-    return Result(channel_id=channel_id, request_id=channel_id, status="completed", data=event.data,
-                  meta=event.get("meta"), raw=dict(event.fields))
+    return Result(
+        channel_id=channel_id,
+        request_id=channel_id,
+        status="completed",
+        data=event.data,
+        meta=event.get("meta"),
+        raw=dict(event.fields),
+    )
 
 
 def events_path(channel_id: str) -> str:

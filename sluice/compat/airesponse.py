@@ -109,8 +109,10 @@ class ResponseMapper:
             payload["callback_metadata"] = sluice_meta.get("callback_metadata")
             payload["enriched"] = sluice_meta.get("enriched", True)
             if self.ai_data is not None:
-                payload["ai_response"] = {"data": self.ai_data, "meta": modelriver_meta(
-                    self.ai_meta, status="ai_generated", workflow=self.workflow)}
+                payload["ai_response"] = {
+                    "data": self.ai_data,
+                    "meta": modelriver_meta(self.ai_meta, status="ai_generated", workflow=self.workflow),
+                }
         return payload
 
     def _failed(self, event: dict[str, Any]) -> dict[str, Any]:

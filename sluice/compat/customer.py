@@ -12,12 +12,37 @@ from typing import Any
 
 # Every top-level field with a meaning of its own in a `/v1/ai` request (Sluice's and ModelRiver's); the rest is the
 # caller's and is echoed. tests/compat guards that Sluice's request model adds none without listing it here.
-REQUEST_FIELDS = frozenset({
-    "workflow", "messages", "delivery_method", "webhook_url", "events", "metadata", "stream", "system",
-    "temperature", "max_tokens", "format", "inputs", "context", "prompt", "input", "encoding_format", "size",
-    "quality", "n", "response_format", "structured_output_schema", "schema", "provider", "model", "top_p", "stop",
-    "seed",
-})
+REQUEST_FIELDS = frozenset(
+    {
+        "workflow",
+        "messages",
+        "delivery_method",
+        "webhook_url",
+        "events",
+        "metadata",
+        "stream",
+        "system",
+        "temperature",
+        "max_tokens",
+        "format",
+        "inputs",
+        "context",
+        "prompt",
+        "input",
+        "encoding_format",
+        "size",
+        "quality",
+        "n",
+        "response_format",
+        "structured_output_schema",
+        "schema",
+        "provider",
+        "model",
+        "top_p",
+        "stop",
+        "seed",
+    }
+)
 
 
 def lookup(body: Any, path: str) -> Any:
@@ -35,8 +60,9 @@ def lookup(body: Any, path: str) -> Any:
     return value
 
 
-def customer_data(body: dict[str, Any], echo_fields: Iterable[str] = (),
-                  known: frozenset[str] = REQUEST_FIELDS) -> dict[str, Any]:
+def customer_data(
+    body: dict[str, Any], echo_fields: Iterable[str] = (), known: frozenset[str] = REQUEST_FIELDS
+) -> dict[str, Any]:
     """Extra top-level fields, then the echo fields keyed by their path (a path wins over an extra of that name)."""
     echoed = {key: value for key, value in body.items() if key not in known}
     for path in echo_fields:

@@ -27,8 +27,11 @@ def usage_of(meta: dict[str, Any]) -> dict[str, int]:
 def attempts_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
     attempts = []
     for attempt in meta.get("attempts") or ():
-        item = {"provider": attempt.get("provider"), "model": attempt.get("model"),
-                "status": _ATTEMPT_STATUS.get(attempt.get("status", ""), attempt.get("status"))}
+        item = {
+            "provider": attempt.get("provider"),
+            "model": attempt.get("model"),
+            "status": _ATTEMPT_STATUS.get(attempt.get("status", ""), attempt.get("status")),
+        }
         if attempt.get("reason") or attempt.get("error_message"):
             item["reason"] = attempt.get("reason") or attempt.get("error_message")
         if attempt.get("error_code"):
@@ -37,8 +40,9 @@ def attempts_of(meta: dict[str, Any]) -> list[dict[str, Any]]:
     return attempts
 
 
-def modelriver_meta(meta: dict[str, Any] | None, *, status: str, http_status: int = 200,
-                    workflow: str | None = None) -> dict[str, Any]:
+def modelriver_meta(
+    meta: dict[str, Any] | None, *, status: str, http_status: int = 200, workflow: str | None = None
+) -> dict[str, Any]:
     """Sluice's run meta with ModelRiver's names added: `used_provider`/`used_model`, `requested_*` (the chain's
     first entry, i.e. the first attempt), OpenAI-style `usage`, `attempts[{provider, model, status, reason?}]`."""
     meta = dict(meta or {})
@@ -61,8 +65,9 @@ def modelriver_meta(meta: dict[str, Any] | None, *, status: str, http_status: in
     }
 
 
-def wrapped(data: Any, customer: dict[str, Any], meta: dict[str, Any],
-            error: dict[str, Any] | None = None) -> dict[str, Any]:
+def wrapped(
+    data: Any, customer: dict[str, Any], meta: dict[str, Any], error: dict[str, Any] | None = None
+) -> dict[str, Any]:
     """The wrapped envelope. A failed run is `data: null` plus `error{message, details}` (ModelRiver answers it with
     HTTP 200: the request itself was valid)."""
     body: dict[str, Any] = {"data": data, "customer_data": customer, "meta": meta}

@@ -59,8 +59,13 @@ def _ref(value: Any) -> str | None:
 
 def reply(to: Frame, status: str, response: dict[str, Any] | None = None) -> Frame:
     """The server's answer to a client push (join, leave, heartbeat, or an app event)."""
-    return Frame(join_ref=to.join_ref, ref=to.ref, topic=to.topic, event=REPLY,
-                 payload={"status": status, "response": response or {}})
+    return Frame(
+        join_ref=to.join_ref,
+        ref=to.ref,
+        topic=to.topic,
+        event=REPLY,
+        payload={"status": status, "response": response or {}},
+    )
 
 
 def push(join_ref: str | None, topic: str, event: str, payload: dict[str, Any]) -> Frame:
@@ -77,7 +82,7 @@ def token_from_subprotocols(offered: list[str]) -> str | None:
     """The `authToken` phoenix.js passes as `Sec-WebSocket-Protocol: phoenix, base64url.bearer.phx.<b64>`."""
     for protocol in offered:
         if protocol.startswith(AUTH_TOKEN_PREFIX):
-            encoded = protocol[len(AUTH_TOKEN_PREFIX):]
+            encoded = protocol[len(AUTH_TOKEN_PREFIX) :]
             try:
                 return base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4)).decode()
             except (binascii.Error, UnicodeDecodeError):

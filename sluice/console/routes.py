@@ -25,8 +25,12 @@ TEMPLATES = _HERE / "templates"
 STATIC = _HERE / "static"
 _MEDIA_TYPES = {".js": "text/javascript", ".css": "text/css", ".svg": "image/svg+xml"}
 # Pages are not cached (a new release changes them); their scripts are tagged with the version instead.
-_HEADERS = {"Cache-Control": "no-cache", "X-Content-Type-Options": "nosniff", "Referrer-Policy": "no-referrer",
-            "X-Frame-Options": "DENY"}
+_HEADERS = {
+    "Cache-Control": "no-cache",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+    "X-Frame-Options": "DENY",
+}
 
 # path → (template, title, nav key)
 PAGES: dict[str, tuple[str, str, str]] = {
@@ -47,11 +51,15 @@ def _template(name: str) -> Template:
 
 
 def render(body_template: str, title: str, active: str, script: str | None = None, **values: str) -> HTMLResponse:
-    nav = "\n".join(f'<a href="/console/{key}" data-nav="{key}"{" aria-current=page" if key == active else ""}>'
-                    f"{html.escape(label)}</a>" for key, label in NAV)
+    nav = "\n".join(
+        f'<a href="/console/{key}" data-nav="{key}"{" aria-current=page" if key == active else ""}>'
+        f"{html.escape(label)}</a>"
+        for key, label in NAV
+    )
     body = _template(body_template).substitute(**values)
-    page = _template("base.html").substitute(title=html.escape(title), nav=nav, body=body, page=active,
-                                             script=script or active, version=__version__)
+    page = _template("base.html").substitute(
+        title=html.escape(title), nav=nav, body=body, page=active, script=script or active, version=__version__
+    )
     return HTMLResponse(page, headers=_HEADERS)
 
 
@@ -68,8 +76,9 @@ async def login() -> HTMLResponse:
 
 @router.get("/requests/{request_id}")
 async def request_page(request_id: str) -> HTMLResponse:
-    return render("request.html", "Request", "requests", script="request",
-                  request_id=html.escape(request_id, quote=True))
+    return render(
+        "request.html", "Request", "requests", script="request", request_id=html.escape(request_id, quote=True)
+    )
 
 
 @router.get("/static/{name}")

@@ -51,12 +51,18 @@ def parse_callback(body: Any) -> dict[str, Any]:
     `{"kind": "error", code, message}`. Accepts the bare enriched object (the seed article), `{data, task_id,
     metadata}` (ModelRiver's guides) and `{error, message}` (a rejection)."""
     if not isinstance(body, dict):
-        raise Unprocessable("the callback body must be a JSON object: the enriched result, {data: {…}}, or "
-                            "{error, message}", code="invalid_callback")
+        raise Unprocessable(
+            "the callback body must be a JSON object: the enriched result, {data: {…}}, or {error, message}",
+            code="invalid_callback",
+        )
     if "error" in body and set(body) <= _ERROR_KEYS and not isinstance(body["error"], dict | list):
         reason = str(body.get("message") or body["error"])
-        return {"kind": "error", "code": "rejected_by_backend", "message": f"the backend rejected the result: {reason}",
-                "reason": str(body["error"])}
+        return {
+            "kind": "error",
+            "code": "rejected_by_backend",
+            "message": f"the backend rejected the result: {reason}",
+            "reason": str(body["error"]),
+        }
     if "data" in body and set(body) <= _WRAPPED_KEYS:
         if not isinstance(body["data"], dict):
             raise Unprocessable("'data' must be a JSON object", code="invalid_callback")
@@ -94,8 +100,12 @@ class CallbackService:
                 # Numbers jump past the old log's; a `reset` first says so explicitly, as for a re-run request
                 # (docs/architecture.md): a client resuming with ?after=N must never see an unexplained gap.
                 await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1)
-                await self.broker.append(record.id, ResetEvent(reason="the gateway restarted while the request "
-                                                                      "awaited its callback; earlier events are gone"))
+                await self.broker.append(
+                    record.id,
+                    ResetEvent(
+                        reason="the gateway restarted while the request awaited its callback; earlier events are gone"
+                    ),
+                )
                 await self.broker.append(record.id, StatusEvent(status=AWAITING_CALLBACK))
             if wait.state != "waiting":
                 await self.finish(wait.request_id)
@@ -149,14 +159,16 @@ class CallbackService:
             reason = f"the backend did not call back within {round(timeout, 1):g}s"
         message = f"{reason} (workflow policy on_timeout: {wait.on_timeout})"
         result = timeout_result(wait.on_timeout, message)
-        resolved = await self.webhooks.resolve_wait(request_id, state="timed_out", result=result,
-                                                    expired_at=None if forced else now())
+        resolved = await self.webhooks.resolve_wait(
+            request_id, state="timed_out", result=result, expired_at=None if forced else now()
+        )
         if resolved:
             await self.finish(request_id)
         return resolved
 
-    async def receive(self, channel_id: str, body: Any, *, token: str | None, project_id: str | None,
-                      admin: bool = False) -> dict[str, Any]:
+    async def receive(
+        self, channel_id: str, body: Any, *, token: str | None, project_id: str | None, admin: bool = False
+    ) -> dict[str, Any]:
         """Take the backend's callback. `project_id` is set when it authenticated with an API key instead."""
         wait = await self.webhooks.get_wait(channel_id)
         if wait is None:
@@ -167,8 +179,10 @@ class CallbackService:
         elif project_id is None or (project_id != wait.project_id and not admin):
             if project_id is not None:
                 raise NotFound(f"channel {channel_id!r} is not waiting for a callback", code="callback_not_found")
-            raise Unauthorized("use the callback_url as given (it carries ?token=…) or send the project's API key",
-                               code="missing_callback_token")
+            raise Unauthorized(
+                "use the callback_url as given (it carries ?token=…) or send the project's API key",
+                code="missing_callback_token",
+            )
         self._refuse_if_closed(wait)
         result = parse_callback(body)
         if not await self.webhooks.resolve_wait(channel_id, state="received", result=result, unexpired_at=now()):
@@ -187,11 +201,14 @@ class CallbackService:
     @staticmethod
     def _refuse_if_closed(wait: CallbackWait) -> None:
         if wait.state == "received":
-            raise Conflict("this callback was already received; callback tokens are single-use",
-                           code="callback_already_used")
+            raise Conflict(
+                "this callback was already received; callback tokens are single-use", code="callback_already_used"
+            )
         if wait.state == "timed_out":
-            raise Gone(f"the callback window closed at {wait.expires_at.isoformat()} and the workflow's policy "
-                       f"({wait.on_timeout}) already ended the request")
+            raise Gone(
+                f"the callback window closed at {wait.expires_at.isoformat()} and the workflow's policy "
+                f"({wait.on_timeout}) already ended the request"
+            )
 
     async def finish(self, request_id: str) -> RequestRecord | None:
         """Write the terminal event of a resolved wait and record the request's end (idempotent)."""
@@ -217,8 +234,15 @@ class CallbackService:
             status, data, error, ai_meta = "completed", result["data"], None, meta
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
         wire = await channel.emit(event)
-        await self.store.finish_request(record.id, status=status, terminal_seq=wire.seq if wire else None, data=data,
-                                        error=error, meta=ai_meta, first_token_at=record.first_token_at)
+        await self.store.finish_request(
+            record.id,
+            status=status,
+            terminal_seq=wire.seq if wire else None,
+            data=data,
+            error=error,
+            meta=ai_meta,
+            first_token_at=record.first_token_at,
+        )
         return await self.store.get_request(record.id)
 
 

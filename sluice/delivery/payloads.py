@@ -1,7 +1,7 @@
 """Webhook bodies: DESIGN.md §5's fields with ModelRiver's beside them, so backends written for either work.
 
-    callback step   type "task.ai_generated", event = the request's event name, callback_required true
-    lifecycle       type "task.completed" | "task.failed", event "request.completed" | "request.failed"
+callback step   type "task.ai_generated", event = the request's event name, callback_required true
+lifecycle       type "task.completed" | "task.failed", event "request.completed" | "request.failed"
 """
 
 from __future__ import annotations
@@ -40,8 +40,16 @@ def _common(record: RequestRecord, workflow: Workflow | None) -> dict[str, Any]:
     }
 
 
-def callback_payload(record: RequestRecord, workflow: Workflow | None, *, event: str, data: Any,
-                     meta: dict[str, Any], callback_url: str, expires_at: datetime) -> dict[str, Any]:
+def callback_payload(
+    record: RequestRecord,
+    workflow: Workflow | None,
+    *,
+    event: str,
+    data: Any,
+    meta: dict[str, Any],
+    callback_url: str,
+    expires_at: datetime,
+) -> dict[str, Any]:
     return {
         "type": AI_GENERATED,
         "event": event,
@@ -56,8 +64,15 @@ def callback_payload(record: RequestRecord, workflow: Workflow | None, *, event:
     }
 
 
-def lifecycle_payload(record: RequestRecord, workflow: Workflow | None, *, status: str, data: Any,
-                      meta: dict[str, Any], error: dict[str, Any] | None) -> dict[str, Any]:
+def lifecycle_payload(
+    record: RequestRecord,
+    workflow: Workflow | None,
+    *,
+    status: str,
+    data: Any,
+    meta: dict[str, Any],
+    error: dict[str, Any] | None,
+) -> dict[str, Any]:
     kind, event = LIFECYCLE_TYPES[status]
     payload: dict[str, Any] = {
         "type": kind,

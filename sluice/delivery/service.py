@@ -24,8 +24,12 @@ from sluice.workflows.model import Workflow
 
 CALLBACK_EVENT = "webhook_received"
 WEBHOOK_SECRETS_INFO = b"sluice/webhook-secrets/v1"  # its own encryption key, derived from SLUICE_SECRET_KEY
-LIFECYCLE_EVENTS = {"request.completed": "completed", "request.failed": "failed",
-                    "task.completed": "completed", "task.failed": "failed"}
+LIFECYCLE_EVENTS = {
+    "request.completed": "completed",
+    "request.failed": "failed",
+    "task.completed": "completed",
+    "task.failed": "failed",
+}
 
 
 @dataclass(frozen=True)
@@ -69,10 +73,17 @@ class Delivery:
         cipher = CredentialCipher(settings.secret_key, info=WEBHOOK_SECRETS_INFO) if settings.secret_key else None
         self.webhooks = WebhookStore(store.engine, cipher)
         self.hub = ForwardHub()
-        self.dispatcher = WebhookDispatcher(self.webhooks, self.hub, self.config, allow_private=self.allow_private,
-                                            on_progress=self._progress, on_exhausted=self._exhausted)
-        self.callbacks = CallbackService(self.webhooks, store, broker,
-                                         sweep_interval=float(settings.extra.get("callback_sweep_interval", 5.0)))
+        self.dispatcher = WebhookDispatcher(
+            self.webhooks,
+            self.hub,
+            self.config,
+            allow_private=self.allow_private,
+            on_progress=self._progress,
+            on_exhausted=self._exhausted,
+        )
+        self.callbacks = CallbackService(
+            self.webhooks, store, broker, sweep_interval=float(settings.extra.get("callback_sweep_interval", 5.0))
+        )
 
     async def start(self) -> None:
         await self.callbacks.start()
@@ -93,8 +104,9 @@ class Delivery:
         if target and target != FORWARD_TARGET:
             await check_webhook_url(target, allow_private=await self.allow_private(project_id))
 
-    async def begin_callback(self, channel: Channel, record: RequestRecord, workflow: Workflow,
-                             status: str, data: Any, meta: dict[str, Any]) -> bool:
+    async def begin_callback(
+        self, channel: Channel, record: RequestRecord, workflow: Workflow, status: str, data: Any, meta: dict[str, Any]
+    ) -> bool:
         """After a successful run with the callback step: send the webhook and leave the request awaiting the
         callback. False when the callback step does not apply (the caller emits the terminal event)."""
         plan = plan_for(record.body, workflow)
@@ -103,11 +115,23 @@ class Delivery:
         token = new_token()
         expires_at = deadline(workflow.callback.timeout)
         callback_url = f"{self.settings.base_url}/v1/callback/{record.id}?token={token}"
-        payload = callback_payload(record, workflow, event=plan.callback_event, data=data, meta=meta,
-                                   callback_url=callback_url, expires_at=expires_at)
+        payload = callback_payload(
+            record,
+            workflow,
+            event=plan.callback_event,
+            data=data,
+            meta=meta,
+            callback_url=callback_url,
+            expires_at=expires_at,
+        )
         delivery_id = await self.webhooks.begin_callback(
-            request_id=record.id, project_id=record.project_id, token_hash=hash_token(token),
-            on_timeout=workflow.callback.on_timeout, expires_at=expires_at, data=data, meta=meta,
+            request_id=record.id,
+            project_id=record.project_id,
+            token_hash=hash_token(token),
+            on_timeout=workflow.callback.on_timeout,
+            expires_at=expires_at,
+            data=data,
+            meta=meta,
             delivery={"type": AI_GENERATED, "url": plan.target, "body": orjson.dumps(payload).decode()},
             lease=self.config.lease,
         )
@@ -116,15 +140,27 @@ class Delivery:
         self.dispatcher.launch(delivery_id)
         return True
 
-    async def send_lifecycle(self, record: RequestRecord, workflow: Workflow | None, status: str, data: Any,
-                             meta: dict[str, Any], error: dict[str, Any] | None) -> str | None:
+    async def send_lifecycle(
+        self,
+        record: RequestRecord,
+        workflow: Workflow | None,
+        status: str,
+        data: Any,
+        meta: dict[str, Any],
+        error: dict[str, Any] | None,
+    ) -> str | None:
         plan = plan_for(record.body, workflow)
         if plan.target is None or status not in plan.lifecycle:
             return None
         payload = lifecycle_payload(record, workflow, status=status, data=data, meta=meta, error=error)
         delivery_id = await self.webhooks.create_delivery(
-            project_id=record.project_id, request_id=record.id, type=payload["type"], url=plan.target,
-            body=orjson.dumps(payload).decode(), lease=self.config.lease)
+            project_id=record.project_id,
+            request_id=record.id,
+            type=payload["type"],
+            url=plan.target,
+            body=orjson.dumps(payload).decode(),
+            lease=self.config.lease,
+        )
         self.dispatcher.launch(delivery_id)
         return delivery_id
 
@@ -148,5 +184,6 @@ class Delivery:
     async def _exhausted(self, delivery: DeliveryRecord) -> None:
         if delivery.type == AI_GENERATED:
             attempts = delivery.attempts + 1
-            await self.callbacks.expire(delivery.request_id,
-                                        reason=f"the webhook could not be delivered in {attempts} attempts")
+            await self.callbacks.expire(
+                delivery.request_id, reason=f"the webhook could not be delivered in {attempts} attempts"
+            )

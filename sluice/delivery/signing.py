@@ -91,8 +91,10 @@ def verify(
     current = time.time() if now is None else now
     if abs(current - timestamp) > tolerance:
         age = "old" if timestamp < current else "far in the future"
-        raise StaleTimestamp(f"the webhook timestamp is too {age} ({int(current - timestamp)}s off; "
-                             f"tolerance {int(tolerance)}s): a replay, or a clock out of sync")
+        raise StaleTimestamp(
+            f"the webhook timestamp is too {age} ({int(current - timestamp)}s off; "
+            f"tolerance {int(tolerance)}s): a replay, or a clock out of sync"
+        )
     raw = body.encode() if isinstance(body, str) else body
     candidates = [secret] if isinstance(secret, str) else list(secret)
     received = [token.split(",", 1)[1] for token in signature.split() if token.startswith("v1,")]

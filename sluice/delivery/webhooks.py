@@ -82,8 +82,9 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def next_delay(attempt: int, result: AttemptResult, config: DeliveryConfig,
-               rng: random.Random | None = None) -> float | None:
+def next_delay(
+    attempt: int, result: AttemptResult, config: DeliveryConfig, rng: random.Random | None = None
+) -> float | None:
     """When to try again after `result`, or None for no further attempt.
 
     410 Gone means the receiver retired the endpoint (Standard Webhooks): stop. A `Retry-After` (429, 503) pushes
@@ -109,8 +110,16 @@ AllowPrivate = Callable[[str], Awaitable[bool]]
 
 
 class WebhookDispatcher:
-    def __init__(self, store: WebhookStore, hub: ForwardHub, config: DeliveryConfig, *,
-                 allow_private: AllowPrivate, on_progress: Progress, on_exhausted: Exhausted) -> None:
+    def __init__(
+        self,
+        store: WebhookStore,
+        hub: ForwardHub,
+        config: DeliveryConfig,
+        *,
+        allow_private: AllowPrivate,
+        on_progress: Progress,
+        on_exhausted: Exhausted,
+    ) -> None:
         self.store = store
         self.hub = hub
         self.config = config
@@ -126,8 +135,9 @@ class WebhookDispatcher:
     async def start(self) -> None:
         # Redirects are never followed: a 3xx is a failed attempt (Standard Webhooks), and following one could
         # bypass the SSRF guard.
-        self._client = httpx.AsyncClient(follow_redirects=False, timeout=self.config.timeout, trust_env=False,
-                                         headers={"User-Agent": USER_AGENT})
+        self._client = httpx.AsyncClient(
+            follow_redirects=False, timeout=self.config.timeout, trust_env=False, headers={"User-Agent": USER_AGENT}
+        )
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="sluice-webhook-sweep")
 
@@ -205,8 +215,12 @@ class WebhookDispatcher:
             result = await self._send(delivery, headers, body)
         except Exception as exc:  # still an attempt: recorded and retried like any other failure
             log.exception("webhook %s attempt %d failed inside the gateway", delivery.id, attempt)
-            result = AttemptResult(status_code=None, body=None, error=f"the gateway failed: {type(exc).__name__}",
-                                   via="forward" if delivery.url == FORWARD_TARGET else "http")
+            result = AttemptResult(
+                status_code=None,
+                body=None,
+                error=f"the gateway failed: {type(exc).__name__}",
+                via="forward" if delivery.url == FORWARD_TARGET else "http",
+            )
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
         delay = next_delay(attempt, result, self.config)
         status = "delivered" if result.ok else ("pending" if delay is not None else "failed")
@@ -214,9 +228,17 @@ class WebhookDispatcher:
         # The channel hears first, so whoever sees the outcome in the store also finds it on the channel.
         await self.on_progress(delivery, "delivered" if result.ok else "failed", attempt, result.status_code)
         await self.store.record_attempt(
-            delivery.id, attempt=attempt, status_code=result.status_code, error=result.error, latency_ms=latency_ms,
-            response_excerpt=result.body, via=result.via, started_at=started_at, status=status,
-            next_attempt_at=next_at, locked_until=next_at + timedelta(seconds=self.config.lease) if next_at else None,
+            delivery.id,
+            attempt=attempt,
+            status_code=result.status_code,
+            error=result.error,
+            latency_ms=latency_ms,
+            response_excerpt=result.body,
+            via=result.via,
+            started_at=started_at,
+            status=status,
+            next_attempt_at=next_at,
+            locked_until=next_at + timedelta(seconds=self.config.lease) if next_at else None,
         )
         log.info("webhook %s attempt %d: %s", delivery.id, attempt, result.status_code or result.error)
         if status == "failed":
@@ -233,25 +255,33 @@ class WebhookDispatcher:
         except UrlRefused as exc:
             return AttemptResult(status_code=None, body=None, error=exc.message, via="http")
         except httpx.TimeoutException:
-            return AttemptResult(status_code=None, body=None, error=f"timed out after {self.config.timeout:g}s",
-                                 via="http")
+            return AttemptResult(
+                status_code=None, body=None, error=f"timed out after {self.config.timeout:g}s", via="http"
+            )
         except httpx.HTTPError as exc:
             return AttemptResult(status_code=None, body=None, error=f"{type(exc).__name__}: {exc}"[:300], via="http")
-        return AttemptResult(status_code=response.status_code, body=response.text[:EXCERPT_CHARS], error=None,
-                             via="http", retry_after=parse_retry_after(response.headers.get("retry-after")))
+        return AttemptResult(
+            status_code=response.status_code,
+            body=response.text[:EXCERPT_CHARS],
+            error=None,
+            via="http",
+            retry_after=parse_retry_after(response.headers.get("retry-after")),
+        )
 
     async def _send_forward(self, delivery: DeliveryRecord, headers: dict[str, str], body: bytes) -> AttemptResult:
-        message = {"delivery_id": delivery.id, "event_type": delivery.type, "headers": headers,
-                   "body": body.decode()}
+        message = {"delivery_id": delivery.id, "event_type": delivery.type, "headers": headers, "body": body.decode()}
         try:
             reply = await self.hub.deliver(delivery.project_id, message, wait=self.config.timeout)
         except ForwardUnavailable as exc:
             return AttemptResult(status_code=None, body=None, error=str(exc), via="forward")
         except TimeoutError:
-            return AttemptResult(status_code=None, body=None, error=f"timed out after {self.config.timeout:g}s",
-                                 via="forward")
+            return AttemptResult(
+                status_code=None, body=None, error=f"timed out after {self.config.timeout:g}s", via="forward"
+            )
         status = reply.get("status")
         return AttemptResult(
             status_code=status if isinstance(status, int) else None,
-            body=str(reply.get("body") or "")[:EXCERPT_CHARS], error=reply.get("error"), via="forward",
+            body=str(reply.get("body") or "")[:EXCERPT_CHARS],
+            error=reply.get("error"),
+            via="forward",
         )

@@ -83,8 +83,13 @@ async def within_deadlines(chunks: AsyncIterator[Chunk], deadlines: Deadlines, l
 
 
 async def stream_attempt(
-    channel: Channel, provider: Provider, request: ProviderRequest, deadlines: Deadlines, label: str,
-    schema: dict[str, Any] | None, progress: Progress,
+    channel: Channel,
+    provider: Provider,
+    request: ProviderRequest,
+    deadlines: Deadlines,
+    label: str,
+    schema: dict[str, Any] | None,
+    progress: Progress,
 ) -> None:
     started = time.perf_counter()
     partial = PartialStream(schema) if schema is not None else None

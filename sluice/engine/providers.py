@@ -60,8 +60,9 @@ class ProviderPool:
         instance = self._instances.get(name)
         if instance is None:
             config = self.config(name)
-            adapter_config = replace(config, options={k: v for k, v in config.options.items()
-                                                      if k not in ENGINE_OPTIONS})
+            adapter_config = replace(
+                config, options={k: v for k, v in config.options.items() if k not in ENGINE_OPTIONS}
+            )
             shared = dict(self._shared)
             if config.type in HTTP_TYPES:
                 shared["client"] = self.client

@@ -55,8 +55,12 @@ class _Run:
 
 
 def build_request(
-    entry: ChainEntry, workflow: Workflow, body: dict[str, Any], provider_type: str = "simulated",
-    connect_timeout: float | None = None, streamed: bool = True,
+    entry: ChainEntry,
+    workflow: Workflow,
+    body: dict[str, Any],
+    provider_type: str = "simulated",
+    connect_timeout: float | None = None,
+    streamed: bool = True,
 ) -> tuple[ProviderRequest, str | None]:
     """The provider request for one chain entry, asking for the workflow's schema the way the provider type
     understands (native mode or a prompt), and that mode (None without a schema). `streamed=False`: see `Runner.run`."""
@@ -65,9 +69,15 @@ def build_request(
     for name in ("temperature", "max_tokens", "top_p"):
         if body.get(name) is not None:
             params[name] = body[name]
-    request = ProviderRequest(model=entry.model, messages=messages, system=body.get("system") or workflow.system,
-                              schema=workflow.schema, params=params, connect_timeout=connect_timeout,
-                              stream=streamed)
+    request = ProviderRequest(
+        model=entry.model,
+        messages=messages,
+        system=body.get("system") or workflow.system,
+        schema=workflow.schema,
+        params=params,
+        connect_timeout=connect_timeout,
+        stream=streamed,
+    )
     mode, request = prepare(request, provider_type)
     return request, mode
 
@@ -75,14 +85,23 @@ def build_request(
 def deadlines_for(entry: ChainEntry, default: Deadlines = DEFAULT_DEADLINES) -> Deadlines:
     t = entry.timeouts
     total = t.total or entry.timeout or default.total
-    return Deadlines(connect=t.connect or default.connect, first_token=t.first_token or default.first_token,
-                     idle=t.idle or default.idle, total=total)
+    return Deadlines(
+        connect=t.connect or default.connect,
+        first_token=t.first_token or default.first_token,
+        idle=t.idle or default.idle,
+        total=total,
+    )
 
 
 class Runner:
     def __init__(
-        self, providers: ProviderPool, store: Store, *, retry: RetryPolicy | None = None,
-        clock: Callable[[], float] = time.time, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        self,
+        providers: ProviderPool,
+        store: Store,
+        *,
+        retry: RetryPolicy | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.providers = providers
@@ -92,15 +111,17 @@ class Runner:
         self.sleep = sleep
         self.rand = rand
 
-    async def run(self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any], *,
-                  streamed: bool = True) -> Outcome:
+    async def run(
+        self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool = True
+    ) -> Outcome:
         """Run the chain. `streamed=False`: nobody reads the answer before it is whole (a non-streamed
         `/v1/chat/completions`), so a provider may answer in one piece; the channel then gets one delta."""
         await channel.emit(StatusEvent(status="running"))
         if body.get("schema") is not None:  # a per-request override, compiled when the request was accepted
             workflow = replace(workflow, schema=body["schema"])
-        run = _Run(request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(),
-                   streamed=streamed)
+        run = _Run(
+            request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(), streamed=streamed
+        )
         last_error: ProviderError | None = None
         for index, entry in enumerate(workflow.chain):
             result = await self._run_entry(run, entry, body)
@@ -114,9 +135,15 @@ class Runner:
         error = last_error or ProviderError("the workflow has no provider to run")
         tried = {(a["provider"], a["model"]) for a in run.attempts}
         message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
-        return Outcome(status="failed", error={"code": error.code, "message": message},
-                       meta={"workflow": workflow.name, "attempts": run.attempts,
-                             "duration_ms": _round((time.perf_counter() - run.started) * 1000)})
+        return Outcome(
+            status="failed",
+            error={"code": error.code, "message": message},
+            meta={
+                "workflow": workflow.name,
+                "attempts": run.attempts,
+                "duration_ms": _round((time.perf_counter() - run.started) * 1000),
+            },
+        )
 
     async def _run_entry(self, run: _Run, entry: ChainEntry, body: dict[str, Any]) -> Outcome | ProviderError:
         """Attempts on one chain entry until one succeeds or the error says to move on."""
@@ -133,8 +160,9 @@ class Runner:
             deadlines = deadlines_for(entry)
             if not run.streamed:  # the first text may be the whole answer: only the total deadline applies
                 deadlines = replace(deadlines, first_token=deadlines.total)
-            request, mode = build_request(entry, run.workflow, body, self.providers.type_of(entry.provider),
-                                          deadlines.connect, run.streamed)
+            request, mode = build_request(
+                entry, run.workflow, body, self.providers.type_of(entry.provider), deadlines.connect, run.streamed
+            )
         except ProviderError as error:
             run.count += 1
             await self._record_failure(run, entry, error, Progress(), time.perf_counter())
@@ -147,8 +175,11 @@ class Runner:
             started, progress = time.perf_counter(), Progress()
             try:
                 await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
-                data = finalize(run.workflow.schema, progress.text) if run.workflow.schema is not None else {
-                    "content": progress.text}
+                data = (
+                    finalize(run.workflow.schema, progress.text)
+                    if run.workflow.schema is not None
+                    else {"content": progress.text}
+                )
             except ProviderError as error:
                 await self._record_failure(run, entry, error, progress, started)
                 await self._record_health(broker, key, policy, ok=not error.health)
@@ -168,36 +199,73 @@ class Runner:
             return await self._succeeded(run, entry, progress, started, data, mode)
 
     async def _succeeded(
-        self, run: _Run, entry: ChainEntry, progress: Progress, started: float, data: Any, mode: str | None,
+        self,
+        run: _Run,
+        entry: ChainEntry,
+        progress: Progress,
+        started: float,
+        data: Any,
+        mode: str | None,
     ) -> Outcome:
         usage = progress.usage or Usage()
         await self.store.record_attempt(
-            run.request_id, attempt=run.count, provider=entry.provider, model=entry.model, status="succeeded",
-            ttft_ms=progress.ttft_ms, duration_ms=(time.perf_counter() - started) * 1000,
-            tokens_in=usage.input_tokens, tokens_out=usage.output_tokens, started_at=_wall(started),
+            run.request_id,
+            attempt=run.count,
+            provider=entry.provider,
+            model=entry.model,
+            status="succeeded",
+            ttft_ms=progress.ttft_ms,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            started_at=_wall(started),
         )
         run.attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
         meta = {
-            "workflow": run.workflow.name, "provider": entry.provider, "model": entry.model,
-            "attempts": run.attempts, "ttft_ms": _round(progress.ttft_ms),
+            "workflow": run.workflow.name,
+            "provider": entry.provider,
+            "model": entry.model,
+            "attempts": run.attempts,
+            "ttft_ms": _round(progress.ttft_ms),
             "duration_ms": _round((time.perf_counter() - run.started) * 1000),
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
-            "structured_output": run.workflow.schema is not None, "structured_mode": mode,
+            "structured_output": run.workflow.schema is not None,
+            "structured_mode": mode,
         }
         return Outcome(status="completed", data=data, meta=meta, first_token_at=progress.first_token_at)
 
     async def _record_failure(
-        self, run: _Run, entry: ChainEntry, error: ProviderError, progress: Progress, started: float,
+        self,
+        run: _Run,
+        entry: ChainEntry,
+        error: ProviderError,
+        progress: Progress,
+        started: float,
         status: str = "failed",
     ) -> None:
         usage = progress.usage
-        run.attempts.append({"provider": entry.provider, "model": entry.model, "status": status,
-                             "error_code": error.code, "reason": error.message})
+        run.attempts.append(
+            {
+                "provider": entry.provider,
+                "model": entry.model,
+                "status": status,
+                "error_code": error.code,
+                "reason": error.message,
+            }
+        )
         await self.store.record_attempt(
-            run.request_id, attempt=run.count, provider=entry.provider, model=entry.model, status=status,
-            error_code=error.code, error_message=error.message, ttft_ms=progress.ttft_ms,
-            duration_ms=(time.perf_counter() - started) * 1000, started_at=_wall(started),
-            tokens_in=usage.input_tokens if usage else None, tokens_out=usage.output_tokens if usage else None,
+            run.request_id,
+            attempt=run.count,
+            provider=entry.provider,
+            model=entry.model,
+            status=status,
+            error_code=error.code,
+            error_message=error.message,
+            ttft_ms=progress.ttft_ms,
+            duration_ms=(time.perf_counter() - started) * 1000,
+            started_at=_wall(started),
+            tokens_in=usage.input_tokens if usage else None,
+            tokens_out=usage.output_tokens if usage else None,
         )
 
     async def _admit(self, broker: Broker, key: str, policy: breaker.BreakerPolicy) -> bool:

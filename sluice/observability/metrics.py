@@ -69,19 +69,36 @@ class Metrics:
         self.requests = Counter("sluice_requests", "Requests finished, by outcome.", ["outcome"], registry=r)
         self.attempts = Counter("sluice_attempts", "Provider attempts started.", ["provider", "model"], registry=r)
         self.resets = Counter("sluice_resets", "Streamed output retracted (failed attempt, restart).", registry=r)
-        self.failovers = Counter("sluice_failovers", "Moves to the next provider in a chain.",
-                                 ["from_provider", "to_provider"], registry=r)
-        self.webhook_attempts = Counter("sluice_webhook_attempts", "Webhook delivery attempts, by outcome "
-                                        "(delivered, failed: retried later or dead-lettered).", ["outcome"],
-                                        registry=r)
-        self.webhooks = Counter("sluice_webhook_deliveries", "Webhook deliveries finished, by outcome "
-                                "(delivered, dead_lettered).", ["outcome"], registry=r)
-        self.latency = Histogram("sluice_request_latency_seconds", "Accepted to terminal event.",
-                                 buckets=_LATENCY_BUCKETS, registry=r)
-        self.ttft = Histogram("sluice_time_to_first_token_seconds", "Accepted to the first streamed token.",
-                              buckets=_TTFT_BUCKETS, registry=r)
-        self.overhead = Histogram("sluice_gateway_overhead_seconds", "Time of a run not spent waiting on providers "
-                                  "(queueing, validation, bookkeeping).", buckets=_OVERHEAD_BUCKETS, registry=r)
+        self.failovers = Counter(
+            "sluice_failovers", "Moves to the next provider in a chain.", ["from_provider", "to_provider"], registry=r
+        )
+        self.webhook_attempts = Counter(
+            "sluice_webhook_attempts",
+            "Webhook delivery attempts, by outcome (delivered, failed: retried later or dead-lettered).",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhooks = Counter(
+            "sluice_webhook_deliveries",
+            "Webhook deliveries finished, by outcome (delivered, dead_lettered).",
+            ["outcome"],
+            registry=r,
+        )
+        self.latency = Histogram(
+            "sluice_request_latency_seconds", "Accepted to terminal event.", buckets=_LATENCY_BUCKETS, registry=r
+        )
+        self.ttft = Histogram(
+            "sluice_time_to_first_token_seconds",
+            "Accepted to the first streamed token.",
+            buckets=_TTFT_BUCKETS,
+            registry=r,
+        )
+        self.overhead = Histogram(
+            "sluice_gateway_overhead_seconds",
+            "Time of a run not spent waiting on providers (queueing, validation, bookkeeping).",
+            buckets=_OVERHEAD_BUCKETS,
+            registry=r,
+        )
         self._timings: dict[str, _Timing] = {}
 
     def render(self) -> bytes:

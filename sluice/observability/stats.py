@@ -26,16 +26,30 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
     return None if start is None or end is None else (end - start).total_seconds() * 1000
 
 
-def dashboard(requests: list[dict[str, Any]], attempts: list[dict[str, Any]], now: datetime,
-              window: timedelta = timedelta(hours=1), step: timedelta = timedelta(minutes=1)) -> dict[str, Any]:
+def dashboard(
+    requests: list[dict[str, Any]],
+    attempts: list[dict[str, Any]],
+    now: datetime,
+    window: timedelta = timedelta(hours=1),
+    step: timedelta = timedelta(minutes=1),
+) -> dict[str, Any]:
     """Buckets of `step` over the `window` ending at `now`, oldest first, plus totals over the whole window.
 
     A request counts in the minute it was created; its latency and TTFT once it has them. A "failover" is any
     attempt after a request's first (a retry on the same provider or a move to the next one)."""
     count = max(1, int(window / step))
     start = now - step * count
-    buckets = [{"t": (start + step * i).isoformat(timespec="seconds").replace("+00:00", "Z"), "requests": 0,
-                "errors": 0, "failovers": 0, "_latency": [], "_ttft": []} for i in range(count)]
+    buckets = [
+        {
+            "t": (start + step * i).isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "requests": 0,
+            "errors": 0,
+            "failovers": 0,
+            "_latency": [],
+            "_ttft": [],
+        }
+        for i in range(count)
+    ]
 
     def index(moment: datetime) -> int | None:
         i = int((moment - start) / step)
@@ -62,17 +76,31 @@ def dashboard(requests: list[dict[str, Any]], attempts: list[dict[str, Any]], no
     all_ttft = [v for b in buckets for v in b["_ttft"]]
     for bucket in buckets:
         latency, ttft = bucket.pop("_latency"), bucket.pop("_ttft")
-        bucket.update(p50_latency_ms=percentile(latency, 50), p99_latency_ms=percentile(latency, 99),
-                      p50_ttft_ms=percentile(ttft, 50), p99_ttft_ms=percentile(ttft, 99))
+        bucket.update(
+            p50_latency_ms=percentile(latency, 50),
+            p99_latency_ms=percentile(latency, 99),
+            p50_ttft_ms=percentile(ttft, 50),
+            p99_ttft_ms=percentile(ttft, 99),
+        )
     total = sum(b["requests"] for b in buckets)
     errors = sum(b["errors"] for b in buckets)
-    totals = {"requests": total, "errors": errors, "error_rate": round(errors / total, 4) if total else 0.0,
-              "failovers": sum(b["failovers"] for b in buckets),
-              "requests_per_minute": round(total / (window.total_seconds() / 60), 2),
-              "p50_latency_ms": percentile(all_latency, 50), "p99_latency_ms": percentile(all_latency, 99),
-              "p50_ttft_ms": percentile(all_ttft, 50), "p99_ttft_ms": percentile(all_ttft, 99)}
-    return {"window_seconds": window.total_seconds(), "step_seconds": step.total_seconds(), "totals": totals,
-            "buckets": buckets}
+    totals = {
+        "requests": total,
+        "errors": errors,
+        "error_rate": round(errors / total, 4) if total else 0.0,
+        "failovers": sum(b["failovers"] for b in buckets),
+        "requests_per_minute": round(total / (window.total_seconds() / 60), 2),
+        "p50_latency_ms": percentile(all_latency, 50),
+        "p99_latency_ms": percentile(all_latency, 99),
+        "p50_ttft_ms": percentile(all_ttft, 50),
+        "p99_ttft_ms": percentile(all_ttft, 99),
+    }
+    return {
+        "window_seconds": window.total_seconds(),
+        "step_seconds": step.total_seconds(),
+        "totals": totals,
+        "buckets": buckets,
+    }
 
 
 def circuit(record: dict[str, Any] | None, now: float) -> dict[str, Any]:
@@ -84,5 +112,8 @@ def circuit(record: dict[str, Any] | None, now: float) -> dict[str, Any]:
         name = "open"
     else:
         name = "half-open"
-    return {"state": name, "failures": state.failures,
-            "retry_in_s": round(state.open_until - now, 1) if name == "open" else None}
+    return {
+        "state": name,
+        "failures": state.failures,
+        "retry_in_s": round(state.open_until - now, 1) if name == "open" else None,
+    }

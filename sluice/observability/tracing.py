@@ -56,8 +56,9 @@ class EventTracer:
         if spans is None:
             while len(self._open) >= MAX_TRACKED:
                 self._open.pop(next(iter(self._open))).request.end(end_time=moment)
-            request = self.tracer.start_span("sluice.request", start_time=moment,
-                                             attributes={"sluice.request_id": channel_id})
+            request = self.tracer.start_span(
+                "sluice.request", start_time=moment, attributes={"sluice.request_id": channel_id}
+            )
             spans = self._open[channel_id] = _Spans(request=request)
         match event:
             case StatusEvent():
@@ -66,9 +67,15 @@ class EventTracer:
                 self._end_attempt(spans, moment)
                 context = self._trace.set_span_in_context(spans.request)
                 spans.attempt = self.tracer.start_span(
-                    "sluice.attempt", context=context, start_time=moment,
-                    attributes={"sluice.provider": event.provider, "sluice.model": event.model,
-                                "sluice.attempt": event.attempt})
+                    "sluice.attempt",
+                    context=context,
+                    start_time=moment,
+                    attributes={
+                        "sluice.provider": event.provider,
+                        "sluice.model": event.model,
+                        "sluice.attempt": event.attempt,
+                    },
+                )
                 spans.first_token = False
             case DeltaEvent() if not spans.first_token and spans.attempt is not None:
                 spans.first_token = True
@@ -78,11 +85,11 @@ class EventTracer:
                 spans.request.add_event("reset", {"reason": event.reason}, timestamp=moment)
             case FailoverEvent():
                 self._end_attempt(spans, moment, error=event.error)
-                spans.request.add_event("failover", {"from": event.from_, "to": event.to, "error": event.error},
-                                        timestamp=moment)
+                spans.request.add_event(
+                    "failover", {"from": event.from_, "to": event.to, "error": event.error}, timestamp=moment
+                )
             case WebhookEvent():
-                spans.request.add_event("webhook", {"state": event.state, "attempt": event.attempt},
-                                        timestamp=moment)
+                spans.request.add_event("webhook", {"state": event.state, "attempt": event.attempt}, timestamp=moment)
             case ResponseEvent():
                 self._end_attempt(spans, moment)
                 for name in ("workflow", "provider", "model"):

@@ -44,8 +44,10 @@ def create_client(max_connections: int = 512) -> Client:
     the run loop, so the client only bounds connecting; keep-alive spares a TCP+TLS handshake per request."""
     connector = aiohttp.TCPConnector(limit=max_connections, keepalive_timeout=60, ttl_dns_cache=300)
     return aiohttp.ClientSession(
-        connector=connector, timeout=aiohttp.ClientTimeout(total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT),
-        read_bufsize=MAX_LINE // 2, auto_decompress=True,  # a line may take twice the buffer size
+        connector=connector,
+        timeout=aiohttp.ClientTimeout(total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT),
+        read_bufsize=MAX_LINE // 2,
+        auto_decompress=True,  # a line may take twice the buffer size
     )
 
 
@@ -92,16 +94,28 @@ def status_error(provider: str, status: int, headers: Mapping[str, str], detail:
 
 @asynccontextmanager
 async def open_stream(
-    client: Client, provider: str, url: str, body: dict[str, Any], *, headers: dict[str, str],
-    describe: Describe, connect_timeout: float | None = None, params: dict[str, str] | None = None,
+    client: Client,
+    provider: str,
+    url: str,
+    body: dict[str, Any],
+    *,
+    headers: dict[str, str],
+    describe: Describe,
+    connect_timeout: float | None = None,
+    params: dict[str, str] | None = None,
 ) -> AsyncIterator[Response]:
     """POST `body` and hold the streaming response open; every failure leaves as a `ProviderError`."""
     connect = connect_timeout or DEFAULT_CONNECT_TIMEOUT
     timeout = _connect_timeout(connect)
     started = False
     try:
-        async with client.post(url, data=orjson.dumps(body), params=params, timeout=timeout,
-                               headers={"content-type": "application/json", **headers}) as response:
+        async with client.post(
+            url,
+            data=orjson.dumps(body),
+            params=params,
+            timeout=timeout,
+            headers={"content-type": "application/json", **headers},
+        ) as response:
             started = True
             if response.status >= 400:
                 raw = await _read_capped(response)

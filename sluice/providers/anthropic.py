@@ -42,15 +42,23 @@ class AnthropicProvider:
     kind = "anthropic"
 
     def __init__(
-        self, name: str, *, client: Client, api_key: str | None = None,
-        base_url: str = "https://api.anthropic.com", headers: dict[str, str] | None = None,
+        self,
+        name: str,
+        *,
+        client: Client,
+        api_key: str | None = None,
+        base_url: str = "https://api.anthropic.com",
+        headers: dict[str, str] | None = None,
         max_tokens: int = DEFAULT_MAX_TOKENS,
     ) -> None:
         self.name = name
         self.client = client
         self.url = base_url.rstrip("/") + "/v1/messages"
-        self.headers = {"anthropic-version": API_VERSION, **({"x-api-key": api_key} if api_key else {}),
-                        **(headers or {})}
+        self.headers = {
+            "anthropic-version": API_VERSION,
+            **({"x-api-key": api_key} if api_key else {}),
+            **(headers or {}),
+        }
         self.max_tokens = max_tokens
 
     def body(self, request: ProviderRequest) -> dict[str, Any]:
@@ -72,8 +80,15 @@ class AnthropicProvider:
         # Native structured output forces one tool; its input JSON, streamed as `input_json_delta`, is the answer.
         forced_tool = (request.extra.get("tool_choice") or {}).get("name")
         tool_blocks: set[int] = set()
-        async with open_stream(self.client, self.name, self.url, self.body(request), headers=self.headers,
-                               describe=describe_error, connect_timeout=request.connect_timeout) as response:
+        async with open_stream(
+            self.client,
+            self.name,
+            self.url,
+            self.body(request),
+            headers=self.headers,
+            describe=describe_error,
+            connect_timeout=request.connect_timeout,
+        ) as response:
             events = sse_events(response)
             async for event, data in events:
                 if event == "ping":

@@ -36,8 +36,13 @@ class GeminiProvider:
     kind = "gemini"
 
     def __init__(
-        self, name: str, *, client: Client, api_key: str | None = None,
-        base_url: str = "https://generativelanguage.googleapis.com", headers: dict[str, str] | None = None,
+        self,
+        name: str,
+        *,
+        client: Client,
+        api_key: str | None = None,
+        base_url: str = "https://generativelanguage.googleapis.com",
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.name = name
         self.client = client
@@ -47,8 +52,9 @@ class GeminiProvider:
     def body(self, request: ProviderRequest) -> dict[str, Any]:
         system, turns = system_and_turns(request)
         body: dict[str, Any] = {
-            "contents": [{"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]}
-                         for m in turns],
+            "contents": [
+                {"role": "model" if m.role == "assistant" else "user", "parts": [{"text": m.content}]} for m in turns
+            ],
         }
         if system:
             body["systemInstruction"] = {"parts": [{"text": system}]}
@@ -58,9 +64,16 @@ class GeminiProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
         url = f"{self.base_url}/v1beta/models/{quote(request.model, safe='')}:streamGenerateContent"
-        async with open_stream(self.client, self.name, url, self.body(request), headers=self.headers,
-                               describe=describe_error, connect_timeout=request.connect_timeout,
-                               params={"alt": "sse"}) as response:
+        async with open_stream(
+            self.client,
+            self.name,
+            url,
+            self.body(request),
+            headers=self.headers,
+            describe=describe_error,
+            connect_timeout=request.connect_timeout,
+            params={"alt": "sse"},
+        ) as response:
             events = sse_events(response)
             async for _, data in events:
                 payload = parse_chunk(self.name, data)
@@ -71,12 +84,18 @@ class GeminiProvider:
                     cls = _STREAM_ERRORS.get(status, ProviderUnavailable)
                     raise cls(f"{self.name} failed mid-stream: {describe_error(payload)}")
                 candidate = (payload.get("candidates") or [{}])[0]
-                text = "".join(part.get("text", "") for part in (candidate.get("content") or {}).get("parts") or ()
-                               if not part.get("thought"))
+                text = "".join(
+                    part.get("text", "")
+                    for part in (candidate.get("content") or {}).get("parts") or ()
+                    if not part.get("thought")
+                )
                 finish = candidate.get("finishReason")
                 metadata = payload.get("usageMetadata")
-                usage = Usage(metadata.get("promptTokenCount") or 0,
-                              metadata.get("candidatesTokenCount") or 0) if metadata and finish else None
+                usage = (
+                    Usage(metadata.get("promptTokenCount") or 0, metadata.get("candidatesTokenCount") or 0)
+                    if metadata and finish
+                    else None
+                )
                 if text or finish:
                     yield Chunk(text=text, usage=usage, finish_reason=finish)
                 if finish:

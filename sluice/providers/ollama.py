@@ -17,8 +17,14 @@ class OllamaProvider:
     kind = "ollama"
 
     def __init__(
-        self, name: str, *, client: Client, base_url: str = "http://127.0.0.1:11434",
-        api_key: str | None = None, headers: dict[str, str] | None = None, keep_alive: str | None = None,
+        self,
+        name: str,
+        *,
+        client: Client,
+        base_url: str = "http://127.0.0.1:11434",
+        api_key: str | None = None,
+        headers: dict[str, str] | None = None,
+        keep_alive: str | None = None,
     ) -> None:
         self.name = name
         self.client = client
@@ -37,8 +43,15 @@ class OllamaProvider:
         return merge(body, request.extra)
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
-        async with open_stream(self.client, self.name, self.url, self.body(request), headers=self.headers,
-                               describe=describe_error, connect_timeout=request.connect_timeout) as response:
+        async with open_stream(
+            self.client,
+            self.name,
+            self.url,
+            self.body(request),
+            headers=self.headers,
+            describe=describe_error,
+            connect_timeout=request.connect_timeout,
+        ) as response:
             lines = ndjson_lines(response)
             async for line in lines:
                 payload = parse_chunk(self.name, line)

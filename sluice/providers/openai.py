@@ -22,8 +22,15 @@ class OpenAIProvider:
     param_names: dict[str, str] = _PARAM_NAMES
 
     def __init__(
-        self, name: str, *, client: Client, api_key: str | None = None, base_url: str | None = None,
-        headers: dict[str, str] | None = None, stream_usage: bool = True, merge_reads: bool = True,
+        self,
+        name: str,
+        *,
+        client: Client,
+        api_key: str | None = None,
+        base_url: str | None = None,
+        headers: dict[str, str] | None = None,
+        stream_usage: bool = True,
+        merge_reads: bool = True,
     ) -> None:
         self.name = name
         self.client = client
@@ -44,8 +51,15 @@ class OpenAIProvider:
         return merge(body, request.extra)
 
     async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
-        async with open_stream(self.client, self.name, self.url, self.body(request), headers=self.headers,
-                               describe=describe_error, connect_timeout=request.connect_timeout) as response:
+        async with open_stream(
+            self.client,
+            self.name,
+            self.url,
+            self.body(request),
+            headers=self.headers,
+            describe=describe_error,
+            connect_timeout=request.connect_timeout,
+        ) as response:
             if not request.stream:
                 yield self._completion(await response.read())  # a cut body fails as a cut stream does
                 return
@@ -69,9 +83,16 @@ class OpenAIProvider:
                         finish = event_finish or finish
                         usage = event_usage or usage
                     if texts or finish or usage:
-                        yield Chunk(text="".join(texts), finish_reason=finish, usage=Usage(
-                            input_tokens=usage.get("prompt_tokens") or 0,
-                            output_tokens=usage.get("completion_tokens") or 0) if usage else None)
+                        yield Chunk(
+                            text="".join(texts),
+                            finish_reason=finish,
+                            usage=Usage(
+                                input_tokens=usage.get("prompt_tokens") or 0,
+                                output_tokens=usage.get("completion_tokens") or 0,
+                            )
+                            if usage
+                            else None,
+                        )
                     if done:
                         await drain(batches)
                         return
@@ -86,9 +107,13 @@ class OpenAIProvider:
             raise ProviderUnavailable(f"{self.name} failed: {describe_error(body)}")
         choice = body["choices"][0] if body["choices"] else {}
         usage = body.get("usage") or {}
-        return Chunk(text=(choice.get("message") or {}).get("content") or "", finish_reason=choice.get("finish_reason"),
-                     usage=Usage(input_tokens=usage.get("prompt_tokens") or 0,
-                                 output_tokens=usage.get("completion_tokens") or 0) if usage else None)
+        return Chunk(
+            text=(choice.get("message") or {}).get("content") or "",
+            finish_reason=choice.get("finish_reason"),
+            usage=Usage(input_tokens=usage.get("prompt_tokens") or 0, output_tokens=usage.get("completion_tokens") or 0)
+            if usage
+            else None,
+        )
 
     def _event(self, data: str) -> tuple[str | None, str | None, dict[str, Any] | None]:
         """(text, finish reason, usage) of one `chat.completion.chunk`; a malformed or error event raises."""

@@ -27,7 +27,12 @@ class OpenAICompatibleProvider(OpenAIProvider):
     param_names: dict[str, str] = {}  # most compatible servers know `max_tokens`, not `max_completion_tokens`
 
     def __init__(
-        self, name: str, *, client: Client, base_url: str | None = None, preset: str | None = None,
+        self,
+        name: str,
+        *,
+        client: Client,
+        base_url: str | None = None,
+        preset: str | None = None,
         **options: Any,
     ) -> None:
         if base_url is None:

@@ -173,9 +173,11 @@ class _Generator:
         items = schema.get("items", {"type": "string"})
         count = max(int(schema.get("minItems", 0)), min(int(schema.get("maxItems", 2)), 2))
         if items.get("type", "string") == "string" and "enum" not in items:
-            return [t for t in _topics(self.prompt)][: max(count, 1)] if name == "topics" else [
-                f"{name or 'item'} {i + 1}" for i in range(count)
-            ]
+            return (
+                [t for t in _topics(self.prompt)][: max(count, 1)]
+                if name == "topics"
+                else [f"{name or 'item'} {i + 1}" for i in range(count)]
+            )
         return [self.value(items, f"{name}[{i}]") for i in range(count)]
 
     def make_string(self, schema: dict[str, Any], name: str) -> str:

@@ -71,18 +71,37 @@ class AdminStore:
 
     async def list_api_keys(self, project_id: str) -> list[ApiKeyRecord]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(api_keys).where(api_keys.c.project_id == project_id).order_by(api_keys.c.created_at.desc())
-            )).all()
-        return [ApiKeyRecord(**_timestamps({k: v for k, v in row._mapping.items() if k != "key_hash"},
-                                           "created_at", "last_used_at", "revoked_at")) for row in rows]
+            rows = (
+                await conn.execute(
+                    sa.select(api_keys)
+                    .where(api_keys.c.project_id == project_id)
+                    .order_by(api_keys.c.created_at.desc())
+                )
+            ).all()
+        return [
+            ApiKeyRecord(
+                **_timestamps(
+                    {k: v for k, v in row._mapping.items() if k != "key_hash"},
+                    "created_at",
+                    "last_used_at",
+                    "revoked_at",
+                )
+            )
+            for row in rows
+        ]
 
     async def revoke_api_key(self, project_id: str, key_id: str) -> bool:
         """Revoke a key (kept for the audit trail); False if the project has no such unrevoked key."""
         async with self.engine.begin() as conn:
-            result = await conn.execute(api_keys.update().where(
-                api_keys.c.id == key_id, api_keys.c.project_id == project_id, api_keys.c.revoked_at.is_(None),
-            ).values(revoked_at=now()))
+            result = await conn.execute(
+                api_keys.update()
+                .where(
+                    api_keys.c.id == key_id,
+                    api_keys.c.project_id == project_id,
+                    api_keys.c.revoked_at.is_(None),
+                )
+                .values(revoked_at=now())
+            )
         return result.rowcount > 0
 
     # stored workflows ---------------------------------------------------------------------------------------------
@@ -102,19 +121,28 @@ class AdminStore:
         moment = now()
         async with self.engine.begin() as conn:
             if create:
-                taken = await conn.scalar(sa.select(sa.func.count()).select_from(workflows)
-                                          .where(workflows.c.name == name))
+                taken = await conn.scalar(
+                    sa.select(sa.func.count()).select_from(workflows).where(workflows.c.name == name)
+                )
                 if taken:
                     raise NameTaken(name)
                 try:
-                    await conn.execute(workflows.insert().values(
-                        id=f"wf_{uuid.uuid4().hex[:16]}", project_id=project_id, name=name, definition=definition,
-                        created_at=moment, updated_at=moment))
+                    await conn.execute(
+                        workflows.insert().values(
+                            id=f"wf_{uuid.uuid4().hex[:16]}",
+                            project_id=project_id,
+                            name=name,
+                            definition=definition,
+                            created_at=moment,
+                            updated_at=moment,
+                        )
+                    )
                 except IntegrityError as exc:
                     raise NameTaken(name) from exc
             else:
-                await conn.execute(workflows.update().where(workflows.c.name == name)
-                                   .values(definition=definition, updated_at=moment))
+                await conn.execute(
+                    workflows.update().where(workflows.c.name == name).values(definition=definition, updated_at=moment)
+                )
 
     async def delete_workflow(self, name: str) -> bool:
         async with self.engine.begin() as conn:
@@ -133,16 +161,23 @@ class AdminStore:
             row = (await conn.execute(sa.select(providers).where(providers.c.name == name))).first()
         return StoredProvider(**_timestamps(dict(row._mapping), "created_at", "updated_at")) if row else None
 
-    async def save_provider(self, project_id: str, name: str, type_: str, options: dict[str, Any],
-                            credentials: str | None, *, create: bool) -> None:
+    async def save_provider(
+        self, project_id: str, name: str, type_: str, options: dict[str, Any], credentials: str | None, *, create: bool
+    ) -> None:
         moment = now()
         values = {"type": type_, "options": options, "credentials": credentials, "updated_at": moment}
         async with self.engine.begin() as conn:
             if create:
                 try:
-                    await conn.execute(providers.insert().values(
-                        id=f"prov_{uuid.uuid4().hex[:16]}", project_id=project_id, name=name, created_at=moment,
-                        **values))
+                    await conn.execute(
+                        providers.insert().values(
+                            id=f"prov_{uuid.uuid4().hex[:16]}",
+                            project_id=project_id,
+                            name=name,
+                            created_at=moment,
+                            **values,
+                        )
+                    )
                 except IntegrityError as exc:
                     raise NameTaken(name) from exc
             else:
@@ -156,10 +191,16 @@ class AdminStore:
     async def catalog_version(self) -> tuple[Any, ...]:
         """Changes whenever a stored workflow or provider is added, edited or removed (instances poll it)."""
         async with self.engine.connect() as conn:
-            wf = (await conn.execute(sa.select(sa.func.count(), sa.func.max(workflows.c.updated_at))
-                                     .select_from(workflows))).first()
-            pv = (await conn.execute(sa.select(sa.func.count(), sa.func.max(providers.c.updated_at))
-                                     .select_from(providers))).first()
+            wf = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.max(workflows.c.updated_at)).select_from(workflows)
+                )
+            ).first()
+            pv = (
+                await conn.execute(
+                    sa.select(sa.func.count(), sa.func.max(providers.c.updated_at)).select_from(providers)
+                )
+            ).first()
         return (*tuple(wf or ()), *tuple(pv or ()))
 
     # request log --------------------------------------------------------------------------------------------------
@@ -179,8 +220,9 @@ class AdminStore:
         if where.before:
             query = query.where(requests.c.created_at < where.before)
         if where.metadata_key:
-            query = query.where(_metadata_matches(where.metadata_key, where.metadata_value,
-                                                  typed=self.engine.dialect.name == "sqlite"))
+            query = query.where(
+                _metadata_matches(where.metadata_key, where.metadata_value, typed=self.engine.dialect.name == "sqlite")
+            )
         query = query.order_by(requests.c.created_at.desc()).limit(where.limit)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query)).all()
@@ -189,19 +231,30 @@ class AdminStore:
     # dashboard ----------------------------------------------------------------------------------------------------
 
     async def request_timings(self, project_id: str | None, since: datetime) -> list[dict[str, Any]]:
-        query = sa.select(requests.c.created_at, requests.c.status, requests.c.started_at,
-                          requests.c.first_token_at, requests.c.completed_at).where(requests.c.created_at >= since)
+        query = sa.select(
+            requests.c.created_at,
+            requests.c.status,
+            requests.c.started_at,
+            requests.c.first_token_at,
+            requests.c.completed_at,
+        ).where(requests.c.created_at >= since)
         if project_id is not None:
             query = query.where(requests.c.project_id == project_id)
         async with self.engine.connect() as conn:
             rows = (await conn.execute(query.order_by(requests.c.created_at.desc()).limit(MAX_STATS_ROWS))).all()
-        return [_timestamps(dict(row._mapping), "created_at", "started_at", "first_token_at", "completed_at")
-                for row in rows]
+        return [
+            _timestamps(dict(row._mapping), "created_at", "started_at", "first_token_at", "completed_at")
+            for row in rows
+        ]
 
     async def attempt_rows(self, project_id: str | None, since: datetime) -> list[dict[str, Any]]:
-        query = (sa.select(attempts.c.started_at, attempts.c.attempt, attempts.c.provider, attempts.c.model,
-                           attempts.c.status)
-                 .join(requests, requests.c.id == attempts.c.request_id).where(attempts.c.started_at >= since))
+        query = (
+            sa.select(
+                attempts.c.started_at, attempts.c.attempt, attempts.c.provider, attempts.c.model, attempts.c.status
+            )
+            .join(requests, requests.c.id == attempts.c.request_id)
+            .where(attempts.c.started_at >= since)
+        )
         if project_id is not None:
             query = query.where(requests.c.project_id == project_id)
         async with self.engine.connect() as conn:

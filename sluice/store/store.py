@@ -128,20 +128,37 @@ class Store:
     async def create_api_key(self, project_id: str, name: str, *, admin: bool = False) -> tuple[str, ApiKeyRecord]:
         """A new key: the plaintext is returned once and only its SHA-256 is stored."""
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
-        record = ApiKeyRecord(id=f"key_{uuid.uuid4().hex[:16]}", project_id=project_id, name=name,
-                              prefix=plaintext[: len(KEY_PREFIX) + 6], is_admin=admin, created_at=now())
+        record = ApiKeyRecord(
+            id=f"key_{uuid.uuid4().hex[:16]}",
+            project_id=project_id,
+            name=name,
+            prefix=plaintext[: len(KEY_PREFIX) + 6],
+            is_admin=admin,
+            created_at=now(),
+        )
         async with self.writing() as conn:
-            await conn.execute(api_keys.insert().values(
-                id=record.id, project_id=project_id, name=name, prefix=record.prefix, key_hash=hash_key(plaintext),
-                is_admin=admin, created_at=record.created_at,
-            ))
+            await conn.execute(
+                api_keys.insert().values(
+                    id=record.id,
+                    project_id=project_id,
+                    name=name,
+                    prefix=record.prefix,
+                    key_hash=hash_key(plaintext),
+                    is_admin=admin,
+                    created_at=record.created_at,
+                )
+            )
         return plaintext, record
 
     async def find_api_key(self, plaintext: str) -> ApiKeyRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(
-                sa.select(api_keys).where(api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None))
-            )).first()
+            row = (
+                await conn.execute(
+                    sa.select(api_keys).where(
+                        api_keys.c.key_hash == hash_key(plaintext), api_keys.c.revoked_at.is_(None)
+                    )
+                )
+            ).first()
         if row is None:
             return None
         values = {k: v for k, v in row._mapping.items() if k != "key_hash"}
@@ -165,9 +182,11 @@ class Store:
 
     async def find_by_idempotency_key(self, project_id: str, key: str) -> RequestRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(requests).where(
-                requests.c.project_id == project_id, requests.c.idempotency_key == key
-            ))).first()
+            row = (
+                await conn.execute(
+                    sa.select(requests).where(requests.c.project_id == project_id, requests.c.idempotency_key == key)
+                )
+            ).first()
         return RequestRecord.from_row(row) if row else None
 
     async def get_request(self, request_id: str) -> RequestRecord | None:
@@ -177,9 +196,11 @@ class Store:
 
     async def list_unfinished(self) -> list[RequestRecord]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(requests).where(requests.c.status.in_(UNFINISHED)).order_by(requests.c.created_at)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(requests).where(requests.c.status.in_(UNFINISHED)).order_by(requests.c.created_at)
+                )
+            ).all()
         return [RequestRecord.from_row(row) for row in rows]
 
     async def start_run(self, request_id: str) -> RequestRecord | None:
@@ -215,10 +236,19 @@ class Store:
         first_token_at: datetime | None = None,
     ) -> None:
         async with self.writing() as conn:
-            await conn.execute(requests.update().where(requests.c.id == request_id).values(
-                status=status, terminal_seq=terminal_seq, data=data, error=error, meta=meta,
-                first_token_at=first_token_at, completed_at=now(),
-            ))
+            await conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id)
+                .values(
+                    status=status,
+                    terminal_seq=terminal_seq,
+                    data=data,
+                    error=error,
+                    meta=meta,
+                    first_token_at=first_token_at,
+                    completed_at=now(),
+                )
+            )
 
     async def record_attempt(self, request_id: str, **values: Any) -> None:
         async with self.writing() as conn:
@@ -226,9 +256,11 @@ class Store:
 
     async def list_attempts(self, request_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.id)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(attempts).where(attempts.c.request_id == request_id).order_by(attempts.c.id)
+                )
+            ).all()
         hidden = ("id", "request_id")
         return [{k: v for k, v in utc_values(row, "started_at").items() if k not in hidden} for row in rows]
 

@@ -88,11 +88,13 @@ class WebhookStore:
     async def active_secrets(self, project_id: str) -> list[str]:
         """Secrets to sign with, newest first: the current one plus any still inside a rotation's overlap window."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(webhook_secrets.c.secret, webhook_secrets.c.expires_at)
-                .where(webhook_secrets.c.project_id == project_id)
-                .order_by(webhook_secrets.c.created_at.desc())
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(webhook_secrets.c.secret, webhook_secrets.c.expires_at)
+                    .where(webhook_secrets.c.project_id == project_id)
+                    .order_by(webhook_secrets.c.created_at.desc())
+                )
+            ).all()
         moment = now()
         found = [self._open(row.secret) for row in rows if row.expires_at is None or as_utc(row.expires_at) > moment]
         return [secret for secret in found if secret is not None]
@@ -103,12 +105,19 @@ class WebhookStore:
         until = moment + timedelta(seconds=overlap)
         secret_id = f"whs_{uuid.uuid4().hex[:16]}"
         async with self.engine.begin() as conn:
-            await conn.execute(webhook_secrets.update().where(
-                webhook_secrets.c.project_id == project_id,
-                sa.or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > until),
-            ).values(expires_at=until))
-            await conn.execute(webhook_secrets.insert().values(
-                id=secret_id, project_id=project_id, secret=self._seal(secret), created_at=moment, expires_at=None))
+            await conn.execute(
+                webhook_secrets.update()
+                .where(
+                    webhook_secrets.c.project_id == project_id,
+                    sa.or_(webhook_secrets.c.expires_at.is_(None), webhook_secrets.c.expires_at > until),
+                )
+                .values(expires_at=until)
+            )
+            await conn.execute(
+                webhook_secrets.insert().values(
+                    id=secret_id, project_id=project_id, secret=self._seal(secret), created_at=moment, expires_at=None
+                )
+            )
         return secret_id, until
 
     async def ensure_secret(self, project_id: str, secret: str) -> list[str]:
@@ -117,74 +126,123 @@ class WebhookStore:
         if found:
             return found
         async with self.engine.begin() as conn:
-            await conn.execute(webhook_secrets.insert().values(
-                id=f"whs_{uuid.uuid4().hex[:16]}", project_id=project_id, secret=self._seal(secret), created_at=now()))
+            await conn.execute(
+                webhook_secrets.insert().values(
+                    id=f"whs_{uuid.uuid4().hex[:16]}",
+                    project_id=project_id,
+                    secret=self._seal(secret),
+                    created_at=now(),
+                )
+            )
         return await self.active_secrets(project_id)
 
     async def list_secrets(self, project_id: str) -> list[dict[str, Any]]:
         """Secret metadata only: the plaintext is shown once, when it is created."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(webhook_secrets.c.id, webhook_secrets.c.created_at, webhook_secrets.c.expires_at)
-                .where(webhook_secrets.c.project_id == project_id).order_by(webhook_secrets.c.created_at.desc())
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(webhook_secrets.c.id, webhook_secrets.c.created_at, webhook_secrets.c.expires_at)
+                    .where(webhook_secrets.c.project_id == project_id)
+                    .order_by(webhook_secrets.c.created_at.desc())
+                )
+            ).all()
         return [{"id": r.id, "created_at": as_utc(r.created_at), "expires_at": as_utc(r.expires_at)} for r in rows]
 
     async def allow_private_urls(self, project_id: str) -> bool:
         async with self.engine.connect() as conn:
-            value = await conn.scalar(sa.select(webhook_settings.c.allow_private_urls)
-                                      .where(webhook_settings.c.project_id == project_id))
+            value = await conn.scalar(
+                sa.select(webhook_settings.c.allow_private_urls).where(webhook_settings.c.project_id == project_id)
+            )
         return bool(value)
 
     async def set_allow_private_urls(self, project_id: str, allow: bool) -> None:
         async with self.engine.begin() as conn:
-            updated = await conn.execute(webhook_settings.update().where(webhook_settings.c.project_id == project_id)
-                                         .values(allow_private_urls=allow, updated_at=now()))
+            updated = await conn.execute(
+                webhook_settings.update()
+                .where(webhook_settings.c.project_id == project_id)
+                .values(allow_private_urls=allow, updated_at=now())
+            )
             if updated.rowcount == 0:
-                await conn.execute(webhook_settings.insert().values(
-                    project_id=project_id, allow_private_urls=allow, updated_at=now()))
+                await conn.execute(
+                    webhook_settings.insert().values(project_id=project_id, allow_private_urls=allow, updated_at=now())
+                )
 
     # deliveries ----------------------------------------------------------------------------------------------------
 
-    def _delivery_values(self, *, project_id: str, request_id: str, type: str, url: str, body: str,
-                         lease: float) -> dict[str, Any]:
+    def _delivery_values(
+        self, *, project_id: str, request_id: str, type: str, url: str, body: str, lease: float
+    ) -> dict[str, Any]:
         moment = now()
-        return {"id": f"msg_{uuid.uuid4().hex}", "project_id": project_id, "request_id": request_id, "type": type,
-                "url": url, "body": body, "status": "pending", "attempts": 0, "next_attempt_at": moment,
-                "locked_until": moment + timedelta(seconds=lease), "created_at": moment}
+        return {
+            "id": f"msg_{uuid.uuid4().hex}",
+            "project_id": project_id,
+            "request_id": request_id,
+            "type": type,
+            "url": url,
+            "body": body,
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": moment,
+            "locked_until": moment + timedelta(seconds=lease),
+            "created_at": moment,
+        }
 
-    async def create_delivery(self, *, project_id: str, request_id: str, type: str, url: str, body: str,
-                              lease: float) -> str:
-        values = self._delivery_values(project_id=project_id, request_id=request_id, type=type, url=url, body=body,
-                                       lease=lease)
+    async def create_delivery(
+        self, *, project_id: str, request_id: str, type: str, url: str, body: str, lease: float
+    ) -> str:
+        values = self._delivery_values(
+            project_id=project_id, request_id=request_id, type=type, url=url, body=body, lease=lease
+        )
         async with self.engine.begin() as conn:
             await conn.execute(webhook_deliveries.insert().values(**values))
         return values["id"]
 
     async def begin_callback(
-        self, *, request_id: str, project_id: str, token_hash: str, on_timeout: str, expires_at: datetime,
-        data: Any, meta: dict[str, Any], delivery: dict[str, Any], lease: float,
+        self,
+        *,
+        request_id: str,
+        project_id: str,
+        token_hash: str,
+        on_timeout: str,
+        expires_at: datetime,
+        data: Any,
+        meta: dict[str, Any],
+        delivery: dict[str, Any],
+        lease: float,
     ) -> str:
         """In one transaction: the request moves to `awaiting_callback` keeping the AI result, the wait and the
         webhook delivery are recorded. A crash before this commits leaves the request to be re-run by recovery."""
         values = self._delivery_values(project_id=project_id, request_id=request_id, lease=lease, **delivery)
         async with self.engine.begin() as conn:
-            await conn.execute(requests.update().where(requests.c.id == request_id)
-                               .values(status=AWAITING_CALLBACK, data=data, meta=meta))
-            await conn.execute(callback_waits.insert().values(
-                request_id=request_id, project_id=project_id, token_hash=token_hash, state="waiting",
-                on_timeout=on_timeout, expires_at=expires_at, created_at=now()))
+            await conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id)
+                .values(status=AWAITING_CALLBACK, data=data, meta=meta)
+            )
+            await conn.execute(
+                callback_waits.insert().values(
+                    request_id=request_id,
+                    project_id=project_id,
+                    token_hash=token_hash,
+                    state="waiting",
+                    on_timeout=on_timeout,
+                    expires_at=expires_at,
+                    created_at=now(),
+                )
+            )
             await conn.execute(webhook_deliveries.insert().values(**values))
         return values["id"]
 
     async def get_delivery(self, delivery_id: str) -> DeliveryRecord | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))
-                   ).first()
+            row = (
+                await conn.execute(sa.select(webhook_deliveries).where(webhook_deliveries.c.id == delivery_id))
+            ).first()
         return DeliveryRecord.from_row(row) if row else None
 
-    async def list_deliveries(self, project_id: str | None, *, status: str | None = None,
-                              request_id: str | None = None, limit: int = 50) -> list[DeliveryRecord]:
+    async def list_deliveries(
+        self, project_id: str | None, *, status: str | None = None, request_id: str | None = None, limit: int = 50
+    ) -> list[DeliveryRecord]:
         query = sa.select(webhook_deliveries).order_by(webhook_deliveries.c.created_at.desc()).limit(limit)
         if project_id is not None:
             query = query.where(webhook_deliveries.c.project_id == project_id)
@@ -198,44 +256,95 @@ class WebhookStore:
 
     async def list_attempts(self, delivery_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(webhook_attempts).where(webhook_attempts.c.delivery_id == delivery_id)
-                                       .order_by(webhook_attempts.c.id))).all()
+            rows = (
+                await conn.execute(
+                    sa.select(webhook_attempts)
+                    .where(webhook_attempts.c.delivery_id == delivery_id)
+                    .order_by(webhook_attempts.c.id)
+                )
+            ).all()
         hidden = ("id", "delivery_id")
         return [{k: v for k, v in utc_values(row, "started_at").items() if k not in hidden} for row in rows]
 
     async def record_attempt(
-        self, delivery_id: str, *, attempt: int, status_code: int | None, error: str | None, latency_ms: float,
-        response_excerpt: str | None, via: str, started_at: datetime, status: str,
-        next_attempt_at: datetime | None, locked_until: datetime | None,
+        self,
+        delivery_id: str,
+        *,
+        attempt: int,
+        status_code: int | None,
+        error: str | None,
+        latency_ms: float,
+        response_excerpt: str | None,
+        via: str,
+        started_at: datetime,
+        status: str,
+        next_attempt_at: datetime | None,
+        locked_until: datetime | None,
     ) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(webhook_attempts.insert().values(
-                delivery_id=delivery_id, attempt=attempt, status_code=status_code, error=error,
-                latency_ms=latency_ms, response_excerpt=response_excerpt, via=via, started_at=started_at))
-            await conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(
-                status=status, attempts=attempt, last_status_code=status_code, next_attempt_at=next_attempt_at,
-                locked_until=locked_until, finished_at=None if status == "pending" else now()))
+            await conn.execute(
+                webhook_attempts.insert().values(
+                    delivery_id=delivery_id,
+                    attempt=attempt,
+                    status_code=status_code,
+                    error=error,
+                    latency_ms=latency_ms,
+                    response_excerpt=response_excerpt,
+                    via=via,
+                    started_at=started_at,
+                )
+            )
+            await conn.execute(
+                webhook_deliveries.update()
+                .where(webhook_deliveries.c.id == delivery_id)
+                .values(
+                    status=status,
+                    attempts=attempt,
+                    last_status_code=status_code,
+                    next_attempt_at=next_attempt_at,
+                    locked_until=locked_until,
+                    finished_at=None if status == "pending" else now(),
+                )
+            )
 
     async def extend_lock(self, delivery_id: str, until: datetime) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id)
-                               .values(locked_until=until))
+            await conn.execute(
+                webhook_deliveries.update().where(webhook_deliveries.c.id == delivery_id).values(locked_until=until)
+            )
 
     async def claim_stale(self, *, lease: float, limit: int = 100) -> list[str]:
         """Pending deliveries whose owner stopped (its lease ran out): take them over, one owner each."""
         moment = now()
         async with self.engine.connect() as conn:
-            ids = (await conn.execute(sa.select(webhook_deliveries.c.id).where(
-                webhook_deliveries.c.status == "pending",
-                sa.or_(webhook_deliveries.c.locked_until.is_(None), webhook_deliveries.c.locked_until < moment),
-            ).limit(limit))).scalars().all()
+            ids = (
+                (
+                    await conn.execute(
+                        sa.select(webhook_deliveries.c.id)
+                        .where(
+                            webhook_deliveries.c.status == "pending",
+                            sa.or_(
+                                webhook_deliveries.c.locked_until.is_(None), webhook_deliveries.c.locked_until < moment
+                            ),
+                        )
+                        .limit(limit)
+                    )
+                )
+                .scalars()
+                .all()
+            )
         claimed = []
         for delivery_id in ids:
             async with self.engine.begin() as conn:
-                result = await conn.execute(webhook_deliveries.update().where(
-                    webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status == "pending",
-                    sa.or_(webhook_deliveries.c.locked_until.is_(None), webhook_deliveries.c.locked_until < moment),
-                ).values(locked_until=moment + timedelta(seconds=lease)))
+                result = await conn.execute(
+                    webhook_deliveries.update()
+                    .where(
+                        webhook_deliveries.c.id == delivery_id,
+                        webhook_deliveries.c.status == "pending",
+                        sa.or_(webhook_deliveries.c.locked_until.is_(None), webhook_deliveries.c.locked_until < moment),
+                    )
+                    .values(locked_until=moment + timedelta(seconds=lease))
+                )
             if result.rowcount:
                 claimed.append(delivery_id)
         return claimed
@@ -244,32 +353,53 @@ class WebhookStore:
         """Send a delivery again (same webhook-id, fresh timestamp and signature); False if one is in flight."""
         moment = now()
         async with self.engine.begin() as conn:
-            result = await conn.execute(webhook_deliveries.update().where(
-                webhook_deliveries.c.id == delivery_id, webhook_deliveries.c.status != "pending",
-            ).values(status="pending", next_attempt_at=moment, locked_until=moment + timedelta(seconds=lease),
-                     finished_at=None))
+            result = await conn.execute(
+                webhook_deliveries.update()
+                .where(
+                    webhook_deliveries.c.id == delivery_id,
+                    webhook_deliveries.c.status != "pending",
+                )
+                .values(
+                    status="pending",
+                    next_attempt_at=moment,
+                    locked_until=moment + timedelta(seconds=lease),
+                    finished_at=None,
+                )
+            )
         return bool(result.rowcount)
 
     async def purge_finished(self, before: datetime) -> int:
         """Forget deliveries (delivered or dead-lettered) that finished before `before`, with their attempts."""
         finished = sa.select(webhook_deliveries.c.id).where(
-            webhook_deliveries.c.status != "pending", webhook_deliveries.c.finished_at < before)
+            webhook_deliveries.c.status != "pending", webhook_deliveries.c.finished_at < before
+        )
         async with self.engine.begin() as conn:
             await conn.execute(webhook_attempts.delete().where(webhook_attempts.c.delivery_id.in_(finished)))
-            result = await conn.execute(webhook_deliveries.delete().where(
-                webhook_deliveries.c.status != "pending", webhook_deliveries.c.finished_at < before))
+            result = await conn.execute(
+                webhook_deliveries.delete().where(
+                    webhook_deliveries.c.status != "pending", webhook_deliveries.c.finished_at < before
+                )
+            )
         return result.rowcount or 0
 
     # callback waits --------------------------------------------------------------------------------------------------
 
     async def get_wait(self, request_id: str) -> CallbackWait | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(callback_waits).where(callback_waits.c.request_id == request_id))
-                   ).first()
+            row = (
+                await conn.execute(sa.select(callback_waits).where(callback_waits.c.request_id == request_id))
+            ).first()
         return CallbackWait.from_row(row) if row else None
 
-    async def resolve_wait(self, request_id: str, *, state: str, result: dict[str, Any],
-                           unexpired_at: datetime | None = None, expired_at: datetime | None = None) -> bool:
+    async def resolve_wait(
+        self,
+        request_id: str,
+        *,
+        state: str,
+        result: dict[str, Any],
+        unexpired_at: datetime | None = None,
+        expired_at: datetime | None = None,
+    ) -> bool:
         """Move a waiting callback to its final state, at most once across every instance (a conditional update)."""
         conditions = [callback_waits.c.request_id == request_id, callback_waits.c.state == "waiting"]
         if unexpired_at is not None:
@@ -277,20 +407,33 @@ class WebhookStore:
         if expired_at is not None:
             conditions.append(callback_waits.c.expires_at <= expired_at)
         async with self.engine.begin() as conn:
-            updated = await conn.execute(callback_waits.update().where(*conditions)
-                                         .values(state=state, result=result, resolved_at=now()))
+            updated = await conn.execute(
+                callback_waits.update().where(*conditions).values(state=state, result=result, resolved_at=now())
+            )
         return bool(updated.rowcount)
 
     async def overdue_waits(self, moment: datetime) -> list[str]:
         async with self.engine.connect() as conn:
-            return list((await conn.execute(sa.select(callback_waits.c.request_id).where(
-                callback_waits.c.state == "waiting", callback_waits.c.expires_at <= moment))).scalars().all())
+            return list(
+                (
+                    await conn.execute(
+                        sa.select(callback_waits.c.request_id).where(
+                            callback_waits.c.state == "waiting", callback_waits.c.expires_at <= moment
+                        )
+                    )
+                )
+                .scalars()
+                .all()
+            )
 
     async def waits_in_progress(self) -> list[CallbackWait]:
         """Waits whose request has not finished: still waiting, or resolved but the terminal event not yet written."""
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(
-                sa.select(callback_waits).join(requests, requests.c.id == callback_waits.c.request_id)
-                .where(requests.c.status == AWAITING_CALLBACK)
-            )).all()
+            rows = (
+                await conn.execute(
+                    sa.select(callback_waits)
+                    .join(requests, requests.c.id == callback_waits.c.request_id)
+                    .where(requests.c.status == AWAITING_CALLBACK)
+                )
+            ).all()
         return [CallbackWait.from_row(row) for row in rows]

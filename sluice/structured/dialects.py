@@ -14,17 +14,59 @@ from __future__ import annotations
 
 from typing import Any
 
-_OPENAI_DROPPED = frozenset({
-    "$schema", "$id", "minLength", "maxLength", "patternProperties", "unevaluatedProperties", "propertyNames",
-    "minProperties", "maxProperties", "if", "then", "else", "not", "dependentRequired", "dependentSchemas",
-    "contains", "minContains", "maxContains", "uniqueItems", "default", "examples", "contentEncoding",
-    "contentMediaType",
-})
-_GEMINI_KEPT = frozenset({
-    "type", "format", "title", "description", "nullable", "enum", "maxItems", "minItems", "properties", "required",
-    "minProperties", "maxProperties", "minLength", "maxLength", "pattern", "example", "anyOf", "propertyOrdering",
-    "default", "items", "minimum", "maximum",
-})
+_OPENAI_DROPPED = frozenset(
+    {
+        "$schema",
+        "$id",
+        "minLength",
+        "maxLength",
+        "patternProperties",
+        "unevaluatedProperties",
+        "propertyNames",
+        "minProperties",
+        "maxProperties",
+        "if",
+        "then",
+        "else",
+        "not",
+        "dependentRequired",
+        "dependentSchemas",
+        "contains",
+        "minContains",
+        "maxContains",
+        "uniqueItems",
+        "default",
+        "examples",
+        "contentEncoding",
+        "contentMediaType",
+    }
+)
+_GEMINI_KEPT = frozenset(
+    {
+        "type",
+        "format",
+        "title",
+        "description",
+        "nullable",
+        "enum",
+        "maxItems",
+        "minItems",
+        "properties",
+        "required",
+        "minProperties",
+        "maxProperties",
+        "minLength",
+        "maxLength",
+        "pattern",
+        "example",
+        "anyOf",
+        "propertyOrdering",
+        "default",
+        "items",
+        "minimum",
+        "maximum",
+    }
+)
 
 
 def openai_strict(schema: dict[str, Any]) -> dict[str, Any]:

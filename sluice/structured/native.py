@@ -43,10 +43,21 @@ from sluice.structured.dialects import gemini, openai_strict
 TOOL_NAME = "respond"
 SCHEMA_NAME = "response"
 # Servers that speak OpenAI's Chat Completions and accept `response_format: json_schema`.
-OPENAI_LIKE = frozenset({
-    "openai-compatible", "lmstudio", "llama.cpp", "llamacpp", "groq", "together", "openrouter", "fireworks",
-    "deepseek", "mistral", "xai",
-})
+OPENAI_LIKE = frozenset(
+    {
+        "openai-compatible",
+        "lmstudio",
+        "llama.cpp",
+        "llamacpp",
+        "groq",
+        "together",
+        "openrouter",
+        "fireworks",
+        "deepseek",
+        "mistral",
+        "xai",
+    }
+)
 
 
 def request_options(provider_type: str, schema: dict[str, Any]) -> tuple[str, dict[str, Any]]:
@@ -54,18 +65,21 @@ def request_options(provider_type: str, schema: dict[str, Any]) -> tuple[str, di
     if provider_type == "simulated":
         return "native", {}
     if provider_type == "openai" or provider_type in OPENAI_LIKE:
-        return "native", {"response_format": {
-            "type": "json_schema",
-            "json_schema": {"name": SCHEMA_NAME, "schema": openai_strict(schema), "strict": True},
-        }}
+        return "native", {
+            "response_format": {
+                "type": "json_schema",
+                "json_schema": {"name": SCHEMA_NAME, "schema": openai_strict(schema), "strict": True},
+            }
+        }
     if provider_type == "vllm":
         return "native", {"structured_outputs": {"json": schema}}
     if provider_type == "vllm-legacy":
         return "native", {"guided_json": schema}
     if provider_type == "anthropic":
         return "native", {
-            "tools": [{"name": TOOL_NAME, "description": "Give the answer in this exact structure.",
-                       "input_schema": schema}],
+            "tools": [
+                {"name": TOOL_NAME, "description": "Give the answer in this exact structure.", "input_schema": schema}
+            ],
             "tool_choice": {"type": "tool", "name": TOOL_NAME},
         }
     if provider_type == "anthropic-output":

@@ -60,8 +60,9 @@ def reask(request: ProviderRequest, bad_text: str, violation: SchemaViolation) -
     """`request` continued with the bad answer and a message that says what to correct (sent once per provider)."""
     shown = bad_text if len(bad_text) <= _MAX_ECHOED else bad_text[:_MAX_ECHOED] + "…"
     problems = "\n".join(f"- {problem}" for problem in violation.problems)
-    correction = (f"{REASK_PREFIX} Problems:\n{problems}\n"
-                  "Answer again with only the corrected JSON object, no other text.")
+    correction = (
+        f"{REASK_PREFIX} Problems:\n{problems}\nAnswer again with only the corrected JSON object, no other text."
+    )
     if request.schema is not None:
         correction += "\nThe schema:\n" + orjson.dumps(request.schema).decode()
     messages = (*request.messages, Message("assistant", shown or "(empty answer)"), Message("user", correction))

@@ -59,24 +59,47 @@ class OpenAI(Protocol):
             return _sse({**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 
         usage = {"prompt_tokens": tokens_in, "completion_tokens": len(pieces), "total_tokens": tokens_in + len(pieces)}
-        return ([chunk({"role": "assistant", "content": ""})], [chunk({"content": p}) for p in pieces],
-                [chunk({}, "stop"), _sse({**base, "choices": [], "usage": usage}), b"data: [DONE]\n\n"])
+        return (
+            [chunk({"role": "assistant", "content": ""})],
+            [chunk({"content": p}) for p in pieces],
+            [chunk({}, "stop"), _sse({**base, "choices": [], "usage": usage}), b"data: [DONE]\n\n"],
+        )
 
     def complete(self, model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-        return {"id": "chatcmpl-fake", "object": "chat.completion", "created": int(time.time()), "model": model,
-                "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-                "usage": {"prompt_tokens": tokens_in, "completion_tokens": tokens_out,
-                          "total_tokens": tokens_in + tokens_out}}
+        return {
+            "id": "chatcmpl-fake",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": model,
+            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+            "usage": {
+                "prompt_tokens": tokens_in,
+                "completion_tokens": tokens_out,
+                "total_tokens": tokens_in + tokens_out,
+            },
+        }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
-        kind = {400: "invalid_request_error", 401: "invalid_request_error", 404: "invalid_request_error",
-                429: "rate_limit_exceeded"}.get(status, "server_error")
+        kind = {
+            400: "invalid_request_error",
+            401: "invalid_request_error",
+            404: "invalid_request_error",
+            429: "rate_limit_exceeded",
+        }.get(status, "server_error")
         code = {401: "invalid_api_key", 404: "model_not_found", 429: "rate_limit_exceeded"}.get(status)
         return {"error": {"message": message, "type": kind, "param": None, "code": code}}
 
     def stream_error(self) -> bytes:
-        return _sse({"error": {"message": "The server had an error while processing your request.",
-                               "type": "server_error", "param": None, "code": None}})
+        return _sse(
+            {
+                "error": {
+                    "message": "The server had an error while processing your request.",
+                    "type": "server_error",
+                    "param": None,
+                    "code": None,
+                }
+            }
+        )
 
 
 class Anthropic(Protocol):
@@ -87,36 +110,76 @@ class Anthropic(Protocol):
         return path.endswith("/v1/messages")
 
     def frames(self, model: str, pieces: list[str], tokens_in: int, body: dict[str, Any]) -> Frames:
-        start = {"type": "message_start", "message": {
-            "id": "msg_fake", "type": "message", "role": "assistant", "content": [], "model": model,
-            "stop_reason": None, "stop_sequence": None, "usage": {"input_tokens": tokens_in, "output_tokens": 1}}}
+        start = {
+            "type": "message_start",
+            "message": {
+                "id": "msg_fake",
+                "type": "message",
+                "role": "assistant",
+                "content": [],
+                "model": model,
+                "stop_reason": None,
+                "stop_sequence": None,
+                "usage": {"input_tokens": tokens_in, "output_tokens": 1},
+            },
+        }
         # A forced tool (native structured output) answers in a `tool_use` block with `input_json_delta`s.
-        tool = (body.get("tool_choice") or {}).get("name") if (body.get("tool_choice") or {}).get("type") == "tool" \
+        tool = (
+            (body.get("tool_choice") or {}).get("name")
+            if (body.get("tool_choice") or {}).get("type") == "tool"
             else None
-        block = {"type": "tool_use", "id": "toolu_fake", "name": tool, "input": {}} if tool else {"type": "text",
-                                                                                               "text": ""}
-        before = [_sse(start, "message_start"),
-                  _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
-                  _sse({"type": "ping"}, "ping")]
-        delta = ({"type": "input_json_delta", "partial_json": p} if tool else {"type": "text_delta", "text": p}
-                 for p in pieces)
+        )
+        block = (
+            {"type": "tool_use", "id": "toolu_fake", "name": tool, "input": {}}
+            if tool
+            else {"type": "text", "text": ""}
+        )
+        before = [
+            _sse(start, "message_start"),
+            _sse({"type": "content_block_start", "index": 0, "content_block": block}, "content_block_start"),
+            _sse({"type": "ping"}, "ping"),
+        ]
+        delta = (
+            {"type": "input_json_delta", "partial_json": p} if tool else {"type": "text_delta", "text": p}
+            for p in pieces
+        )
         text = [_sse({"type": "content_block_delta", "index": 0, "delta": d}, "content_block_delta") for d in delta]
-        after = [_sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
-                 _sse({"type": "message_delta", "delta": {"stop_reason": "tool_use" if tool else "end_turn",
-                                                          "stop_sequence": None},
-                       "usage": {"output_tokens": len(pieces)}}, "message_delta"),
-                 _sse({"type": "message_stop"}, "message_stop")]
+        after = [
+            _sse({"type": "content_block_stop", "index": 0}, "content_block_stop"),
+            _sse(
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": "tool_use" if tool else "end_turn", "stop_sequence": None},
+                    "usage": {"output_tokens": len(pieces)},
+                },
+                "message_delta",
+            ),
+            _sse({"type": "message_stop"}, "message_stop"),
+        ]
         return before, text, after
 
     def complete(self, model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-        return {"id": "msg_fake", "type": "message", "role": "assistant", "model": model,
-                "content": [{"type": "text", "text": text}], "stop_reason": "end_turn", "stop_sequence": None,
-                "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out}}
+        return {
+            "id": "msg_fake",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [{"type": "text", "text": text}],
+            "stop_reason": "end_turn",
+            "stop_sequence": None,
+            "usage": {"input_tokens": tokens_in, "output_tokens": tokens_out},
+        }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
-        kind = {400: "invalid_request_error", 401: "authentication_error", 403: "permission_error",
-                404: "not_found_error", 413: "request_too_large", 429: "rate_limit_error",
-                529: "overloaded_error"}.get(status, "api_error")
+        kind = {
+            400: "invalid_request_error",
+            401: "authentication_error",
+            403: "permission_error",
+            404: "not_found_error",
+            413: "request_too_large",
+            429: "rate_limit_error",
+            529: "overloaded_error",
+        }.get(status, "api_error")
         return {"type": "error", "error": {"type": kind, "message": message}}
 
     def stream_error(self) -> bytes:
@@ -141,26 +204,51 @@ class Gemini(Protocol):
             candidate: dict[str, Any] = {"content": {"role": "model", "parts": [{"text": text}]}, "index": 0}
             if finish:
                 candidate["finishReason"] = finish
-            usage = {"promptTokenCount": tokens_in, "candidatesTokenCount": len(pieces),
-                     "totalTokenCount": tokens_in + len(pieces)}
+            usage = {
+                "promptTokenCount": tokens_in,
+                "candidatesTokenCount": len(pieces),
+                "totalTokenCount": tokens_in + len(pieces),
+            }
             return _sse({"candidates": [candidate], "usageMetadata": usage, "modelVersion": model})
 
         return [], [chunk(p) for p in pieces], [chunk("", "STOP")]
 
     def complete(self, model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-        return {"candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP",
-                                "index": 0}],
-                "usageMetadata": {"promptTokenCount": tokens_in, "candidatesTokenCount": tokens_out,
-                                  "totalTokenCount": tokens_in + tokens_out}, "modelVersion": model}
+        return {
+            "candidates": [
+                {"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP", "index": 0}
+            ],
+            "usageMetadata": {
+                "promptTokenCount": tokens_in,
+                "candidatesTokenCount": tokens_out,
+                "totalTokenCount": tokens_in + tokens_out,
+            },
+            "modelVersion": model,
+        }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
-        kind = {400: "INVALID_ARGUMENT", 401: "UNAUTHENTICATED", 403: "PERMISSION_DENIED", 404: "NOT_FOUND",
-                429: "RESOURCE_EXHAUSTED", 500: "INTERNAL", 503: "UNAVAILABLE", 504: "DEADLINE_EXCEEDED"}
+        kind = {
+            400: "INVALID_ARGUMENT",
+            401: "UNAUTHENTICATED",
+            403: "PERMISSION_DENIED",
+            404: "NOT_FOUND",
+            429: "RESOURCE_EXHAUSTED",
+            500: "INTERNAL",
+            503: "UNAVAILABLE",
+            504: "DEADLINE_EXCEEDED",
+        }
         return {"error": {"code": status, "message": message, "status": kind.get(status, "UNKNOWN")}}
 
     def stream_error(self) -> bytes:
-        return _sse({"error": {"code": 503, "message": "The model is overloaded. Please try again later.",
-                               "status": "UNAVAILABLE"}})
+        return _sse(
+            {
+                "error": {
+                    "code": 503,
+                    "message": "The model is overloaded. Please try again later.",
+                    "status": "UNAVAILABLE",
+                }
+            }
+        )
 
 
 class Ollama(Protocol):
@@ -176,17 +264,33 @@ class Ollama(Protocol):
 
     def frames(self, model: str, pieces: list[str], tokens_in: int, body: dict[str, Any]) -> Frames:
         def line(content: str, **extra: Any) -> bytes:
-            return orjson.dumps({"model": model, "created_at": "2026-01-01T00:00:00Z",
-                                 "message": {"role": "assistant", "content": content}, **extra}) + b"\n"
+            return (
+                orjson.dumps(
+                    {
+                        "model": model,
+                        "created_at": "2026-01-01T00:00:00Z",
+                        "message": {"role": "assistant", "content": content},
+                        **extra,
+                    }
+                )
+                + b"\n"
+            )
 
-        done = line("", done=True, done_reason="stop", total_duration=1, prompt_eval_count=tokens_in,
-                    eval_count=len(pieces))
+        done = line(
+            "", done=True, done_reason="stop", total_duration=1, prompt_eval_count=tokens_in, eval_count=len(pieces)
+        )
         return [], [line(p, done=False) for p in pieces], [done]
 
     def complete(self, model: str, text: str, tokens_in: int, tokens_out: int) -> dict[str, Any]:
-        return {"model": model, "created_at": "2026-01-01T00:00:00Z", "message": {"role": "assistant",
-                "content": text}, "done": True, "done_reason": "stop", "prompt_eval_count": tokens_in,
-                "eval_count": tokens_out}
+        return {
+            "model": model,
+            "created_at": "2026-01-01T00:00:00Z",
+            "message": {"role": "assistant", "content": text},
+            "done": True,
+            "done_reason": "stop",
+            "prompt_eval_count": tokens_in,
+            "eval_count": tokens_out,
+        }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
         return {"error": message}

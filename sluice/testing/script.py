@@ -46,6 +46,6 @@ class Script:
         text = default_text if self.text is None else self.text
         if self.chunks:
             size = max(len(text) // self.chunks, 1)
-            parts = [text[i:i + size] for i in range(0, len(text), size)]
-            return [*parts[: self.chunks - 1], "".join(parts[self.chunks - 1:])] if len(parts) > self.chunks else parts
+            parts = [text[i : i + size] for i in range(0, len(text), size)]
+            return [*parts[: self.chunks - 1], "".join(parts[self.chunks - 1 :])] if len(parts) > self.chunks else parts
         return _PIECE.findall(text)

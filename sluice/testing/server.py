@@ -18,10 +18,22 @@ import orjson
 from sluice.testing.protocols import PROTOCOLS, Protocol
 from sluice.testing.script import Script
 
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            408: "Request Timeout", 413: "Payload Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
-            500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable", 504: "Gateway Timeout",
-            529: "Overloaded"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    408: "Request Timeout",
+    413: "Payload Too Large",
+    422: "Unprocessable Entity",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+    504: "Gateway Timeout",
+    529: "Overloaded",
+}
 STALL_LIMIT = 300.0  # a stalled stream is closed after this long even if the client never leaves
 
 
@@ -130,7 +142,11 @@ class FakeProvider:
         return await self._answer(reader, writer, script, path, body)
 
     async def _answer(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, script: Script, path: str,
+        self,
+        reader: asyncio.StreamReader,
+        writer: asyncio.StreamWriter,
+        script: Script,
+        path: str,
         body: dict[str, Any],
     ) -> bool:
         if script.first_byte_delay:
@@ -139,8 +155,11 @@ class FakeProvider:
         if script.retry_after is not None:
             headers["retry-after"] = f"{script.retry_after:g}"
         if script.status >= 400:
-            error = script.body if script.body is not None else self.protocol.error(
-                script.status, f"scripted failure: HTTP {script.status}")
+            error = (
+                script.body
+                if script.body is not None
+                else self.protocol.error(script.status, f"scripted failure: HTTP {script.status}")
+            )
             await _send(writer, script.status, error, headers)
             return True
         model = self.protocol.model(path, body)
@@ -150,8 +169,17 @@ class FakeProvider:
             await _send(writer, 200, self.protocol.complete(model, "".join(pieces), tokens_in, len(pieces)), headers)
             return True
         before, text, after = self.protocol.frames(model, pieces, tokens_in, body)
-        writer.write(_head(200, {"content-type": self.protocol.content_type, "cache-control": "no-cache",
-                                 "transfer-encoding": "chunked", **headers}))
+        writer.write(
+            _head(
+                200,
+                {
+                    "content-type": self.protocol.content_type,
+                    "cache-control": "no-cache",
+                    "transfer-encoding": "chunked",
+                    **headers,
+                },
+            )
+        )
         for frame in before:
             writer.write(_chunk(frame))
         for index, frame in enumerate(text):
@@ -211,6 +239,7 @@ def _chunk(data: bytes) -> bytes:
 
 async def _send(writer: asyncio.StreamWriter, status: int, body: Any, headers: dict[str, str]) -> None:
     payload = body.encode() if isinstance(body, str) else orjson.dumps(body)
-    writer.write(_head(status, {"content-type": "application/json", "content-length": str(len(payload)),
-                                **headers}) + payload)
+    writer.write(
+        _head(status, {"content-type": "application/json", "content-length": str(len(payload)), **headers}) + payload
+    )
     await writer.drain()

@@ -107,8 +107,9 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
     on_timeout = callback_raw.get("on_timeout", "deliver")
     if on_timeout not in ("deliver", "fail"):
         raise ConfigError(f"{where}.callback.on_timeout: must be 'deliver' or 'fail', not {on_timeout!r}")
-    callback = CallbackPolicy(timeout=parse_duration(callback_raw.get("timeout", 300), f"{where}.callback.timeout"),
-                              on_timeout=on_timeout)
+    callback = CallbackPolicy(
+        timeout=parse_duration(callback_raw.get("timeout", 300), f"{where}.callback.timeout"), on_timeout=on_timeout
+    )
     return Workflow(
         name=name,
         chain=chain,
@@ -142,8 +143,9 @@ def _parse_chain_entry(entry: Any, where: str, providers: dict[str, ProviderConf
     retries = entry.get("retries")
     if retries is not None and (not isinstance(retries, int) or isinstance(retries, bool) or not 0 <= retries <= 10):
         raise ConfigError(f"{where}.retries: expected a whole number from 0 to 10, not {retries!r}")
-    return ChainEntry(provider=provider, model=model, params=params, timeout=timeout, timeouts=timeouts,
-                      retries=retries)
+    return ChainEntry(
+        provider=provider, model=model, params=params, timeout=timeout, timeouts=timeouts, retries=retries
+    )
 
 
 def parse_duration(value: Any, where: str) -> float:
@@ -165,6 +167,7 @@ def _reject_unknown(record: dict[str, Any], allowed: set[str], where: str) -> No
 
 def _interpolate(value: Any, environ: Any, missing: list[str]) -> Any:
     if isinstance(value, str):
+
         def substitute(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             if name in environ:

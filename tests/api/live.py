@@ -22,12 +22,20 @@ from tests.conftest import MASTER_KEY, free_port
 def threaded_gateway(data_dir: Path, **overrides: Any) -> Iterator[str]:
     """Serve a gateway on loopback from a background thread; yields its base URL."""
     port = free_port()
-    values: dict[str, Any] = {"host": "127.0.0.1", "port": port, "data_dir": data_dir, "master_key": MASTER_KEY,
-                              "secret_key": "fuzz-secret-key-0123456789-0123456789", "env": "development",
-                              "heartbeat_interval": 0.5, **overrides}
+    values: dict[str, Any] = {
+        "host": "127.0.0.1",
+        "port": port,
+        "data_dir": data_dir,
+        "master_key": MASTER_KEY,
+        "secret_key": "fuzz-secret-key-0123456789-0123456789",
+        "env": "development",
+        "heartbeat_interval": 0.5,
+        **overrides,
+    }
     settings = Settings.from_env(environ={}, **values)
-    config = uvicorn.Config(create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on",
-                            **SERVER_OPTIONS)
+    config = uvicorn.Config(
+        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **SERVER_OPTIONS
+    )
     server = uvicorn.Server(config)
     thread = threading.Thread(target=lambda: asyncio.run(server.serve()), name="sluice-live", daemon=True)
     thread.start()

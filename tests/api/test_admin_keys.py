@@ -49,7 +49,17 @@ async def test_an_admin_key_can_use_the_admin_api(gw: RunningGateway) -> None:
 async def test_admin_routes_are_in_openapi(gw: RunningGateway) -> None:
     async with gw.client() as client:
         paths = (await client.get("/openapi.json")).json()["paths"]
-    for path in ("/v1/admin/keys", "/v1/admin/keys/{key_id}", "/v1/admin/workflows", "/v1/admin/workflows/{name}",
-                 "/v1/admin/providers", "/v1/admin/providers/{name}/test", "/v1/admin/requests",
-                 "/v1/admin/requests/{request_id}", "/v1/admin/schemas/compile", "/v1/admin/stats", "/metrics"):
+    for path in (
+        "/v1/admin/keys",
+        "/v1/admin/keys/{key_id}",
+        "/v1/admin/workflows",
+        "/v1/admin/workflows/{name}",
+        "/v1/admin/providers",
+        "/v1/admin/providers/{name}/test",
+        "/v1/admin/requests",
+        "/v1/admin/requests/{request_id}",
+        "/v1/admin/schemas/compile",
+        "/v1/admin/stats",
+        "/metrics",
+    ):
         assert path in paths, path

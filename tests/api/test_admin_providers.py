@@ -15,9 +15,16 @@ SECRET = "sk-test-very-secret-0123456789"
 
 async def test_add_test_use_edit_delete_a_provider(gw: RunningGateway) -> None:
     async with FakeProvider("openai") as fake, gw.client() as client:
-        created = await client.post("/v1/admin/providers", headers=ADMIN, json={
-            "name": "upstream", "type": "openai", "options": {"base_url": fake.base_url},
-            "credentials": {"api_key": SECRET}})
+        created = await client.post(
+            "/v1/admin/providers",
+            headers=ADMIN,
+            json={
+                "name": "upstream",
+                "type": "openai",
+                "options": {"base_url": fake.base_url},
+                "credentials": {"api_key": SECRET},
+            },
+        )
         assert created.status_code == 201, created.text
         assert created.json()["credentials_set"] == ["api_key"] and SECRET not in created.text
 
@@ -29,7 +36,9 @@ async def test_add_test_use_edit_delete_a_provider(gw: RunningGateway) -> None:
         listed = await client.get("/v1/admin/providers", headers=ADMIN)
         assert SECRET not in listed.text
         assert {p["name"]: p["source"] for p in listed.json()["providers"]} == {
-            "simulated": "builtin", "upstream": "stored"}
+            "simulated": "builtin",
+            "upstream": "stored",
+        }
 
         tested = await client.post("/v1/admin/providers/upstream/test", headers=ADMIN, json={"model": "gpt-test"})
         assert tested.status_code == 200 and tested.json()["ok"], tested.text
@@ -37,8 +46,9 @@ async def test_add_test_use_edit_delete_a_provider(gw: RunningGateway) -> None:
         assert fake.requests[-1].body["model"] == "gpt-test"
 
         fake.script(Script(status=401))
-        failed = (await client.post("/v1/admin/providers/upstream/test", headers=ADMIN,
-                                    json={"model": "gpt-test"})).json()
+        failed = (
+            await client.post("/v1/admin/providers/upstream/test", headers=ADMIN, json={"model": "gpt-test"})
+        ).json()
         assert not failed["ok"] and failed["error"]["code"], failed
 
         # A stored workflow runs on it.
@@ -49,11 +59,15 @@ async def test_add_test_use_edit_delete_a_provider(gw: RunningGateway) -> None:
         assert result.json()["data"]["content"].startswith("Hello from the fake openai provider")
 
         # Editing options keeps the credentials; the new adapter uses the new settings.
-        edited = await client.put("/v1/admin/providers/upstream", headers=ADMIN,
-                                  json={"options": {"base_url": fake.base_url, "headers": {"x": "y"}}})
+        edited = await client.put(
+            "/v1/admin/providers/upstream",
+            headers=ADMIN,
+            json={"options": {"base_url": fake.base_url, "headers": {"x": "y"}}},
+        )
         assert edited.status_code == 422 and edited.json()["error"]["field"] == "options.headers"
-        edited = await client.put("/v1/admin/providers/upstream", headers=ADMIN,
-                                  json={"credentials": {"api_key": "sk-rotated"}})
+        edited = await client.put(
+            "/v1/admin/providers/upstream", headers=ADMIN, json={"credentials": {"api_key": "sk-rotated"}}
+        )
         assert edited.status_code == 200, edited.text
         await client.post("/v1/ai", json=chat_body("again", workflow="via_upstream"))
         assert fake.requests[-1].headers["authorization"] == "Bearer sk-rotated"
@@ -75,8 +89,9 @@ async def test_invalid_providers_are_refused_by_field(gw: RunningGateway) -> Non
             response = await client.post("/v1/admin/providers", headers=ADMIN, json={"name": "p", **body})
             assert response.status_code == 422, (body, response.text)
             assert response.json()["error"]["field"] == field, (body, response.json())
-        assert (await client.post("/v1/admin/providers", headers=ADMIN,
-                                  json={"name": "simulated", "type": "simulated"})).status_code == 409
+        assert (
+            await client.post("/v1/admin/providers", headers=ADMIN, json={"name": "simulated", "type": "simulated"})
+        ).status_code == 409
         assert await gw.gateway.admin_store.list_providers() == []
         tested = await client.post("/v1/admin/providers/simulated/test", headers=ADMIN)
         assert tested.json()["ok"] and tested.json()["model"] == "sim-1"

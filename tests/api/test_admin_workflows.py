@@ -44,8 +44,11 @@ async def test_create_use_edit_delete(gw: RunningGateway) -> None:
         done = await wait_done(client, accepted.json()["request_id"])
         assert done["status"] == "completed" and set(done["data"]) == {"reply", "urgency"}
 
-        edited = await client.put("/v1/admin/workflows/support_triage", headers=ADMIN, json={
-            **{k: v for k, v in DEFINITION.items() if k != "name"}, "schema": {"answer": "string"}})
+        edited = await client.put(
+            "/v1/admin/workflows/support_triage",
+            headers=ADMIN,
+            json={**{k: v for k, v in DEFINITION.items() if k != "name"}, "schema": {"answer": "string"}},
+        )
         assert edited.status_code == 200, edited.text
         accepted = await client.post("/v1/ai/async", json=chat_body("again", workflow="support_triage"))
         done = await wait_done(client, accepted.json()["request_id"])
@@ -84,22 +87,25 @@ async def test_invalid_definitions_are_refused_by_field_and_nothing_is_saved(gw:
         assert names == ["demo"]
         assert await gw.gateway.admin_store.list_workflows() == []
         # The built-in workflow cannot be overwritten or deleted here.
-        assert (await client.post("/v1/admin/workflows", headers=ADMIN,
-                                  json={**DEFINITION, "name": "demo"})).status_code == 409
+        assert (
+            await client.post("/v1/admin/workflows", headers=ADMIN, json={**DEFINITION, "name": "demo"})
+        ).status_code == 409
         assert (await client.delete("/v1/admin/workflows/demo", headers=ADMIN)).status_code == 409
 
 
 async def test_compile_schema_shows_the_json_schema_or_the_error(gw: RunningGateway) -> None:
     async with gw.client() as client:
-        ok = await client.post("/v1/admin/schemas/compile", headers=ADMIN,
-                               json={"text": "reply: string\ntopics: array<string>\n"})
+        ok = await client.post(
+            "/v1/admin/schemas/compile", headers=ADMIN, json={"text": "reply: string\ntopics: array<string>\n"}
+        )
         assert ok.status_code == 200, ok.text
         compiled = ok.json()["json_schema"]
         assert compiled["required"] == ["reply", "topics"] and compiled["additionalProperties"] is False
         assert compiled["properties"]["topics"] == {"type": "array", "items": {"type": "string"}}
 
-        bad = await client.post("/v1/admin/schemas/compile", headers=ADMIN,
-                                json={"text": "reply: string\nitems: 'array<{task: strng}>'\n"})
+        bad = await client.post(
+            "/v1/admin/schemas/compile", headers=ADMIN, json={"text": "reply: string\nitems: 'array<{task: strng}>'\n"}
+        )
         assert bad.status_code == 422
         error = bad.json()["error"]
         assert error["field"].startswith("schema.items") and error["column"] is not None, error

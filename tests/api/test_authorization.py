@@ -22,13 +22,21 @@ from tests.delivery.helpers import FAST, workflow_file
 from tests.delivery.receiver import json_of, running_receiver
 
 OPEN = {"GET /healthz", "GET /readyz", "GET /metrics"}  # deliberately public (docs/security.md)
-API = {"POST /v1/ai/async", "POST /v1/ai", "GET /v1/requests/{request_id}", "POST /v1/channels/{channel_id}/token",
-       "POST /v1/chat/completions"}
+API = {
+    "POST /v1/ai/async",
+    "POST /v1/ai",
+    "GET /v1/requests/{request_id}",
+    "POST /v1/channels/{channel_id}/token",
+    "POST /v1/chat/completions",
+}
 CHANNEL = {"GET /v1/channels/{channel_id}/events"}
 CALLBACK = {"POST /v1/callback/{channel_id}"}
 # Routes whose path names a resource of this project: another project's key gets 404, as if it did not exist.
-PROJECT_SCOPED = {"GET /v1/requests/{request_id}", "POST /v1/channels/{channel_id}/token",
-                  "GET /v1/admin/requests/{request_id}"}
+PROJECT_SCOPED = {
+    "GET /v1/requests/{request_id}",
+    "POST /v1/channels/{channel_id}/token",
+    "GET /v1/admin/requests/{request_id}",
+}
 
 
 @dataclass
@@ -46,7 +54,10 @@ async def world(start_gateway: StartGateway, tmp_path: Path) -> AsyncIterator[Wo
     store, project = gw.gateway.store, gw.gateway.default_project_id
     other = await store.ensure_project("other")
     creds: dict[str, str | None] = {
-        "none": None, "wrong": "sk_sluice_not-a-real-key", "master": MASTER_KEY, "api": gw.api_key,
+        "none": None,
+        "wrong": "sk_sluice_not-a-real-key",
+        "master": MASTER_KEY,
+        "api": gw.api_key,
         "admin": (await store.create_api_key(project, "admin", admin=True))[0],
         "other_api": (await store.create_api_key(other, "other"))[0],
         "other_admin": (await store.create_api_key(other, "other admin", admin=True))[0],
@@ -62,8 +73,12 @@ async def world(start_gateway: StartGateway, tmp_path: Path) -> AsyncIterator[Wo
 
 def routes(gw: RunningGateway) -> list[tuple[str, str]]:
     document = gw.server.config.app.openapi()  # type: ignore[union-attr]
-    return [(method.upper(), path) for path, methods in document["paths"].items() for method, op in methods.items()
-            if "websockets" not in (op.get("tags") or [])]
+    return [
+        (method.upper(), path)
+        for path, methods in document["paths"].items()
+        for method, op in methods.items()
+        if "websockets" not in (op.get("tags") or [])
+    ]
 
 
 def expected(route: str, who: str) -> set[int] | str:
@@ -86,8 +101,13 @@ def expected(route: str, who: str) -> set[int] | str:
 
 def path_of(path: str, world: World) -> str:
     # Project resources use the real channel; other ids are made up (so an admin call changes nothing).
-    values = {"request_id": world.channel_id, "channel_id": world.channel_id, "key_id": "key_missing",
-              "name": "no-such-thing", "delivery_id": "msg_missing"}
+    values = {
+        "request_id": world.channel_id,
+        "channel_id": world.channel_id,
+        "key_id": "key_missing",
+        "name": "no-such-thing",
+        "delivery_id": "msg_missing",
+    }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
     return path
@@ -111,16 +131,20 @@ async def test_every_route_against_every_credential(world: World) -> None:
                 continue  # single-use: checked on its own below
             for who, credential in world.creds.items():
                 headers = {"Authorization": f"Bearer {credential}"} if credential else {}
-                request = client.build_request(method, path_of(path, world), headers=headers,
-                                               json=body_of(method, path))
+                request = client.build_request(
+                    method, path_of(path, world), headers=headers, json=body_of(method, path)
+                )
                 response = await client.send(request, stream=True)  # an open channel streams: read only the head
                 if response.headers.get("content-type", "").startswith("application/json"):
                     await response.aread()
                 await response.aclose()
                 checked += 1
                 want = expected(route, who)
-                ok = (response.status_code not in (401, 403) and response.status_code < 500) if want == "allowed" \
+                ok = (
+                    (response.status_code not in (401, 403) and response.status_code < 500)
+                    if want == "allowed"
                     else response.status_code in want
+                )
                 if not ok:
                     failures.append(f"{route} as {who}: {response.status_code} (want {want}) {response.text[:120]}")
                 if response.status_code in (401, 403, 404):
@@ -133,8 +157,11 @@ async def test_ws_token_opens_only_its_own_channel(world: World, start_gateway: 
     gw = world.gw
     async with gw.client() as client:
         other = (await client.post("/v1/ai/async", json=chat_body("x", workflow="deliver_fast"))).json()
-        sse = await client.get(f"/v1/channels/{other['channel_id']}/events", params={"token": world.ws_token},
-                               headers={"Authorization": ""})
+        sse = await client.get(
+            f"/v1/channels/{other['channel_id']}/events",
+            params={"token": world.ws_token},
+            headers={"Authorization": ""},
+        )
         assert sse.status_code == 403 and sse.json()["error"]["code"] == "wrong_channel"
         own = f"/v1/channels/{world.channel_id}/events?token={world.ws_token}"
         async with client.stream("GET", own, headers={"Authorization": ""}) as stream:
@@ -142,8 +169,12 @@ async def test_ws_token_opens_only_its_own_channel(world: World, start_gateway: 
             first = await anext(stream.aiter_lines())
             assert first.startswith("retry:")
     base = f"{gw.ws_url}/v1/ws?channel_id={other['channel_id']}"
-    for token, code in ((world.ws_token, 4403), (world.creds["callback_token"], 4401), ("", 4401),
-                        ("eyJhbGciOiJIUzI1NiJ9.e30.forged", 4401)):
+    for token, code in (
+        (world.ws_token, 4403),
+        (world.creds["callback_token"], 4401),
+        ("", 4401),
+        ("eyJhbGciOiJIUzI1NiJ9.e30.forged", 4401),
+    ):
         assert await ws_close_code(f"{base}&token={token}") == code
     # the Phoenix endpoint refuses to join another channel's topic with this token
     project = gw.gateway.default_project_id
@@ -154,8 +185,7 @@ async def test_ws_token_opens_only_its_own_channel(world: World, start_gateway: 
     assert reply[3] == "phx_reply" and reply[4]["status"] == "error"
     # a callback token is not a ws_token either
     with pytest.raises(InvalidStatus):
-        async with websockets.connect(f"{gw.ws_url}/socket/websocket?token={world.creds['callback_token']}"
-                                      "&vsn=2.0.0"):
+        async with websockets.connect(f"{gw.ws_url}/socket/websocket?token={world.creds['callback_token']}&vsn=2.0.0"):
             pass
 
 
@@ -177,8 +207,9 @@ async def test_callback_token_is_single_use_and_bound_to_its_channel(world: Worl
         assert (await client.post(bare, json={"x": 1})).status_code == 401
         forged = await client.post(f"{bare}?token=cbt_forged", json={"x": 1})
         assert forged.status_code == 401 and forged.json()["error"]["code"] == "invalid_callback_token"
-        wrong_project = await client.post(bare, json={"x": 1},
-                                          headers={"Authorization": f"Bearer {world.creds['other_admin']}"})
+        wrong_project = await client.post(
+            bare, json={"x": 1}, headers={"Authorization": f"Bearer {world.creds['other_admin']}"}
+        )
         assert wrong_project.status_code == 404  # another project's admin key cannot answer for this project
         first = await client.post(world.callback_url, json={"approved": True})
         second = await client.post(world.callback_url, json={"approved": False})

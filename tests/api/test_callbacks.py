@@ -15,11 +15,18 @@ from tests.delivery.helpers import FAST, channel_events, workflow_file
 from tests.delivery.receiver import Receiver, json_of, running_receiver
 
 
-async def _await_webhook(gw: RunningGateway, receiver: Receiver, workflow: str = "slow_callback",
-                         **extra: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+async def _await_webhook(
+    gw: RunningGateway, receiver: Receiver, workflow: str = "slow_callback", **extra: Any
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """Submit a request with the callback step; (accepted body, webhook payload)."""
-    body = chat_body("I love this", workflow=workflow, webhook_url=receiver.url, events=["webhook_received"],
-                     metadata={"conversationId": "c-1"}, **extra)
+    body = chat_body(
+        "I love this",
+        workflow=workflow,
+        webhook_url=receiver.url,
+        events=["webhook_received"],
+        metadata={"conversationId": "c-1"},
+        **extra,
+    )
     async with gw.client() as client:
         accepted = (await client.post("/v1/ai/async", json=body)).json()
     return accepted, json_of(await receiver.next())
@@ -58,7 +65,8 @@ async def test_bare_enriched_object_becomes_the_terminal_response(start_gateway:
     states = [(e["state"], e["attempt"]) for e in events if e["type"] == "webhook"]
     assert states == [("sent", 1), ("delivered", 1)]
     assert {"type": "status", "status": "awaiting_callback"}.items() <= next(
-        e for e in events if e.get("status") == "awaiting_callback").items()
+        e for e in events if e.get("status") == "awaiting_callback"
+    ).items()
     async with gw.client() as client:
         record = (await client.get(f"/v1/requests/{accepted['channel_id']}")).json()
     assert record["status"] == "completed" and record["data"]["id"] == "msg-1"
@@ -70,8 +78,9 @@ async def test_wrapped_callback_with_api_key_and_task_id(start_gateway: StartGat
         accepted, payload = await _await_webhook(gw, receiver)
         bare_url = payload["callback_url"].split("?", 1)[0]
         async with gw.client() as client:
-            answer = await client.post(bare_url, json={"data": {"reply": "edited", "id": 7}, "task_id": "t-9",
-                                                       "metadata": {"source": "crm"}})
+            answer = await client.post(
+                bare_url, json={"data": {"reply": "edited", "id": 7}, "task_id": "t-9", "metadata": {"source": "crm"}}
+            )
         assert answer.status_code == 200, answer.text
         events = await channel_events(accepted["websocket_url"])
     terminal = events[-1]
@@ -84,8 +93,9 @@ async def test_error_object_ends_the_channel_with_its_reason(start_gateway: Star
     async with running_receiver() as receiver:
         accepted, payload = await _await_webhook(gw, receiver)
         async with httpx.AsyncClient(timeout=10) as client:
-            answer = await client.post(payload["callback_url"],
-                                       json={"error": "moderation", "message": "reply mentions a competitor"})
+            answer = await client.post(
+                payload["callback_url"], json={"error": "moderation", "message": "reply mentions a competitor"}
+            )
         assert answer.status_code == 200
         events = await channel_events(accepted["websocket_url"])
     terminal = events[-1]
@@ -126,8 +136,9 @@ async def test_bad_token_wrong_key_and_bad_bodies(start_gateway: StartGateway, t
         async with httpx.AsyncClient(timeout=10) as client:
             forged = await client.post(bare_url + "?token=cbt_forged", json={"ok": 1})
             anonymous = await client.post(bare_url, json={"ok": 1})
-            not_json = await client.post(payload["callback_url"], content=b"{nope",
-                                         headers={"content-type": "application/json"})
+            not_json = await client.post(
+                payload["callback_url"], content=b"{nope", headers={"content-type": "application/json"}
+            )
             not_object = await client.post(payload["callback_url"], json=[1, 2])
             unknown = await client.post(f"{gw.url}/v1/callback/nope?token=x", json={})
         assert forged.status_code == 401 and forged.json()["error"]["code"] == "invalid_callback_token"

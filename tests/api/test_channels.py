@@ -86,8 +86,9 @@ async def test_sse_resume_with_last_event_id(start_gateway: StartGateway, tmp_pa
         first = await read({}, 4)
         rest = await read({"Last-Event-ID": str(first[-1]["seq"])}, None)
         assert_one_terminal_in_order(first + rest)
-        again = await client.get(url, params={"token": accepted["ws_token"]},
-                                 headers={"Last-Event-ID": str(rest[-1]["seq"])})
+        again = await client.get(
+            url, params={"token": accepted["ws_token"]}, headers={"Last-Event-ID": str(rest[-1]["seq"])}
+        )
         assert again.status_code == 204  # EventSource stops reconnecting after the terminal event
 
 
@@ -163,8 +164,9 @@ async def test_ws_token_does_not_open_api_routes(start_gateway: StartGateway) ->
     gw = await start_gateway()
     async with gw.client() as client:
         accepted = await submit(client)
-        response = await client.get(f"/v1/requests/{accepted['channel_id']}",
-                                    headers={"Authorization": f"Bearer {accepted['ws_token']}"})
+        response = await client.get(
+            f"/v1/requests/{accepted['channel_id']}", headers={"Authorization": f"Bearer {accepted['ws_token']}"}
+        )
         assert response.status_code == 401
 
 
@@ -177,19 +179,22 @@ async def test_a_fresh_token_opens_the_channel_after_the_first_expired(start_gat
         refreshed = (await client.post(f"/v1/channels/{accepted['channel_id']}/token")).json()
         other_project = await gw.gateway.store.ensure_project("elsewhere")
         outsider, _ = await gw.gateway.store.create_api_key(other_project, "outsider")
-        refused = await client.post(f"/v1/channels/{accepted['channel_id']}/token",
-                                    headers={"Authorization": f"Bearer {outsider}"})
+        refused = await client.post(
+            f"/v1/channels/{accepted['channel_id']}/token", headers={"Authorization": f"Bearer {outsider}"}
+        )
     assert refused.status_code == 404
     assert refreshed["ws_token"] != expired and refreshed["expires_in"] == 60
     events = events_only(await collect_ws(refreshed["websocket_url"]))
     assert events[-1]["type"] == "response"
 
 
-async def test_leaving_an_idle_channel_frees_the_stream_slot_at_once(start_gateway: StartGateway,
-                                                                     tmp_path: Path) -> None:
+async def test_leaving_an_idle_channel_frees_the_stream_slot_at_once(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     # A token a minute and no heartbeat for a minute: only noticing the client leave can give the slot back.
-    gw = await start_gateway(config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60,
-                             max_concurrent_streams=1)
+    gw = await start_gateway(
+        config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60, max_concurrent_streams=1
+    )
     async with gw.client() as client:
         first, second = await submit(client), await submit(client)
     async with websockets.connect(first["websocket_url"]) as held:

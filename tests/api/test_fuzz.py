@@ -64,8 +64,14 @@ def test_operation_never_fails_and_matches_its_schema(live: dict[str, Any], labe
     for mode in modes:
 
         @given(case=operation.as_strategy(generation_mode=mode))
-        @settings(max_examples=EXAMPLES[who], database=None, derandomize=True, deadline=None,
-                  phases=[Phase.explicit, Phase.generate], suppress_health_check=list(HealthCheck))
+        @settings(
+            max_examples=EXAMPLES[who],
+            database=None,
+            derandomize=True,
+            deadline=None,
+            phases=[Phase.explicit, Phase.generate],
+            suppress_health_check=list(HealthCheck),
+        )
         def call(case: schemathesis.Case) -> None:
             case.call_and_validate(base_url=live["url"], headers=headers, timeout=15, checks=CHECKS)
 

@@ -72,20 +72,33 @@ async def test_every_case_is_answered_as_fastapi_answers_it(gw: RunningGateway) 
     for name in CASES:
         assert essence(hot[name]) == essence(plain[name]), name
     statuses = {name: response.status_code for name, response in hot.items()}
-    assert statuses == {"no key": 401, "wrong key": 401, "basic auth": 401, "not JSON": 422, "no messages": 422,
-                        "bad role": 422, "bad temperature": 422, "unknown model": 404, "tools": 400,
-                        "declared too large": 413, "ok": 200}
+    assert statuses == {
+        "no key": 401,
+        "wrong key": 401,
+        "basic auth": 401,
+        "not JSON": 422,
+        "no messages": 422,
+        "bad role": 422,
+        "bad temperature": 422,
+        "unknown model": 404,
+        "tools": 400,
+        "declared too large": 413,
+        "ok": 200,
+    }
     assert "not valid JSON" in hot["not JSON"].json()["error"]["message"]
     assert "messages" in hot["no messages"].json()["error"]["message"]
 
 
 async def test_a_chunked_body_over_the_limit_is_refused(gw: RunningGateway) -> None:
     async with gw.client() as client:
-        response = await client.post("/v1/chat/completions", content=chunked(MAX_BODY * 2),
-                                     headers={"Content-Type": "application/json"})
+        response = await client.post(
+            "/v1/chat/completions", content=chunked(MAX_BODY * 2), headers={"Content-Type": "application/json"}
+        )
     assert response.status_code == 413
-    assert response.json()["error"] == {"code": "payload_too_large",
-                                        "message": f"the request body is over the limit of {MAX_BODY} bytes"}
+    assert response.json()["error"] == {
+        "code": "payload_too_large",
+        "message": f"the request body is over the limit of {MAX_BODY} bytes",
+    }
 
 
 async def test_the_answer_names_its_request_once(gw: RunningGateway) -> None:

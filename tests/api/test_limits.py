@@ -22,12 +22,14 @@ async def test_body_and_message_limits_say_what_is_wrong(start_gateway: StartGat
     gw = await start_gateway(max_body_bytes=300_000)
     async with gw.client() as client:
         too_big = await client.post("/v1/ai/async", json=chat_body("x" * 400_000))
-        too_many = await client.post("/v1/ai/async", json={
-            "workflow": "demo", "messages": [{"role": "user", "content": "hi"}] * 1001})
+        too_many = await client.post(
+            "/v1/ai/async", json={"workflow": "demo", "messages": [{"role": "user", "content": "hi"}] * 1001}
+        )
         too_long = await client.post("/v1/ai/async", json=chat_body("x" * 200_001))
         none = await client.post("/v1/ai/async", json={"workflow": "demo", "messages": []})
-        bad_role = await client.post("/v1/ai/async", json={"workflow": "demo",
-                                                           "messages": [{"role": "robot", "content": "hi"}]})
+        bad_role = await client.post(
+            "/v1/ai/async", json={"workflow": "demo", "messages": [{"role": "robot", "content": "hi"}]}
+        )
     assert too_big.status_code == 413 and "300000 bytes" in too_big.json()["error"]["message"]
     assert too_many.status_code == 422 and too_many.json()["error"]["message"].startswith("messages:")
     assert "1000" in too_many.json()["error"]["message"]
@@ -66,8 +68,9 @@ async def test_concurrent_streams_per_api_key(start_gateway: StartGateway, tmp_p
     other_key, _ = await gw.gateway.store.create_api_key(gw.gateway.default_project_id, "other")
     async with gw.client() as client:
         first, second = [(await client.post("/v1/ai/async", json=chat_body())).json() for _ in range(2)]
-        third = (await client.post("/v1/ai/async", json=chat_body(),
-                                   headers={"Authorization": f"Bearer {other_key}"})).json()
+        third = (
+            await client.post("/v1/ai/async", json=chat_body(), headers={"Authorization": f"Bearer {other_key}"})
+        ).json()
         async with websockets.connect(first["websocket_url"]) as held:
             await held.recv()  # the first stream is open and holds this key's only slot
             assert await ws_close_code(second["websocket_url"]) == 4429
@@ -75,13 +78,16 @@ async def test_concurrent_streams_per_api_key(start_gateway: StartGateway, tmp_p
             assert sse.status_code == 429 and sse.json()["error"]["code"] == "too_many_streams"
             streamed = await client.post("/v1/ai", json=chat_body(stream=True))
             assert streamed.status_code == 429 and "SLUICE_MAX_CONCURRENT_STREAMS" in streamed.text
-            async with client.stream("GET", f"/v1/channels/{third['channel_id']}/events",
-                                     params={"token": third["ws_token"]}) as other:
+            async with client.stream(
+                "GET", f"/v1/channels/{third['channel_id']}/events", params={"token": third["ws_token"]}
+            ) as other:
                 assert other.status_code == 200  # another key has its own slots
+
         # closing the first stream frees the slot
         async def reopened() -> bool:
-            async with client.stream("GET", f"/v1/channels/{second['channel_id']}/events",
-                                     params={"token": second["ws_token"]}) as stream:
+            async with client.stream(
+                "GET", f"/v1/channels/{second['channel_id']}/events", params={"token": second["ws_token"]}
+            ) as stream:
                 return stream.status_code == 200
 
         assert await eventually(reopened)
@@ -98,11 +104,21 @@ workflows:
 
 
 async def test_ssrf_guard_at_every_entry_point(start_gateway: StartGateway, tmp_path: Path) -> None:
-    gw = await start_gateway(env="production", config_path=write_config(tmp_path, SSRF_WORKFLOWS),
-                             extra={"webhook_retry_schedule": [0, 0.5], "webhook_jitter": 0})
+    gw = await start_gateway(
+        env="production",
+        config_path=write_config(tmp_path, SSRF_WORKFLOWS),
+        extra={"webhook_retry_schedule": [0, 0.5], "webhook_jitter": 0},
+    )
     admin = {"Authorization": f"Bearer {MASTER_KEY}"}
-    hooks = ["http://127.0.0.1:9/hook", "http://[::ffff:127.0.0.1]/x", "http://2130706433/x", "http://10.0.0.1/",
-             "http://metadata.google.internal/", "http://user:pw@example.com/", "ftp://example.com/"]
+    hooks = [
+        "http://127.0.0.1:9/hook",
+        "http://[::ffff:127.0.0.1]/x",
+        "http://2130706433/x",
+        "http://10.0.0.1/",
+        "http://metadata.google.internal/",
+        "http://user:pw@example.com/",
+        "ftp://example.com/",
+    ]
     async with gw.client() as client:
         for url in hooks:
             for path in ("/v1/ai/async", "/v1/ai"):
@@ -111,13 +127,25 @@ async def test_ssrf_guard_at_every_entry_point(start_gateway: StartGateway, tmp_
                 assert refused.json()["error"]["code"] == "webhook_url_not_allowed"
         from_workflow = await client.post("/v1/ai/async", json=chat_body(workflow="internal_hook"))
         assert from_workflow.status_code == 422 and "link-local" in from_workflow.text
-        stored = await client.post("/v1/admin/workflows", headers=admin, json={
-            "name": "hooked", "chain": [{"provider": "simulated", "model": "sim-1"}],
-            "webhook_url": "http://127.0.0.1:9/hook"})
+        stored = await client.post(
+            "/v1/admin/workflows",
+            headers=admin,
+            json={
+                "name": "hooked",
+                "chain": [{"provider": "simulated", "model": "sim-1"}],
+                "webhook_url": "http://127.0.0.1:9/hook",
+            },
+        )
         assert stored.status_code == 422 and stored.json()["error"]["code"] == "webhook_url_not_allowed"
         # the OpenAI face takes no webhook at all: a webhook_url there is ignored, never dialled
-        completion = await client.post("/v1/chat/completions", json={
-            "model": "demo", "messages": [{"role": "user", "content": "hi"}], "webhook_url": "http://127.0.0.1:9/"})
+        completion = await client.post(
+            "/v1/chat/completions",
+            json={
+                "model": "demo",
+                "messages": [{"role": "user", "content": "hi"}],
+                "webhook_url": "http://127.0.0.1:9/",
+            },
+        )
         assert completion.status_code == 200
         deliveries = (await client.get("/v1/admin/webhooks/deliveries", headers=admin)).json()["deliveries"]
         assert deliveries == []
@@ -131,8 +159,9 @@ async def test_ssrf_guard_at_every_entry_point(start_gateway: StartGateway, tmp_
             await client.put("/v1/admin/webhooks/settings", headers=admin, json={"allow_private_urls": False})
 
             async def dead_lettered() -> dict | None:
-                found = (await client.get("/v1/admin/webhooks/deliveries", headers=admin,
-                                          params={"status": "failed"})).json()["deliveries"]
+                found = (
+                    await client.get("/v1/admin/webhooks/deliveries", headers=admin, params={"status": "failed"})
+                ).json()["deliveries"]
                 return found[0] if found else None
 
             delivery = await eventually(dead_lettered)

@@ -24,10 +24,13 @@ async def fakes() -> AsyncIterator[tuple[FakeProvider, FakeProvider]]:
 
 
 @pytest.fixture
-async def gateway(start_gateway: StartGateway, tmp_path: Path, fakes: tuple[FakeProvider, FakeProvider]) -> (
-        RunningGateway):
+async def gateway(
+    start_gateway: StartGateway, tmp_path: Path, fakes: tuple[FakeProvider, FakeProvider]
+) -> RunningGateway:
     claude, gem = fakes
-    config = write_config(tmp_path, f"""
+    config = write_config(
+        tmp_path,
+        f"""
 providers:
   claude: {{type: anthropic, api_key: k, base_url: "{claude.base_url}"}}
   gem: {{type: gemini, api_key: k, base_url: "{gem.base_url}"}}
@@ -36,7 +39,8 @@ workflows:
     chain:
       - {{provider: claude, model: claude-x, retries: 0, timeouts: {{first_token: 0.5, idle: 0.5}}}}
       - {{provider: gem, model: gemini-y}}
-""")
+""",
+    )
     return await start_gateway(config_path=config)
 
 
@@ -47,8 +51,10 @@ def client(gw: RunningGateway, api_key: str | None = None) -> openai.AsyncOpenAI
 async def test_not_streamed_provider_model(gateway: RunningGateway, fakes: tuple[FakeProvider, FakeProvider]) -> None:
     async with client(gateway) as sdk:
         completion = await sdk.chat.completions.create(
-            model="claude/claude-x", messages=[{"role": "system", "content": "Be brief."},
-                                               {"role": "user", "content": "hi"}], max_tokens=50)
+            model="claude/claude-x",
+            messages=[{"role": "system", "content": "Be brief."}, {"role": "user", "content": "hi"}],
+            max_tokens=50,
+        )
     assert completion.choices[0].message.content == FAKE_TEXT
     assert completion.choices[0].finish_reason == "stop"
     assert completion.usage is not None and completion.usage.completion_tokens > 0
@@ -59,8 +65,11 @@ async def test_not_streamed_provider_model(gateway: RunningGateway, fakes: tuple
 async def test_streamed_with_usage(gateway: RunningGateway) -> None:
     async with client(gateway) as sdk:
         stream = await sdk.chat.completions.create(
-            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True,
-            stream_options={"include_usage": True})
+            model="chat",
+            messages=[{"role": "user", "content": "hi"}],
+            stream=True,
+            stream_options={"include_usage": True},
+        )
         chunks = [chunk async for chunk in stream]
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == FAKE_TEXT
@@ -74,8 +83,9 @@ async def test_failover_before_first_token_is_invisible(
     fakes[0].script(Script(status=529), Script(status=529))
     async with client(gateway) as sdk:
         completion = await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
-        stream = await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}],
-                                                   stream=True)
+        stream = await sdk.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         streamed = "".join([c.choices[0].delta.content or "" async for c in stream if c.choices])
     assert completion.choices[0].message.content == BACKUP_TEXT
     assert streamed == BACKUP_TEXT
@@ -86,8 +96,9 @@ async def test_failure_after_streamed_text_raises_in_the_stream(
 ) -> None:
     fakes[0].script(Script(cut_after=3))
     async with client(gateway) as sdk:
-        stream = await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}],
-                                                   stream=True)
+        stream = await sdk.chat.completions.create(
+            model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
         received = []
         with pytest.raises(openai.APIError, match="failed after streaming"):
             async for chunk in stream:
@@ -101,8 +112,11 @@ async def test_errors_are_openai_errors(gateway: RunningGateway, fakes: tuple[Fa
         with pytest.raises(openai.NotFoundError, match="neither a workflow"):
             await sdk.chat.completions.create(model="nope", messages=messages)  # type: ignore[arg-type]
         with pytest.raises(openai.BadRequestError, match="tools are not supported"):
-            await sdk.chat.completions.create(model="chat", messages=messages,  # type: ignore[arg-type]
-                                              tools=[{"type": "function", "function": {"name": "f"}}])
+            await sdk.chat.completions.create(
+                model="chat",
+                messages=messages,  # type: ignore[arg-type]
+                tools=[{"type": "function", "function": {"name": "f"}}],
+            )
         fakes[0].script(Script(status=400))
         with pytest.raises(openai.BadRequestError, match="HTTP 400"):
             await sdk.chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
@@ -115,7 +129,8 @@ async def test_errors_are_openai_errors(gateway: RunningGateway, fakes: tuple[Fa
 async def test_schema_workflow_answers_json_text(gateway: RunningGateway) -> None:
     async with client(gateway) as sdk:
         completion = await sdk.chat.completions.create(
-            model="demo", messages=[{"role": "user", "content": "I love it"}])
+            model="demo", messages=[{"role": "user", "content": "I love it"}]
+        )
     data = orjson.loads(completion.choices[0].message.content or "")
     assert data["sentiment"] == "positive"
 
@@ -123,8 +138,9 @@ async def test_schema_workflow_answers_json_text(gateway: RunningGateway) -> Non
 async def test_a_completion_is_in_the_request_log_once_finished(gateway: RunningGateway) -> None:
     # A pass-through (sluice/passthrough.py): not recorded before its answer, written to the log just after it.
     async with gateway.client() as http:
-        answer = await http.post("/v1/chat/completions",
-                                 json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]})
+        answer = await http.post(
+            "/v1/chat/completions", json={"model": "chat", "messages": [{"role": "user", "content": "hi"}]}
+        )
         assert answer.status_code == 200, answer.text
         request_id = answer.json()["id"].removeprefix("chatcmpl-")
         for _ in range(250):
@@ -143,14 +159,17 @@ async def test_a_non_streamed_completion_is_non_streamed_upstream(start_gateway:
     # Nobody reads the answer before it is whole, so the OpenAI-shaped provider is asked for one JSON answer; the
     # first-token deadline then cannot apply (the first text is the whole answer): only the total one does.
     async with FakeProvider("openai", text=FAKE_TEXT) as upstream:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
 providers:
   up: {{type: openai-compatible, base_url: "{upstream.base_url}/v1"}}
 workflows:
   chat:
     chain:
       - {{provider: up, model: m, retries: 0, timeouts: {{first_token: 0.3, total: 10}}}}
-""")
+""",
+        )
         gw = await start_gateway(config_path=config)
         messages = [{"role": "user", "content": "hi"}]
         async with client(gw) as sdk:
@@ -160,8 +179,11 @@ workflows:
             assert upstream.requests[-1].body["stream"] is False
 
             upstream.script(Script(first_byte_delay=0.6))
-            stream = await sdk.chat.completions.create(model="chat", messages=messages,  # type: ignore[arg-type]
-                                                       stream=True)
+            stream = await sdk.chat.completions.create(
+                model="chat",
+                messages=messages,  # type: ignore[arg-type]
+                stream=True,
+            )
             with pytest.raises(openai.APIError, match=r"no first token within 0\.3s"):
                 async for _ in stream:
                     pass

@@ -37,8 +37,9 @@ async def test_sync_returns_the_structured_result_and_status_is_recorded(gw: Run
         assert result["data"]["sentiment"] == "negative"
         assert set(result["data"]) == {"reply", "summary", "sentiment", "confidence", "topics", "action_items"}
         assert result["meta"]["provider"] == "simulated"
-        record = (await client.get(result["status_url"] if "status_url" in result else
-                                   f"/v1/requests/{result['request_id']}")).json()
+        record = (
+            await client.get(result["status_url"] if "status_url" in result else f"/v1/requests/{result['request_id']}")
+        ).json()
     assert record["status"] == "completed"
     assert record["data"] == result["data"]
     assert record["metadata"] is None
@@ -75,10 +76,12 @@ async def test_idempotency_key_returns_the_first_request(gw: RunningGateway) -> 
 
 async def test_concurrent_repeats_with_one_key_make_one_request(gw: RunningGateway) -> None:
     async with gw.client() as client:
-        responses = await asyncio.gather(*(
-            client.post("/v1/ai/async", json=chat_body("race"), headers={"Idempotency-Key": "same"})
-            for _ in range(8)
-        ))
+        responses = await asyncio.gather(
+            *(
+                client.post("/v1/ai/async", json=chat_body("race"), headers={"Idempotency-Key": "same"})
+                for _ in range(8)
+            )
+        )
     assert {r.status_code for r in responses} == {202}
     assert len({r.json()["channel_id"] for r in responses}) == 1
 
@@ -89,8 +92,9 @@ async def test_request_of_another_project_is_not_found(gw: RunningGateway) -> No
     other_key, _ = await store.create_api_key(other_project, "other")
     async with gw.client() as client:
         accepted = (await client.post("/v1/ai/async", json=chat_body())).json()
-        response = await client.get(f"/v1/requests/{accepted['channel_id']}",
-                                    headers={"Authorization": f"Bearer {other_key}"})
+        response = await client.get(
+            f"/v1/requests/{accepted['channel_id']}", headers={"Authorization": f"Bearer {other_key}"}
+        )
     assert response.status_code == 404
 
 
@@ -120,8 +124,7 @@ async def test_malformed_bodies_are_422_naming_the_field(gw: RunningGateway, bod
 
 async def test_invalid_json_is_422(gw: RunningGateway) -> None:
     async with gw.client() as client:
-        response = await client.post("/v1/ai/async", content=b"{not json",
-                                     headers={"Content-Type": "application/json"})
+        response = await client.post("/v1/ai/async", content=b"{not json", headers={"Content-Type": "application/json"})
     assert response.status_code == 422
     assert "not valid JSON" in response.json()["error"]["message"]
 
@@ -163,8 +166,15 @@ async def test_body_over_the_limit_is_413(start_gateway) -> None:
 async def test_openapi_describes_every_route(gw: RunningGateway) -> None:
     async with gw.client() as client:
         spec = (await client.get("/openapi.json")).json()
-    for path in ("/v1/ai/async", "/v1/ai", "/v1/requests/{request_id}", "/v1/channels/{channel_id}/events",
-                 "/v1/ws", "/healthz", "/readyz"):
+    for path in (
+        "/v1/ai/async",
+        "/v1/ai",
+        "/v1/requests/{request_id}",
+        "/v1/channels/{channel_id}/events",
+        "/v1/ws",
+        "/healthz",
+        "/readyz",
+    ):
         assert path in spec["paths"], path
 
 

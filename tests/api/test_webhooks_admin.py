@@ -50,6 +50,7 @@ async def test_list_filter_show_and_replay(start_gateway: StartGateway, tmp_path
         await receiver.next()
         await receiver.next()
         async with admin_client(gw) as admin:
+
             async def both_delivered() -> list[dict[str, Any]] | None:
                 found = (await admin.get(PATHS[0], params={"status": "delivered"})).json()["deliveries"]
                 return found if len(found) == 2 else None
@@ -71,4 +72,3 @@ async def test_list_filter_show_and_replay(start_gateway: StartGateway, tmp_path
                 return found if found["status"] == "delivered" and found["attempts"] == 2 else None
 
             assert (await eventually(twice))["attempt_log"][1]["status_code"] == 200
-

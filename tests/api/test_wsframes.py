@@ -87,7 +87,8 @@ async def test_serves_setup_writes_frames_directly(gw: RunningGateway, writes: l
 
 
 async def test_a_compressed_connection_gets_the_same_events_through_asgi(
-        start_gateway: StartGateway, writes: list[int]) -> None:
+    start_gateway: StartGateway, writes: list[int]
+) -> None:
     gw = await start_gateway(server_options={"ws_per_message_deflate": True})  # the client offers deflate
     check_stream(await events_of(gw))
     assert writes == []

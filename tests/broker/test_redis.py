@@ -85,8 +85,9 @@ async def test_concurrent_writers_on_two_instances_get_distinct_contiguous_seqs(
 
     seqs_a, seqs_b = await asyncio.gather(write(a, 100), write(b, 100))
     assert sorted(seqs_a + seqs_b) == list(range(1, 201))
-    terminals = await asyncio.gather(*(broker.append("ch", ResponseEvent(data=i)) for i, broker in
-                                       enumerate([a, b, a, b])))
+    terminals = await asyncio.gather(
+        *(broker.append("ch", ResponseEvent(data=i)) for i, broker in enumerate([a, b, a, b]))
+    )
     assert len([t for t in terminals if t is not None]) == 1
 
 
@@ -286,7 +287,8 @@ class PrivateRedis:
         assert REDIS_SERVER is not None
         self.process = subprocess.Popen(
             [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
 
     async def start(self) -> None:

@@ -50,13 +50,15 @@ class ProviderFaults:
     plan: list[str | None]  # None: a clean (sometimes paced) answer
 
     @classmethod
-    def draw(cls, fake: FakeProvider, rng: random.Random, count: int, rate: float,
-             kinds: tuple[str, ...] = PROVIDER_FAULTS) -> ProviderFaults:
+    def draw(
+        cls, fake: FakeProvider, rng: random.Random, count: int, rate: float, kinds: tuple[str, ...] = PROVIDER_FAULTS
+    ) -> ProviderFaults:
         weights = [0.2 if kind == "400" else 1.0 for kind in kinds]  # fail-fast errors end requests: keep rare
-        plan: list[str | None] = [rng.choices(kinds, weights)[0] if rng.random() < rate else None
-                                  for _ in range(count)]
-        scripts = [provider_fault(kind, rng) if kind else Script(chunk_delay=0.02 if rng.random() < 0.3 else 0.0)
-                   for kind in plan]
+        plan: list[str | None] = [rng.choices(kinds, weights)[0] if rng.random() < rate else None for _ in range(count)]
+        scripts = [
+            provider_fault(kind, rng) if kind else Script(chunk_delay=0.02 if rng.random() < 0.3 else 0.0)
+            for kind in plan
+        ]
         fake.script(*scripts)
         return cls(fake, plan)
 
@@ -106,8 +108,9 @@ async def webhook_endpoint() -> AsyncIterator[WebhookEndpoint]:
     endpoint = WebhookEndpoint(dead_url=f"http://127.0.0.1:{free_port()}/nobody-listens")
     port = free_port()
     app = Starlette(routes=[Route("/hook", endpoint.handle, methods=["POST"])])
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off",
-                                           timeout_keep_alive=30))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", timeout_keep_alive=30)
+    )
     task = asyncio.create_task(server.serve())
     async with asyncio.timeout(10):
         while not server.started:

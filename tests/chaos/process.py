@@ -32,9 +32,15 @@ class GatewayProcess:
         return f"http://127.0.0.1:{self.port}"
 
     async def start(self) -> None:
-        env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "chaos-secret-key-0123456789-abcdef",
-               "SLUICE_CONFIG": str(self.config), "SLUICE_ENV": "development", "SLUICE_LOG_FORMAT": "json",
-               **self.env}
+        env = {
+            **os.environ,
+            "SLUICE_MASTER_KEY": MASTER_KEY,
+            "SLUICE_SECRET_KEY": "chaos-secret-key-0123456789-abcdef",
+            "SLUICE_CONFIG": str(self.config),
+            "SLUICE_ENV": "development",
+            "SLUICE_LOG_FORMAT": "json",
+            **self.env,
+        }
         command = [sys.executable, "-m", "sluice", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)]
         self.process = spawn(command, env, self.log_path)
         async with httpx.AsyncClient(base_url=self.url) as client, asyncio.timeout(30):

@@ -61,8 +61,10 @@ class Chaos:
         self.hooks = hooks
         self.rng = rng
         # Several small pools: one large httpx pool spends more CPU scanning its connections than sending requests.
-        self.clients = [httpx.AsyncClient(base_url=gateway.url, timeout=30, limits=httpx.Limits(max_connections=16))
-                        for _ in range(CONCURRENCY // 8)]
+        self.clients = [
+            httpx.AsyncClient(base_url=gateway.url, timeout=30, limits=httpx.Limits(max_connections=16))
+            for _ in range(CONCURRENCY // 8)
+        ]
         self.client = self.clients[0]
         self.observed: list[Observed] = []
         self.injected: Counter[str] = Counter()
@@ -103,8 +105,11 @@ class Chaos:
             restarts = self.gw.restarts
             seen = Observed(request_id=f"#{index}")
             try:
-                accepted = await self.retrying(lambda: client.post(
-                    "/v1/ai/async", json=body, headers={**ADMIN, "Idempotency-Key": f"chaos-{index}"}))
+                accepted = await self.retrying(
+                    lambda: client.post(
+                        "/v1/ai/async", json=body, headers={**ADMIN, "Idempotency-Key": f"chaos-{index}"}
+                    )
+                )
                 assert accepted.status_code == 202, accepted.text
                 data = accepted.json()
                 seen.request_id = data["channel_id"]
@@ -155,8 +160,9 @@ class Chaos:
             await self.gw.generation.wait()
             headers = {"Last-Event-ID": str(seen.events[-1]["seq"])} if seen.events else {}
             try:
-                async with client.stream("GET", url, params={"token": accepted["ws_token"]},
-                                              headers=headers) as response:
+                async with client.stream(
+                    "GET", url, params={"token": accepted["ws_token"]}, headers=headers
+                ) as response:
                     assert response.status_code == 200, response.status_code
                     async for line in response.aiter_lines():
                         if line.startswith("data: "):
@@ -190,15 +196,22 @@ class Chaos:
 async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(20261124)
     started = time.monotonic()
-    async with FakeProvider("openai") as primary, FakeProvider("anthropic") as backup, \
-            webhook_endpoint() as hooks:
+    async with FakeProvider("openai") as primary, FakeProvider("anthropic") as backup, webhook_endpoint() as hooks:
         primary_faults = ProviderFaults.draw(primary, rng, 12_000, rate=0.5)
         backup_faults = ProviderFaults.draw(backup, rng, 12_000, rate=0.2)
         config = tmp_path / "sluice.yaml"
         config.write_text(CONFIG.format(primary=primary.base_url, backup=backup.base_url, timeouts=TIMEOUTS))
-        gateway = GatewayProcess(config=config, data_dir=tmp_path / "data", log_path=tmp_path / "gateway.log", env={
-            "SLUICE_WEBHOOK_RETRY_SCHEDULE": "0,0.05,0.1", "SLUICE_WEBHOOK_TIMEOUT": "0.5",
-            "SLUICE_WEBHOOK_JITTER": "0", "SLUICE_HEARTBEAT_INTERVAL": "0.5"})
+        gateway = GatewayProcess(
+            config=config,
+            data_dir=tmp_path / "data",
+            log_path=tmp_path / "gateway.log",
+            env={
+                "SLUICE_WEBHOOK_RETRY_SCHEDULE": "0,0.05,0.1",
+                "SLUICE_WEBHOOK_TIMEOUT": "0.5",
+                "SLUICE_WEBHOOK_JITTER": "0",
+                "SLUICE_HEARTBEAT_INTERVAL": "0.5",
+            },
+        )
         await gateway.start()
         chaos = Chaos(gateway, hooks, rng)
         try:
@@ -218,12 +231,17 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
     problems += [f"{count} requests left {status}" for status, count in leftover.items() if count]
     problems += [f"a reused callback token got {code}" for code in hooks.second_callbacks if code not in (409, 410)]
     terminals = Counter(e["type"] for seen in chaos.observed for e in seen.events if e["type"] in TERMINAL)
-    resets_after_restart = sum(1 for seen in chaos.observed for e in seen.events
-                               if e["type"] == "reset" and "restarted" in e.get("reason", ""))
-    print(f"\nchaos: {len(chaos.observed)} requests in {time.monotonic() - started:.1f}s; "
-          f"faults injected {sum(injected.values())}: {dict(sorted(injected.items()))}")
-    print(f"chaos: terminal events {dict(terminals)}; in flight at each SIGKILL {chaos.kills}; "
-          f"streams reset by a restart {resets_after_restart}; reused callback tokens {len(hooks.second_callbacks)}")
+    resets_after_restart = sum(
+        1 for seen in chaos.observed for e in seen.events if e["type"] == "reset" and "restarted" in e.get("reason", "")
+    )
+    print(
+        f"\nchaos: {len(chaos.observed)} requests in {time.monotonic() - started:.1f}s; "
+        f"faults injected {sum(injected.values())}: {dict(sorted(injected.items()))}"
+    )
+    print(
+        f"chaos: terminal events {dict(terminals)}; in flight at each SIGKILL {chaos.kills}; "
+        f"streams reset by a restart {resets_after_restart}; reused callback tokens {len(hooks.second_callbacks)}"
+    )
     print(f"chaos: violations {len(problems)}")
     assert not problems, "\n".join(problems[:40])
     assert len(chaos.observed) == REQUESTS and sum(terminals.values()) == REQUESTS

@@ -56,22 +56,29 @@ async def test_slow_readers_neither_stall_others_nor_grow_memory(tmp_path: Path)
         config = tmp_path / "sluice.yaml"
         config.write_text(CONFIG.format(long=long.base_url, quick=quick.base_url))
         long.script(Script(chunks=2000))
-        gateway = GatewayProcess(config=config, data_dir=tmp_path / "data", log_path=tmp_path / "gateway.log",
-                                 env={"SLUICE_HEARTBEAT_INTERVAL": "0.5"})
+        gateway = GatewayProcess(
+            config=config,
+            data_dir=tmp_path / "data",
+            log_path=tmp_path / "gateway.log",
+            env={"SLUICE_HEARTBEAT_INTERVAL": "0.5"},
+        )
         await gateway.start()
         try:
             async with httpx.AsyncClient(base_url=gateway.url, timeout=30) as client:
                 channel = await submit(client, "long")
                 async with asyncio.timeout(60):
-                    while (await client.get(f"/v1/requests/{channel['channel_id']}", headers=ADMIN)
-                           ).json()["status"] != "completed":
+                    while (await client.get(f"/v1/requests/{channel['channel_id']}", headers=ADMIN)).json()[
+                        "status"
+                    ] != "completed":
                         await asyncio.sleep(0.1)
                 for _ in range(5):  # warm up the quick path before measuring
                     await read_all((await submit(client, "quick"))["websocket_url"])
                 baseline = gateway.rss_bytes()
                 # Slow readers: each reads one frame, then nothing; its client stops taking bytes off the socket.
-                slow = [await websockets.connect(channel["websocket_url"], max_size=None, max_queue=1)
-                        for _ in range(SLOW_READERS)]
+                slow = [
+                    await websockets.connect(channel["websocket_url"], max_size=None, max_queue=1)
+                    for _ in range(SLOW_READERS)
+                ]
                 for ws in slow:
                     await ws.recv()
                 await asyncio.sleep(0.5)  # the gateway pushes what the sockets take, then waits
@@ -110,9 +117,11 @@ async def test_slow_readers_neither_stall_others_nor_grow_memory(tmp_path: Path)
             await gateway.stop()
 
     growth = held - baseline
-    print(f"\nslow readers: {SLOW_READERS} readers stalled on a {len(LONG_TEXT) / 2**20:.1f} MiB channel; "
-          f"{FAST_REQUESTS} other requests in {elapsed:.1f}s (slowest {max(latencies):.2f}s); "
-          f"gateway memory +{growth / 2**20:.1f} MiB")
+    print(
+        f"\nslow readers: {SLOW_READERS} readers stalled on a {len(LONG_TEXT) / 2**20:.1f} MiB channel; "
+        f"{FAST_REQUESTS} other requests in {elapsed:.1f}s (slowest {max(latencies):.2f}s); "
+        f"gateway memory +{growth / 2**20:.1f} MiB"
+    )
     assert all(seen.events[-1]["type"] == "response" for seen in results)
     assert max(latencies) < 5.0, "a slow reader stalled other requests"
     # Buffering what 20 readers did not read would cost ~40 MiB; the gateway holds a cursor per reader instead.
@@ -121,5 +130,8 @@ async def test_slow_readers_neither_stall_others_nor_grow_memory(tmp_path: Path)
         # The reader's first frame was taken before it stalled; the rest must follow with no gap or repeat.
         assert [e["seq"] for e in seen.events] == list(range(2, 2 + len(seen.events)))
         assert seen.events[-1]["type"] == "response" and seen.events[-1]["data"]["content"] == LONG_TEXT
-        assert not [p for p in violations(Observed("x", [{"seq": 1, "type": "status"}, *seen.events], 0,
-                                                   "completed")) if "gap" in p or "terminal" in p]
+        assert not [
+            p
+            for p in violations(Observed("x", [{"seq": 1, "type": "status"}, *seen.events], 0, "completed"))
+            if "gap" in p or "terminal" in p
+        ]

@@ -19,8 +19,18 @@ async def test_sluice_demo_prints_the_url_and_serves_the_chatbot(tmp_path: Path)
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SLUICE_", "CHATBOT_"))}
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sluice", "demo", "--port", str(port), "--app-port", str(free_port()),
-        cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "sluice",
+        "demo",
+        "--port",
+        str(port),
+        "--app-port",
+        str(free_port()),
+        cwd=tmp_path,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     try:
         printed: list[str] = []

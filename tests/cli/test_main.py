@@ -13,8 +13,13 @@ SLUICE = [sys.executable, "-m", "sluice"]
 
 
 def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:
-    result = subprocess.run([*SLUICE, "keys", "create", "--name", "ci", "--data-dir", str(tmp_path)],
-                            capture_output=True, text=True, timeout=60, check=True)
+    result = subprocess.run(
+        [*SLUICE, "keys", "create", "--name", "ci", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("sk_sluice_")
     assert lines[0] not in (tmp_path / "sluice.db").read_bytes().decode("latin-1")  # only its hash is stored
@@ -23,8 +28,16 @@ def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:
 async def test_chat_streams_the_reply_as_it_grows(start_gateway: StartGateway, tmp_path: Path) -> None:
     gw = await start_gateway(config_path=paced_config(tmp_path, 15))
     process = await asyncio.create_subprocess_exec(
-        *SLUICE, "chat", "--url", gw.url, "--api-key", gw.api_key, "thanks, this is great",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env={**os.environ, "COLUMNS": "200"},
+        *SLUICE,
+        "chat",
+        "--url",
+        gw.url,
+        "--api-key",
+        gw.api_key,
+        "thanks, this is great",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, "COLUMNS": "200"},
     )
     reads: list[bytes] = []
     async with asyncio.timeout(30):
@@ -48,7 +61,12 @@ def test_chat_without_a_key_explains_how_to_get_one() -> None:
 
 def test_serve_refuses_malformed_gc_thresholds(tmp_path: Path) -> None:
     env = {**os.environ, "SLUICE_GC_THRESHOLDS": "700,ten"}
-    result = subprocess.run([*SLUICE, "serve", "--port", "9", "--data-dir", str(tmp_path)], capture_output=True,
-                            text=True, timeout=60, env=env)
+    result = subprocess.run(
+        [*SLUICE, "serve", "--port", "9", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
     assert result.returncode == 2
     assert "SLUICE_GC_THRESHOLDS must be three positive integers" in result.stderr

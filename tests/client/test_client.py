@@ -40,8 +40,11 @@ async def test_submit_then_stream_every_event_in_order(start_gateway: StartGatew
         accepted = await sluice.submit("demo", "I love streaming", metadata={"conversationId": "c-1"})
         assert isinstance(accepted, Accepted)
         assert accepted.websocket_url.startswith(gw.ws_url) and accepted.ws_token
-        assert accepted.browser_params() == {"channel_id": accepted.channel_id, "websocket_url": accepted.websocket_url,
-                                             "ws_token": accepted.ws_token}
+        assert accepted.browser_params() == {
+            "channel_id": accepted.channel_id,
+            "websocket_url": accepted.websocket_url,
+            "ws_token": accepted.ws_token,
+        }
         events = [event async for event in sluice.stream(accepted.channel_id)]
     assert [e.seq for e in events] == list(range(1, len(events) + 1))
     kinds = [e.type for e in events]
@@ -105,14 +108,17 @@ async def test_api_errors_are_typed_exceptions(gw: RunningGateway) -> None:
 
 
 async def test_a_failed_run_raises_request_failed(start_gateway: StartGateway, tmp_path: Path) -> None:
-    config = write_config(tmp_path, (
-        "providers:\n"
-        "  simulated: {type: simulated, pace_ms: 0}\n"
-        "workflows:\n"
-        "  broken:\n"
-        "    chain: [{provider: simulated, model: sim-invalid-json-always}]\n"
-        "    schema: {reply: string}\n"
-    ))
+    config = write_config(
+        tmp_path,
+        (
+            "providers:\n"
+            "  simulated: {type: simulated, pace_ms: 0}\n"
+            "workflows:\n"
+            "  broken:\n"
+            "    chain: [{provider: simulated, model: sim-invalid-json-always}]\n"
+            "    schema: {reply: string}\n"
+        ),
+    )
     gw = await start_gateway(config_path=config)
     async with AsyncSluiceClient(gw.url, api_key=gw.api_key) as sluice:
         with pytest.raises(RequestFailed) as failed:

@@ -30,8 +30,14 @@ async def phoenix_client(url: str, token: str, topic: str, *, wait: float = 20, 
     ensure_node_modules()
     assert NODE is not None
     arguments = json.dumps({"url": url, "token": token, "topic": topic, **options})
-    process = await asyncio.create_subprocess_exec(NODE, str(HERE / "phoenix_client.mjs"), arguments, cwd=HERE,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    process = await asyncio.create_subprocess_exec(
+        NODE,
+        str(HERE / "phoenix_client.mjs"),
+        arguments,
+        cwd=HERE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     try:
         async with asyncio.timeout(wait):
             stdout, stderr = await process.communicate()
@@ -46,5 +52,11 @@ async def phoenix_client(url: str, token: str, topic: str, *, wait: float = 20, 
 
 def pushes(lines: list[dict[str, Any]], topic: str, event: str | None = None) -> list[dict[str, Any]]:
     """Server pushes on a topic (replies excluded), optionally of one event."""
-    return [line for line in lines if line.get("kind") == "msg" and line["topic"] == topic
-            and line["event"] != "phx_reply" and (event is None or line["event"] == event)]
+    return [
+        line
+        for line in lines
+        if line.get("kind") == "msg"
+        and line["topic"] == topic
+        and line["event"] != "phx_reply"
+        and (event is None or line["event"] == event)
+    ]

@@ -26,8 +26,11 @@ async def test_wrapped_format(start_gateway: StartGateway, tmp_path: Path) -> No
     envelope = reply.json()
     assert set(envelope) == {"data", "customer_data", "meta"}
     assert envelope["data"]["sentiment"] == "positive" and isinstance(envelope["data"]["reply"], str)
-    assert envelope["customer_data"] == {"user_id": "u-1", "metadata.segment": "pro",
-                                         "messages.0.content": "I love this product"}
+    assert envelope["customer_data"] == {
+        "user_id": "u-1",
+        "metadata.segment": "pro",
+        "messages.0.content": "I love this product",
+    }
     meta = envelope["meta"]
     assert meta["status"] == "success" and meta["http_status"] == 200 and meta["workflow"] == "plain"
     assert (meta["requested_provider"], meta["requested_model"]) == ("sim", "sim-1")
@@ -51,8 +54,9 @@ async def test_wrapped_format_of_a_failed_run(start_gateway: StartGateway, tmp_p
     assert attempts[0]["model"] == "sim-invalid-json-always"
 
 
-async def test_raw_format_is_a_chat_completion_with_metadata_headers(start_gateway: StartGateway,
-                                                                      tmp_path: Path) -> None:
+async def test_raw_format_is_a_chat_completion_with_metadata_headers(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     gw = await start(start_gateway, tmp_path)
     async with gw.client() as client:
         structured = await client.post("/v1/ai", json=ask("plain", format="raw", metadata={"segment": "pro"}))
@@ -80,8 +84,9 @@ async def test_raw_format_is_a_chat_completion_with_metadata_headers(start_gatew
     assert failed.headers["X-ModelRiver-Attempts"] == "2"  # the first try and its schema re-ask
 
 
-async def test_native_format_is_unchanged_and_async_has_modelriver_fields(start_gateway: StartGateway,
-                                                                         tmp_path: Path) -> None:
+async def test_native_format_is_unchanged_and_async_has_modelriver_fields(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     gw = await start(start_gateway, tmp_path)
     async with gw.client() as client:
         native = (await client.post("/v1/ai", json=ask("plain"))).json()

@@ -42,8 +42,9 @@ async def test_plain_async_request_pushes_one_success_response(start_gateway: St
     topic = topic_of(accepted)
     assert topic == f"ai_response:{accepted['project_id']}:{accepted['channel_id']}"
 
-    lines = await phoenix_client(f"{gw.ws_url}/socket", accepted["ws_token"], topic, channelHeartbeat=True,
-                                 minHeartbeats=2)
+    lines = await phoenix_client(
+        f"{gw.ws_url}/socket", accepted["ws_token"], topic, channelHeartbeat=True, minHeartbeats=2
+    )
     async with gw.client() as client:
         record = await finished(client, accepted["channel_id"])
 
@@ -67,8 +68,11 @@ async def test_plain_async_request_pushes_one_success_response(start_gateway: St
     assert meta["attempts"] == [{"provider": "slowsim", "model": "sim-1", "status": "success"}]
     assert meta["usage"]["total_tokens"] == meta["usage"]["prompt_tokens"] + meta["usage"]["completion_tokens"] > 0
     assert meta["structured_output"] is True
-    assert response["customer_data"] == {"user_id": "u-42", "metadata.segment": "pro",
-                                         "messages.0.content": "I love this product"}
+    assert response["customer_data"] == {
+        "user_id": "u-42",
+        "metadata.segment": "pro",
+        "messages.0.content": "I love this product",
+    }
 
     # token chunks go out as an extra event (ignored by ModelRiver's SDK), in order, before the response
     chunks = pushes(lines, topic, "chunk")
@@ -134,8 +138,11 @@ async def test_join_errors_reach_the_client(start_gateway: StartGateway, tmp_pat
 # ModelRiver's framework guides do. Both callback forms: the seed article's bare object and {data, task_id, metadata}.
 CALLBACK_FORMS = {
     "bare": lambda ai, meta: {"id": "msg-1", "conversation_id": meta["conversation_id"], **ai},
-    "wrapped": lambda ai, meta: {"data": {**ai, "id": "msg-1"}, "task_id": "task-9",
-                                 "metadata": {"processed_by": "backend"}},
+    "wrapped": lambda ai, meta: {
+        "data": {**ai, "id": "msg-1"},
+        "task_id": "task-9",
+        "metadata": {"processed_by": "backend"},
+    },
 }
 
 
@@ -161,8 +168,9 @@ async def test_event_driven_flow_pushes_ai_generated_then_completed(
             background.add(task)
 
     async with running_receiver(on_request=on_webhook) as receiver:
-        body = ask("mr_chatbot_workflow", webhook_url=receiver.url, events=["new_chat"],
-                   metadata={"conversation_id": "conv-1"})
+        body = ask(
+            "mr_chatbot_workflow", webhook_url=receiver.url, events=["new_chat"], metadata={"conversation_id": "conv-1"}
+        )
         accepted = await submit(gw, body)
         topic = topic_of(accepted)
         # ModelRiver's chatbot frontend hands the SDK the async response's websocket_url as is
@@ -193,6 +201,7 @@ async def test_event_driven_flow_pushes_ai_generated_then_completed(
     assert [r["status"] for r in late] == ["ai_generated", "completed"]
     assert late[0]["data"] == ai_data and late[1]["data"] == completed["data"]
     # the webhook's progress is on the channel too, and the socket ends with the topic closed
-    assert [p["payload"]["state"] for p in pushes(lines, topic, "progress") if p["payload"]["type"] == "webhook"][:1] \
-        == ["sent"]
+    assert [p["payload"]["state"] for p in pushes(lines, topic, "progress") if p["payload"]["type"] == "webhook"][
+        :1
+    ] == ["sent"]
     assert pushes(lines, topic)[-1]["event"] == "phx_close"

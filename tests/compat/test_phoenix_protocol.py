@@ -124,8 +124,9 @@ async def test_channel_heartbeat_leave_and_rejoin(start_gateway: StartGateway, t
         assert left[4]["status"] == "ok"
 
 
-async def test_channel_heartbeat_unknown_events_and_rejoin_while_open(start_gateway: StartGateway,
-                                                                     tmp_path: Path) -> None:
+async def test_channel_heartbeat_unknown_events_and_rejoin_while_open(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     gw = await start(start_gateway, tmp_path)
     # the callback step keeps the channel open: the receiver takes the webhook and never calls back (30 s window)
     async with running_receiver() as receiver, gw.client() as http:

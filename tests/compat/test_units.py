@@ -31,23 +31,43 @@ def test_token_from_phoenix_auth_subprotocol() -> None:
 
 
 def test_customer_data_from_echo_fields_and_extra_fields() -> None:
-    body = {"workflow": "w", "messages": [{"role": "user", "content": "hi"}], "metadata": {"segment": "pro"},
-            "user_id": "u1", "temperature": 0.2}
+    body = {
+        "workflow": "w",
+        "messages": [{"role": "user", "content": "hi"}],
+        "metadata": {"segment": "pro"},
+        "user_id": "u1",
+        "temperature": 0.2,
+    }
     assert customer_data(body, ["metadata.segment", "messages.0.content", "metadata.missing", "messages.5"]) == {
-        "user_id": "u1", "metadata.segment": "pro", "messages.0.content": "hi"}
+        "user_id": "u1",
+        "metadata.segment": "pro",
+        "messages.0.content": "hi",
+    }
     assert customer_data(body) == {"user_id": "u1"}
 
 
 def test_modelriver_meta_names() -> None:
-    meta = modelriver_meta({"workflow": "w", "provider": "b", "model": "m2", "duration_ms": 5,
-                            "usage": {"input_tokens": 3, "output_tokens": 4},
-                            "attempts": [{"provider": "a", "model": "m1", "status": "failed", "reason": "503"},
-                                         {"provider": "b", "model": "m2", "status": "succeeded"}]}, status="success")
+    meta = modelriver_meta(
+        {
+            "workflow": "w",
+            "provider": "b",
+            "model": "m2",
+            "duration_ms": 5,
+            "usage": {"input_tokens": 3, "output_tokens": 4},
+            "attempts": [
+                {"provider": "a", "model": "m1", "status": "failed", "reason": "503"},
+                {"provider": "b", "model": "m2", "status": "succeeded"},
+            ],
+        },
+        status="success",
+    )
     assert (meta["requested_provider"], meta["requested_model"]) == ("a", "m1")
     assert (meta["used_provider"], meta["used_model"]) == ("b", "m2")
     assert meta["usage"] == {"prompt_tokens": 3, "completion_tokens": 4, "total_tokens": 7}
-    assert meta["attempts"] == [{"provider": "a", "model": "m1", "status": "failed", "reason": "503"},
-                                {"provider": "b", "model": "m2", "status": "success"}]
+    assert meta["attempts"] == [
+        {"provider": "a", "model": "m1", "status": "failed", "reason": "503"},
+        {"provider": "b", "model": "m2", "status": "success"},
+    ]
     assert text_of({"content": "plain"}) == "plain" and text_of({"reply": "x"}) == '{"reply":"x"}'
 
 
@@ -57,11 +77,18 @@ def _events(*events: dict) -> list[dict]:
 
 def test_mapper_plain_request() -> None:
     mapper = ResponseMapper(channel_id="c", workflow="w", customer_data={"k": 1})
-    pushes = [p for e in _events(
-        {"type": "status", "status": "running"}, {"type": "attempt", "provider": "p", "model": "m", "attempt": 1},
-        {"type": "delta", "text": '{"a"'}, {"type": "reset", "reason": "failover"}, {"type": "delta", "text": "{}"},
-        {"type": "response", "data": {"a": 1}, "meta": {"provider": "p", "model": "m"}},
-    ) for p in mapper.feed(e)]
+    pushes = [
+        p
+        for e in _events(
+            {"type": "status", "status": "running"},
+            {"type": "attempt", "provider": "p", "model": "m", "attempt": 1},
+            {"type": "delta", "text": '{"a"'},
+            {"type": "reset", "reason": "failover"},
+            {"type": "delta", "text": "{}"},
+            {"type": "response", "data": {"a": 1}, "meta": {"provider": "p", "model": "m"}},
+        )
+        for p in mapper.feed(e)
+    ]
     assert [name for name, _ in pushes] == ["progress", "progress", "chunk", "reset", "chunk", "response"]
     final = pushes[-1][1]
     assert final["status"] == "success" and final["seq"] == 6 and final["customer_data"] == {"k": 1}
@@ -71,21 +98,30 @@ def test_mapper_plain_request() -> None:
 def test_mapper_event_driven_request() -> None:
     mapper = ResponseMapper(channel_id="c", workflow="w", event_name="new_chat")
     names = []
-    for event in _events({"type": "status", "status": "awaiting_callback"},
-                         {"type": "webhook", "state": "sent", "attempt": 1},
-                         {"type": "webhook", "state": "failed", "attempt": 1, "status_code": 500},
-                         {"type": "webhook", "state": "sent", "attempt": 2}):
+    for event in _events(
+        {"type": "status", "status": "awaiting_callback"},
+        {"type": "webhook", "state": "sent", "attempt": 1},
+        {"type": "webhook", "state": "failed", "attempt": 1, "status_code": 500},
+        {"type": "webhook", "state": "sent", "attempt": 2},
+    ):
         if event["seq"] == 1:
             mapper.ai_result({"reply": "ai"}, {"duration_ms": 12})
         names += [(name, payload.get("status")) for name, payload in mapper.feed(event)]
     assert names.count(("response", "ai_generated")) == 1  # once, however many delivery attempts
-    [(_, done)] = mapper.feed({"seq": 9, "type": "response", "data": {"reply": "enriched"},
-                               "meta": {"task_id": "t", "callback_metadata": {"x": 1}, "callback": {}}})
+    [(_, done)] = mapper.feed(
+        {
+            "seq": 9,
+            "type": "response",
+            "data": {"reply": "enriched"},
+            "meta": {"task_id": "t", "callback_metadata": {"x": 1}, "callback": {}},
+        }
+    )
     assert done["status"] == "completed" and done["task_id"] == "t" and done["callback_metadata"] == {"x": 1}
     assert done["ai_response"]["data"] == {"reply": "ai"} and done["event_name"] == "new_chat"
     # a late join that only sees the terminal event (rebuilt from the store) still says `completed`
     late = ResponseMapper(channel_id="c", workflow="w")
-    assert late.feed({"seq": 9, "type": "response", "data": {}, "meta": {"callback": {}}})[0][1]["status"] == \
-        "completed"
+    assert (
+        late.feed({"seq": 9, "type": "response", "data": {}, "meta": {"callback": {}}})[0][1]["status"] == "completed"
+    )
     [(_, failed)] = late.feed({"seq": 10, "type": "error", "code": "x", "message": "boom"})
     assert failed["status"] == "error" and failed["error"] == {"message": "boom", "details": {"code": "x"}}

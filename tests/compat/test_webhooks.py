@@ -26,8 +26,9 @@ async def submit(gw: RunningGateway, body: dict[str, Any]) -> dict[str, Any]:
 async def test_callback_webhook_has_modelriver_fields(start_gateway: StartGateway, tmp_path: Path) -> None:
     gw = await start(start_gateway, tmp_path)
     async with running_receiver() as receiver:
-        body = ask("mr_chatbot_workflow", webhook_url=receiver.url, events=["new_chat"],
-                   metadata={"conversation_id": "conv-7"})
+        body = ask(
+            "mr_chatbot_workflow", webhook_url=receiver.url, events=["new_chat"], metadata={"conversation_id": "conv-7"}
+        )
         accepted = await submit(gw, body)
         payload = json_of(await receiver.next())
         async with httpx.AsyncClient(timeout=10) as client:
@@ -49,24 +50,30 @@ async def test_lifecycle_webhook_has_modelriver_fields(start_gateway: StartGatew
         payload = json_of(await receiver.next())
     assert payload["type"] == "task.completed" and payload["callback_required"] is False
     # the same customer_data as the Phoenix pushes and the wrapped format: echo fields + extra top-level fields
-    assert payload["customer_data"] == {"metadata.segment": "pro", "messages.0.content": "I love this product",
-                                        "user_id": "u-5"}
+    assert payload["customer_data"] == {
+        "metadata.segment": "pro",
+        "messages.0.content": "I love this product",
+        "user_id": "u-5",
+    }
     assert payload["ai_response"]["data"] == payload["data"] and payload["meta"]["workflow"] == "plain"
 
 
 # Each callback form → what the channel's terminal event carries (the seed's bare object, ModelRiver's wrapped one).
 FORMS: dict[str, tuple[Any, dict[str, Any]]] = {
     "bare": ({"id": "m1", "reply": "enriched"}, {"data": {"id": "m1", "reply": "enriched"}}),
-    "wrapped": ({"data": {"id": "m1"}, "task_id": "t1", "metadata": {"by": "backend"}},
-                {"data": {"id": "m1"}, "task_id": "t1", "callback_metadata": {"by": "backend"}}),
+    "wrapped": (
+        {"data": {"id": "m1"}, "task_id": "t1", "metadata": {"by": "backend"}},
+        {"data": {"id": "m1"}, "task_id": "t1", "callback_metadata": {"by": "backend"}},
+    ),
     "wrapped-data-only": ({"data": {"id": "m2"}}, {"data": {"id": "m2"}}),
 }
 
 
 @pytest.mark.parametrize("auth", ["token", "api_key"])
 @pytest.mark.parametrize("form", sorted(FORMS))
-async def test_each_callback_form_ends_the_channel(start_gateway: StartGateway, tmp_path: Path, form: str,
-                                                   auth: str) -> None:
+async def test_each_callback_form_ends_the_channel(
+    start_gateway: StartGateway, tmp_path: Path, form: str, auth: str
+) -> None:
     gw = await start(start_gateway, tmp_path)
     sent, expected = FORMS[form]
     async with running_receiver() as receiver:
@@ -77,8 +84,9 @@ async def test_each_callback_form_ends_the_channel(start_gateway: StartGateway, 
         if auth == "api_key":  # the token-less URL with the project's key, as ModelRiver's guides allow
             url, headers = url.split("?")[0], {"Authorization": f"Bearer {gw.api_key}"}
         async with httpx.AsyncClient(timeout=10) as client:
-            reply = await client.post(url, content=json.dumps(sent), headers={**headers,
-                                                                             "Content-Type": "application/json"})
+            reply = await client.post(
+                url, content=json.dumps(sent), headers={**headers, "Content-Type": "application/json"}
+            )
         assert reply.status_code == 200, reply.text
         events = await channel_events(accepted["websocket_url"])
     terminal = events[-1]

@@ -21,8 +21,15 @@ from tests.conftest import MASTER_KEY, StartGateway, chat_body, paced_config
 from tests.delivery.receiver import running_receiver
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 expect.set_options(timeout=20_000)
@@ -44,16 +51,25 @@ async def shot(page: Page, name: str) -> None:
 
 
 async def test_console_pages_main_actions(start_gateway: StartGateway, tmp_path: Path) -> None:
-    gw = await start_gateway(config_path=paced_config(tmp_path, 15),
-                             extra={"webhook_retry_schedule": [0, 0.05], "webhook_jitter": 0})
+    gw = await start_gateway(
+        config_path=paced_config(tmp_path, 15), extra={"webhook_retry_schedule": [0, 0.05], "webhook_jitter": 0}
+    )
     errors: list[str] = []
-    async with FakeProvider("openai") as fake, running_receiver() as receiver, chromium() as browser, \
-            httpx.AsyncClient(base_url=gw.url, headers=ADMIN, timeout=10) as client:
+    async with (
+        FakeProvider("openai") as fake,
+        running_receiver() as receiver,
+        chromium() as browser,
+        httpx.AsyncClient(base_url=gw.url, headers=ADMIN, timeout=10) as client,
+    ):
         page = await browser.new_page(viewport={"width": 1280, "height": 900})
         page.on("pageerror", lambda exc: errors.append(str(exc)))
         # The 422s the workflow form provokes on purpose are logged by Chromium as failed loads; nothing else may be.
-        page.on("console", lambda message: errors.append(message.text) if message.type == "error"
-                and "status of 422" not in message.text else None)
+        page.on(
+            "console",
+            lambda message: (
+                errors.append(message.text) if message.type == "error" and "status of 422" not in message.text else None
+            ),
+        )
 
         # Sign in: an unsigned visit goes to the sign-in page and comes back.
         await page.goto(f"{gw.url}/console/keys")

@@ -73,8 +73,14 @@ async def eventually(check: Callable[[], Awaitable[Any]], wait: float = 5.0, eve
 
 
 def serve_gateway(port: int, data_dir: Path, config: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "callback-restart-secret-0123456789",
-           "SLUICE_CONFIG": str(config), "SLUICE_ENV": "development", "SLUICE_HEARTBEAT_INTERVAL": "0.5"}
+    env = {
+        **os.environ,
+        "SLUICE_MASTER_KEY": MASTER_KEY,
+        "SLUICE_SECRET_KEY": "callback-restart-secret-0123456789",
+        "SLUICE_CONFIG": str(config),
+        "SLUICE_ENV": "development",
+        "SLUICE_HEARTBEAT_INTERVAL": "0.5",
+    }
     command = [sys.executable, "-m", "sluice", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -47,8 +47,9 @@ class Receiver:
 
 
 @contextlib.asynccontextmanager
-async def running_receiver(statuses: list[int] | None = None,
-                           on_request: Callable[[Received], Awaitable[None]] | None = None) -> AsyncIterator[Receiver]:
+async def running_receiver(
+    statuses: list[int] | None = None, on_request: Callable[[Received], Awaitable[None]] | None = None
+) -> AsyncIterator[Receiver]:
     receiver = Receiver(statuses=list(statuses or []), on_request=on_request)
     port = free_port()
     app = Starlette(routes=[Route("/{path:path}", receiver.handle, methods=["POST"])])

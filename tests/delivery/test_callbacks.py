@@ -19,8 +19,7 @@ from tests.delivery.receiver import json_of, running_receiver
 
 def test_callback_body_forms() -> None:
     assert parse_callback({"id": 1, "reply": "x"}) == {"kind": "response", "data": {"id": 1, "reply": "x"}}
-    assert parse_callback({"data": {"a": 1}, "task_id": "t"}) == {"kind": "response", "data": {"a": 1},
-                                                                   "task_id": "t"}
+    assert parse_callback({"data": {"a": 1}, "task_id": "t"}) == {"kind": "response", "data": {"a": 1}, "task_id": "t"}
     # a bare object that merely has a `data` field beside others stays bare
     assert parse_callback({"data": 1, "id": 2})["data"] == {"data": 1, "id": 2}
     rejected = parse_callback({"error": "invalid", "message": "no"})
@@ -84,6 +83,7 @@ async def test_waits_survive_a_killed_gateway(tmp_path: Path) -> None:
                 accepted[workflow] = (await client.post("/v1/ai/async", json=body)).json()
             payloads = {p["workflow"]: p for p in [json_of(await receiver.next()), json_of(await receiver.next())]}
             for item in accepted.values():  # both recorded as waiting before the kill
+
                 async def waiting(channel_id: str = item["channel_id"]) -> bool:
                     return (await client.get(f"/v1/requests/{channel_id}")).json()["status"] == "awaiting_callback"
 

@@ -36,8 +36,17 @@ class Lines:
 
 async def _start_forward(url: str, to: str) -> Lines:
     env = {**os.environ, "SLUICE_URL": url, "SLUICE_API_KEY": MASTER_KEY, "COLUMNS": "200"}
-    process = await asyncio.create_subprocess_exec(sys.executable, "-m", "sluice", "forward", "--to", to, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "sluice",
+        "forward",
+        "--to",
+        to,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
     return Lines(process)
 
 
@@ -45,9 +54,10 @@ async def test_forward_delivers_signed_webhooks_and_reconnects(tmp_path: Path) -
     port, data_dir = free_port(), tmp_path / "data"
     url = f"http://127.0.0.1:{port}"
     config = workflow_file(tmp_path)
-    async with running_receiver() as receiver, httpx.AsyncClient(
-        base_url=url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=10
-    ) as client:
+    async with (
+        running_receiver() as receiver,
+        httpx.AsyncClient(base_url=url, headers={"Authorization": f"Bearer {MASTER_KEY}"}, timeout=10) as client,
+    ):
         gateway = serve_gateway(port, data_dir, config)
         forwarder: Lines | None = None
         try:
@@ -68,8 +78,9 @@ async def test_forward_delivers_signed_webhooks_and_reconnects(tmp_path: Path) -
             assert (await client.post(payload["callback_url"], json={"ok": True})).status_code == 200
             events = await channel_events(accepted["websocket_url"])
             assert events[-1]["data"] == {"ok": True}
-            deliveries = (await client.get("/v1/admin/webhooks/deliveries",
-                                           params={"request_id": accepted["channel_id"]})).json()["deliveries"]
+            deliveries = (
+                await client.get("/v1/admin/webhooks/deliveries", params={"request_id": accepted["channel_id"]})
+            ).json()["deliveries"]
             shown = (await client.get(f"/v1/admin/webhooks/deliveries/{deliveries[0]['id']}")).json()
             assert shown["status"] == "delivered" and shown["attempt_log"][0]["via"] == "forward"
             assert '"received":true' in shown["attempt_log"][0]["response_excerpt"]
@@ -93,17 +104,20 @@ async def test_forward_delivers_signed_webhooks_and_reconnects(tmp_path: Path) -
             gateway.wait(10)
 
 
-async def test_forward_refuses_a_bad_key_and_no_session_means_retry(start_gateway: StartGateway,
-                                                                    tmp_path: Path) -> None:
+async def test_forward_refuses_a_bad_key_and_no_session_means_retry(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
     from sluice.cli.forward import run_forward
 
-    gw = await start_gateway(config_path=workflow_file(tmp_path),
-                             extra={"webhook_retry_schedule": [0, 0.05], "callback_sweep_interval": 0.2})
+    gw = await start_gateway(
+        config_path=workflow_file(tmp_path), extra={"webhook_retry_schedule": [0, 0.05], "callback_sweep_interval": 0.2}
+    )
     async with asyncio.timeout(10):
         assert await run_forward(gw.url, "sk_sluice_wrong", "http://127.0.0.1:9/") == 1
     async with gw.client() as client:
-        accepted = (await client.post("/v1/ai/async", json=chat_body(workflow="forwarded",
-                                                                     events=["webhook_received"]))).json()
+        accepted = (
+            await client.post("/v1/ai/async", json=chat_body(workflow="forwarded", events=["webhook_received"]))
+        ).json()
     events = await channel_events(accepted["websocket_url"])
     failures = [e for e in events if e["type"] == "webhook" and e["state"] == "failed"]
     assert len(failures) == 2 and all(e["status_code"] is None for e in failures)

@@ -10,8 +10,21 @@ from sluice.delivery.urlguard import UrlRefused, blocked_reason, check_webhook_u
 from tests.conftest import StartGateway, chat_body
 from tests.delivery.helpers import admin_client
 
-BLOCKED = ["127.0.0.1", "10.1.2.3", "172.16.0.1", "192.168.1.1", "169.254.169.254", "100.64.0.1", "0.0.0.0",
-           "::1", "fe80::1", "fd00::1", "::ffff:127.0.0.1", "fd00:ec2::254", "224.0.0.1"]
+BLOCKED = [
+    "127.0.0.1",
+    "10.1.2.3",
+    "172.16.0.1",
+    "192.168.1.1",
+    "169.254.169.254",
+    "100.64.0.1",
+    "0.0.0.0",
+    "::1",
+    "fe80::1",
+    "fd00::1",
+    "::ffff:127.0.0.1",
+    "fd00:ec2::254",
+    "224.0.0.1",
+]
 
 
 @pytest.mark.parametrize("address", BLOCKED)
@@ -24,11 +37,21 @@ def test_public_addresses_pass(address: str) -> None:
     assert blocked_reason(ipaddress.ip_address(address)) is None
 
 
-@pytest.mark.parametrize("url", [
-    "http://127.0.0.1:4000/webhook", "http://localhost/webhook", "http://2130706433/", "http://0x7f000001/",
-    "http://[::1]/", "http://169.254.169.254/latest/meta-data/", "http://metadata.google.internal/",
-    "ftp://example.com/", "not a url", "http://user:pw@example.com/",
-])
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1:4000/webhook",
+        "http://localhost/webhook",
+        "http://2130706433/",
+        "http://0x7f000001/",
+        "http://[::1]/",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://metadata.google.internal/",
+        "ftp://example.com/",
+        "not a url",
+        "http://user:pw@example.com/",
+    ],
+)
 async def test_refused_urls(url: str) -> None:
     with pytest.raises(UrlRefused) as caught:
         await check_webhook_url(url, allow_private=False)

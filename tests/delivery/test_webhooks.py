@@ -31,14 +31,14 @@ def test_schedule_is_bounded_with_jitter() -> None:
 async def test_flaky_endpoint_is_delivered_on_the_third_attempt(start_gateway: StartGateway, tmp_path: Path) -> None:
     gw = await start_gateway(config_path=workflow_file(tmp_path), extra=FAST)
     async with running_receiver(statuses=[500, 500, 200]) as receiver:
-        body = chat_body("I love it", workflow="slow_callback", webhook_url=receiver.url,
-                         events=["webhook_received"])
+        body = chat_body("I love it", workflow="slow_callback", webhook_url=receiver.url, events=["webhook_received"])
         async with gw.client() as client:
             accepted = (await client.post("/v1/ai/async", json=body)).json()
         arrivals = [await receiver.next() for _ in range(3)]
         async with admin_client(gw) as client:
-            found = (await client.get("/v1/admin/webhooks/deliveries",
-                                      params={"request_id": accepted["channel_id"]})).json()["deliveries"]
+            found = (
+                await client.get("/v1/admin/webhooks/deliveries", params={"request_id": accepted["channel_id"]})
+            ).json()["deliveries"]
             assert len(found) == 1
 
             async def delivered() -> dict[str, Any] | None:
@@ -59,8 +59,14 @@ async def test_flaky_endpoint_is_delivered_on_the_third_attempt(start_gateway: S
     assert '"status":500' in shown["attempt_log"][0]["response_excerpt"]
     assert "token=[redacted]" in shown["payload"]["callback_url"]  # callback tokens never leave in responses
     progress = [(e["state"], e["attempt"], e["status_code"]) for e in events if e["type"] == "webhook"]
-    assert progress == [("sent", 1, None), ("failed", 1, 500), ("sent", 2, None), ("failed", 2, 500),
-                        ("sent", 3, None), ("delivered", 3, 200)]
+    assert progress == [
+        ("sent", 1, None),
+        ("failed", 1, 500),
+        ("sent", 2, None),
+        ("failed", 2, 500),
+        ("sent", 3, None),
+        ("delivered", 3, 200),
+    ]
     assert events[-1]["type"] == "response" and events[-1]["data"] == {"done": True}
 
 

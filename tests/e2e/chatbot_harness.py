@@ -16,8 +16,15 @@ from sluice.cli.demo import run_demo
 from tests.conftest import free_port, paced_config
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package (apt-get install chromium); Playwright never downloads one
-LAUNCH_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-               "--disable-component-update", "--disable-sync", "--no-first-run"]
+LAUNCH_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 TIMEOUT_MS = 20_000
 expect.set_options(timeout=TIMEOUT_MS)
 
@@ -64,10 +71,18 @@ async def running_demo(tmp_path: Path, *, pace_ms: float = 40, page_dir: Path | 
         if "Open the chat" in line:
             ready.set()
 
-    task = asyncio.create_task(run_demo(
-        host="127.0.0.1", port=gateway_port, app_port=app_port, data_dir=tmp_path / "data",
-        config=paced_config(tmp_path, pace_ms), announce=announce, stop=stop, page_dir=page_dir,
-    ))
+    task = asyncio.create_task(
+        run_demo(
+            host="127.0.0.1",
+            port=gateway_port,
+            app_port=app_port,
+            data_dir=tmp_path / "data",
+            config=paced_config(tmp_path, pace_ms),
+            announce=announce,
+            stop=stop,
+            page_dir=page_dir,
+        )
+    )
     waiter = asyncio.ensure_future(ready.wait())
     async with asyncio.timeout(20):
         done, _ = await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)

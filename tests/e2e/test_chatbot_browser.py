@@ -46,14 +46,14 @@ async def test_chat_streams_then_resumes_after_a_reload(tmp_path: Path) -> None:
         conversation_id = await page.evaluate("sessionStorage.getItem('chatbot:conversation')")
         if demo.webhooks:
             assert "awaiting callback" in statuses, statuses
-            await expect(page.locator('[data-testid="message-id"]')).to_contain_text(
-                f"conversation {conversation_id}")
+            await expect(page.locator('[data-testid="message-id"]')).to_contain_text(f"conversation {conversation_id}")
 
         # 2. A second message, and a reload in the middle of its answer.
         await send(page, "My parcel arrived broken and support was slow")
         await page.wait_for_function(
             """() => { const r = document.querySelectorAll('[data-testid="reply"]');
-                       return r.length === 2 && r[1].textContent.length > 40; }""")
+                       return r.length === 2 && r[1].textContent.length > 40; }"""
+        )
         _, shown_before_reload = await last_reply(page)
         sockets_before = len(sockets)
         await page.reload()

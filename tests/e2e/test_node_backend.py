@@ -27,11 +27,18 @@ async def _start_backend(gw: RunningGateway, secret: str) -> tuple[asyncio.subpr
     assert (BACKEND / "node_modules" / "express").is_dir(), "run `npm ci` in examples/node-backend first"
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "SLUICE_URL": gw.url, "SLUICE_API_KEY": gw.api_key, "WEBHOOK_SECRET": secret,
-           "PORT": str(port), "BACKEND_PUBLIC_URL": url}
+    env = {
+        **os.environ,
+        "SLUICE_URL": gw.url,
+        "SLUICE_API_KEY": gw.api_key,
+        "WEBHOOK_SECRET": secret,
+        "PORT": str(port),
+        "BACKEND_PUBLIC_URL": url,
+    }
     assert NODE is not None
-    process = await asyncio.create_subprocess_exec(NODE, "index.js", cwd=BACKEND, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        NODE, "index.js", cwd=BACKEND, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     async with httpx.AsyncClient(base_url=url) as client, asyncio.timeout(15):
         while True:
             assert process.returncode is None, "the Node backend exited"
@@ -79,9 +86,11 @@ async def test_chat_webhook_enrichment_callback_reaches_the_browser(node_backend
         record = (await client.get(f"/v1/requests/{handed['channel_id']}")).json()
     assert record["status"] == "completed" and record["data"]["id"] == data["id"]
     async with admin_client(gw) as admin:
+
         async def delivered() -> bool:
-            found = (await admin.get("/v1/admin/webhooks/deliveries",
-                                     params={"request_id": handed["channel_id"]})).json()["deliveries"]
+            found = (
+                await admin.get("/v1/admin/webhooks/deliveries", params={"request_id": handed["channel_id"]})
+            ).json()["deliveries"]
             return bool(found) and found[0]["status"] == "delivered"
 
         await eventually(delivered)
@@ -93,8 +102,9 @@ async def test_backend_refuses_unsigned_and_tampered_webhooks(node_backend: tupl
     forged = signature_headers("msg_1", body, [generate_secret()])
     async with httpx.AsyncClient(base_url=url, timeout=10) as client:
         unsigned = await client.post("/webhook/sluice", content=body, headers={"content-type": "application/json"})
-        wrong = await client.post("/webhook/sluice", content=body,
-                                  headers={"content-type": "application/json", **forged})
+        wrong = await client.post(
+            "/webhook/sluice", content=body, headers={"content-type": "application/json", **forged}
+        )
     assert unsigned.status_code == 401 and wrong.status_code == 401
     assert wrong.json()["error"] == "no matching signature"
 
@@ -132,11 +142,17 @@ async def test_the_articles_own_backend_works_with_only_the_base_url_changed(
     script = tmp_path / "index.js"
     script.write_text(source.replace("https://api.modelriver.com", gw.url))
     port = free_port()
-    env = {**os.environ, "NODE_PATH": str(SEED / "node_modules"), "MODELRIVER_API_KEY": gw.api_key,
-           "PORT": str(port), "BACKEND_PUBLIC_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "NODE_PATH": str(SEED / "node_modules"),
+        "MODELRIVER_API_KEY": gw.api_key,
+        "PORT": str(port),
+        "BACKEND_PUBLIC_URL": f"http://127.0.0.1:{port}",
+    }
     assert NODE is not None
-    process = await asyncio.create_subprocess_exec(NODE, str(script), cwd=tmp_path, env=env,
-                                                   stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT)
+    process = await asyncio.create_subprocess_exec(
+        NODE, str(script), cwd=tmp_path, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+    )
     try:
         assert process.stdout is not None
         async with asyncio.timeout(15):

@@ -36,7 +36,8 @@ async def test_use_sluice_streams_and_resumes_after_a_reload(tmp_path: Path) -> 
         await send(page, "The export button is broken again")
         await page.wait_for_function(
             """() => { const r = document.querySelectorAll('[data-testid="reply"]');
-                       return r.length === 2 && r[1].textContent.length > 40; }""")
+                       return r.length === 2 && r[1].textContent.length > 40; }"""
+        )
         _, shown_before_reload = await last_reply(page)
         await page.reload()
         await expect(page.locator('[data-testid="sentiment"]')).to_have_count(2)

@@ -13,8 +13,13 @@ from tests.conftest import MASTER_KEY, chat_body, collect_ws, events_only, free_
 
 
 def serve(port: int, data_dir: Path, config: Path) -> subprocess.Popen[bytes]:
-    env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "restart-test-secret-key-0123456789",
-           "SLUICE_CONFIG": str(config), "SLUICE_HEARTBEAT_INTERVAL": "0.5"}
+    env = {
+        **os.environ,
+        "SLUICE_MASTER_KEY": MASTER_KEY,
+        "SLUICE_SECRET_KEY": "restart-test-secret-key-0123456789",
+        "SLUICE_CONFIG": str(config),
+        "SLUICE_HEARTBEAT_INTERVAL": "0.5",
+    }
     command = [sys.executable, "-m", "sluice", "serve", "--port", str(port), "--data-dir", str(data_dir)]
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

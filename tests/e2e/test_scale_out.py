@@ -104,11 +104,14 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
     async with fresh_database() as database_url, fresh_redis_prefix() as redis_url:
         prefix = redis_url.split("key_prefix=")[1]
         env = {
-            **os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "scale-out-secret-key-0123456789abcdef",
+            **os.environ,
+            "SLUICE_MASTER_KEY": MASTER_KEY,
+            "SLUICE_SECRET_KEY": "scale-out-secret-key-0123456789abcdef",
             "SLUICE_DATABASE_URL": database_url,
             "SLUICE_REDIS_URL": f"{redis_url}&visibility_timeout=2&check_interval=0.3",
             # ~100 tokens at 40 ms: a run lasts about four seconds.
-            "SLUICE_CONFIG": str(paced_config(tmp_path, 40)), "SLUICE_HEARTBEAT_INTERVAL": "0.5",
+            "SLUICE_CONFIG": str(paced_config(tmp_path, 40)),
+            "SLUICE_HEARTBEAT_INTERVAL": "0.5",
             "SLUICE_ENV": "development",
         }
         # Started together on an empty database: the migration lock makes them take turns.
@@ -162,7 +165,7 @@ def assert_one_ordered_stream(events: list[dict[str, Any]]) -> dict[str, Any]:
 
 def answer_after_last_reset(events: list[dict[str, Any]]) -> str:
     last_reset = max((i for i, e in enumerate(events) if e["type"] == "reset"), default=-1)
-    return "".join(e["text"] for e in events[last_reset + 1:] if e["type"] == "delta")
+    return "".join(e["text"] for e in events[last_reset + 1 :] if e["type"] == "delta")
 
 
 async def test_submit_on_a_stream_on_b_and_c_complete_and_in_order(cluster: Cluster) -> None:
@@ -228,8 +231,10 @@ async def test_sigkill_of_the_running_instance_another_finishes_with_one_termina
 async def test_redis_data_loss_mid_run_loses_no_accepted_request(cluster: Cluster) -> None:
     instances = cluster.instances
     accepted = [await submit(instances[i % 3], f"request number {i} about data loss") for i in range(6)]
-    streams = [asyncio.create_task(collect_ws(ws_url_on(instances[(i + 1) % 3], acc), timeout=60))
-               for i, acc in enumerate(accepted)]
+    streams = [
+        asyncio.create_task(collect_ws(ws_url_on(instances[(i + 1) % 3], acc), timeout=60))
+        for i, acc in enumerate(accepted)
+    ]
     await cluster.wait_for_events(accepted[0]["channel_id"], 12)  # mid-run: text has been generated
     deleted = 0
     async for key in cluster.redis.scan_iter(match=f"{cluster.prefix}*", count=1000):

@@ -45,11 +45,27 @@ async def test_no_secret_in_logs_errors_or_responses(tmp_path: Path) -> None:
     log_path = tmp_path / "gateway.log"
     admin = {"Authorization": f"Bearer {MASTER_KEY}"}
     async with FakeProvider("openai") as fake, running_receiver() as receiver:
-        env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": SECRET_KEY,
-               "SLUICE_CONFIG": str(config(tmp_path, fake.base_url)), "SLUICE_ENV": "development",
-               "SLUICE_LOG_FORMAT": "json", "SCAN_PROVIDER_KEY": PROVIDER_KEY, "SLUICE_HEARTBEAT_INTERVAL": "0.5"}
-        command = [sys.executable, "-m", "sluice", "serve", "--port", str(port), "--data-dir", str(tmp_path / "d"),
-                   "--access-log"]
+        env = {
+            **os.environ,
+            "SLUICE_MASTER_KEY": MASTER_KEY,
+            "SLUICE_SECRET_KEY": SECRET_KEY,
+            "SLUICE_CONFIG": str(config(tmp_path, fake.base_url)),
+            "SLUICE_ENV": "development",
+            "SLUICE_LOG_FORMAT": "json",
+            "SCAN_PROVIDER_KEY": PROVIDER_KEY,
+            "SLUICE_HEARTBEAT_INTERVAL": "0.5",
+        }
+        command = [
+            sys.executable,
+            "-m",
+            "sluice",
+            "serve",
+            "--port",
+            str(port),
+            "--data-dir",
+            str(tmp_path / "d"),
+            "--access-log",
+        ]
         process = spawn(command, env, log_path)
         try:
             async with httpx.AsyncClient(base_url=url, timeout=15) as client:
@@ -65,26 +81,40 @@ async def test_no_secret_in_logs_errors_or_responses(tmp_path: Path) -> None:
                         bodies.append(response.text)
                     return data
 
-                api_key = (await call("POST", "/v1/admin/keys", json={"name": "app"}, headers=admin,
-                                      issues="key"))["key"]
+                api_key = (await call("POST", "/v1/admin/keys", json={"name": "app"}, headers=admin, issues="key"))[
+                    "key"
+                ]
                 user = {"Authorization": f"Bearer {api_key}"}
                 await call("POST", "/v1/admin/webhooks/secrets/rotate", json={}, headers=admin, issues="secret")
-                await call("POST", "/v1/admin/providers", headers=admin, json={
-                    "name": "stored", "type": "openai", "options": {"base_url": fake.base_url},
-                    "credentials": {"api_key": STORED_PROVIDER_KEY}})
+                await call(
+                    "POST",
+                    "/v1/admin/providers",
+                    headers=admin,
+                    json={
+                        "name": "stored",
+                        "type": "openai",
+                        "options": {"base_url": fake.base_url},
+                        "credentials": {"api_key": STORED_PROVIDER_KEY},
+                    },
+                )
                 fake.script(Script(status=401))
                 await call("POST", "/v1/admin/providers/stored/test", headers=admin, json={"model": "m1"})
                 await call("GET", "/v1/admin/providers", headers=admin)
 
                 # the callback flow, end to end
-                body = {"workflow": "scan", "messages": [{"role": "user", "content": "hi"}],
-                        "webhook_url": receiver.url, "events": ["webhook_received"]}
+                body = {
+                    "workflow": "scan",
+                    "messages": [{"role": "user", "content": "hi"}],
+                    "webhook_url": receiver.url,
+                    "events": ["webhook_received"],
+                }
                 accepted = await call("POST", "/v1/ai/async", json=body, headers=user, issues="ws_token")
                 payload = json_of(await receiver.next(10))
                 callback_url = payload["callback_url"]
                 issued.append(callback_url.split("token=", 1)[1])
-                async with client.stream("GET", f"/v1/channels/{accepted['channel_id']}/events",
-                                         params={"token": accepted["ws_token"]}) as sse:
+                async with client.stream(
+                    "GET", f"/v1/channels/{accepted['channel_id']}/events", params={"token": accepted["ws_token"]}
+                ) as sse:
                     assert sse.status_code == 200
                 await call("POST", callback_url.replace(accepted["channel_id"], "nope"), json={})
                 await call("POST", callback_url.split("?")[0] + "?token=cbt_forged", json={"a": 1})
@@ -96,27 +126,43 @@ async def test_no_secret_in_logs_errors_or_responses(tmp_path: Path) -> None:
 
                 # failures: a provider refusing its key, bad credentials of every kind
                 fake.script(Script(status=401))
-                await call("POST", "/v1/ai", headers=user, json={
-                    "workflow": "scan", "messages": [{"role": "user", "content": "fail"}]})
-                await call("POST", "/v1/chat/completions", headers=user, json={
-                    "model": "scan", "messages": [{"role": "user", "content": "hello"}]})
+                await call(
+                    "POST",
+                    "/v1/ai",
+                    headers=user,
+                    json={"workflow": "scan", "messages": [{"role": "user", "content": "fail"}]},
+                )
+                await call(
+                    "POST",
+                    "/v1/chat/completions",
+                    headers=user,
+                    json={"model": "scan", "messages": [{"role": "user", "content": "hello"}]},
+                )
                 for bad in (accepted["ws_token"], callback_url.split("token=", 1)[1], api_key + "x", SECRET_KEY):
-                    await call("GET", f"/v1/requests/{accepted['channel_id']}",
-                               headers={"Authorization": f"Bearer {bad}"})
-                await call("GET", f"/v1/channels/{accepted['channel_id']}/events",
-                           params={"token": accepted["ws_token"] + "tampered"})
+                    await call(
+                        "GET", f"/v1/requests/{accepted['channel_id']}", headers={"Authorization": f"Bearer {bad}"}
+                    )
+                await call(
+                    "GET",
+                    f"/v1/channels/{accepted['channel_id']}/events",
+                    params={"token": accepted["ws_token"] + "tampered"},
+                )
                 forged = f"{url.replace('http', 'ws')}/v1/ws?channel_id={accepted['channel_id']}&token=x.y.z"
                 async with websockets.connect(forged) as ws:
                     await ws.wait_closed()
-                for path in ("/v1/admin/requests", f"/v1/admin/requests/{accepted['channel_id']}",
-                             "/v1/admin/webhooks/deliveries", "/v1/admin/webhooks/secrets", "/v1/admin/keys",
-                             "/metrics"):
+                for path in (
+                    "/v1/admin/requests",
+                    f"/v1/admin/requests/{accepted['channel_id']}",
+                    "/v1/admin/webhooks/deliveries",
+                    "/v1/admin/webhooks/secrets",
+                    "/v1/admin/keys",
+                    "/metrics",
+                ):
                     await call("GET", path, headers=admin)
                 for delivery in (await call("GET", "/v1/admin/webhooks/deliveries", headers=admin))["deliveries"]:
                     await call("GET", f"/v1/admin/webhooks/deliveries/{delivery['id']}", headers=admin)
                 assert any(r.headers.get("authorization") == f"Bearer {PROVIDER_KEY}" for r in fake.requests)
-                assert any(r.headers.get("authorization") == f"Bearer {STORED_PROVIDER_KEY}"
-                           for r in fake.requests)
+                assert any(r.headers.get("authorization") == f"Bearer {STORED_PROVIDER_KEY}" for r in fake.requests)
         finally:
             process.terminate()
             try:
@@ -125,8 +171,13 @@ async def test_no_secret_in_logs_errors_or_responses(tmp_path: Path) -> None:
                 process.kill()
     logs = log_path.read_text()
     assert '"logger"' in logs and "/v1/callback/" in logs  # JSON lines, access log included
-    secrets = {"master key": MASTER_KEY, "SLUICE_SECRET_KEY": SECRET_KEY, "provider key": PROVIDER_KEY,
-               "stored provider key": STORED_PROVIDER_KEY, **{f"issued #{i}": s for i, s in enumerate(issued)}}
+    secrets = {
+        "master key": MASTER_KEY,
+        "SLUICE_SECRET_KEY": SECRET_KEY,
+        "provider key": PROVIDER_KEY,
+        "stored provider key": STORED_PROVIDER_KEY,
+        **{f"issued #{i}": s for i, s in enumerate(issued)},
+    }
     assert len(issued) == 4  # API key, webhook secret, ws_token, callback token
     leaks = [f"{name} in the logs" for name, value in secrets.items() if value in logs]
     everything = "\n".join(bodies)

@@ -51,14 +51,17 @@ async def test_failing_provider_is_skipped_during_cooldown_and_probed_after(
 ) -> None:
     cooldown = 1.2  # long enough that the skipped request surely starts inside it, even on a loaded machine
     async with FakeProvider("openai", text="flaky") as flaky, FakeProvider("ollama", text="steady") as steady:
-        config = write_config(tmp_path, f"""
+        config = write_config(
+            tmp_path,
+            f"""
 providers:
   flaky: {{type: openai, api_key: k, base_url: "{flaky.base_url}", breaker: {{failures: 2, cooldown: {cooldown}}}}}
   steady: {{type: ollama, base_url: "{steady.base_url}"}}
 workflows:
   w:
     chain: [{{provider: flaky, model: m, retries: 0}}, {{provider: steady, model: n}}]
-""")
+""",
+        )
         gw = await start_gateway(config_path=config)
         flaky.script(Script(status=500), Script(status=500))
 
@@ -66,8 +69,10 @@ workflows:
             async with gw.client() as client:
                 body = (await client.post("/v1/ai", json=chat_body(workflow="w"))).json()
                 record = (await client.get(f"/v1/requests/{body['request_id']}")).json()
-            return {"provider": body["meta"]["provider"], "attempts": [(a["provider"], a["status"], a["error_code"])
-                                                                       for a in record["attempts"]]}
+            return {
+                "provider": body["meta"]["provider"],
+                "attempts": [(a["provider"], a["status"], a["error_code"]) for a in record["attempts"]],
+            }
 
         assert (await run())["provider"] == "steady"
         assert (await run())["provider"] == "steady"  # the second failure opens the breaker

@@ -20,7 +20,10 @@ from sluice.testing import FakeProvider, Script
 from tests.conftest import StartGateway, chat_body, free_port, write_config
 
 ADAPTERS = {  # provider type -> fake kind
-    "openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama",
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "ollama": "ollama",
     "openai-compatible": "openai",
 }
 PRIMARY_TEXT = "Primary answer: the first provider streams this text in pieces."
@@ -44,31 +47,41 @@ def overloaded(kind: str) -> int:
 
 
 CASES: dict[str, Any] = {
-    "429 with Retry-After": lambda k: Case((Script(status=429, retry_after=0.15),), error_code="rate_limited",
-                                           min_gap=0.15),
+    "429 with Retry-After": lambda k: Case(
+        (Script(status=429, retry_after=0.15),), error_code="rate_limited", min_gap=0.15
+    ),
     "500": lambda k: Case((Script(status=500),), error_code="provider_unavailable"),
     "503/overloaded": lambda k: Case((Script(status=overloaded(k)),), error_code="provider_unavailable"),
     "overloaded mid-stream": lambda k: Case((Script(error_after=3),), error_code="provider_unavailable", resets=1),
-    "connection refused": lambda k: Case(refuse=True, winner="backup", primary_attempts=("failed", "failed"),
-                                         error_code="provider_unavailable"),
-    "no first byte in time": lambda k: Case((Script(first_byte_delay=2.0),), winner="backup",
-                                            primary_attempts=("failed",), error_code="provider_timeout"),
-    "cut after N chunks": lambda k: Case((Script(cut_after=3),), winner="backup", primary_attempts=("failed",),
-                                         error_code="stream_broken", resets=1),
-    "stall mid-stream": lambda k: Case((Script(stall_after=3),), winner="backup", primary_attempts=("failed",),
-                                       error_code="provider_timeout", resets=1),
-    "malformed chunk": lambda k: Case((Script(malformed_at=2),), winner="backup", primary_attempts=("failed",),
-                                      error_code="stream_broken", resets=1),
-    "400": lambda k: Case((Script(status=400),), winner=None, primary_attempts=("failed",),
-                          error_code="invalid_request"),
-    "401": lambda k: Case((Script(status=401),), winner="backup", primary_attempts=("failed",),
-                          error_code="provider_auth_failed"),
+    "connection refused": lambda k: Case(
+        refuse=True, winner="backup", primary_attempts=("failed", "failed"), error_code="provider_unavailable"
+    ),
+    "no first byte in time": lambda k: Case(
+        (Script(first_byte_delay=2.0),), winner="backup", primary_attempts=("failed",), error_code="provider_timeout"
+    ),
+    "cut after N chunks": lambda k: Case(
+        (Script(cut_after=3),), winner="backup", primary_attempts=("failed",), error_code="stream_broken", resets=1
+    ),
+    "stall mid-stream": lambda k: Case(
+        (Script(stall_after=3),), winner="backup", primary_attempts=("failed",), error_code="provider_timeout", resets=1
+    ),
+    "malformed chunk": lambda k: Case(
+        (Script(malformed_at=2),), winner="backup", primary_attempts=("failed",), error_code="stream_broken", resets=1
+    ),
+    "400": lambda k: Case(
+        (Script(status=400),), winner=None, primary_attempts=("failed",), error_code="invalid_request"
+    ),
+    "401": lambda k: Case(
+        (Script(status=401),), winner="backup", primary_attempts=("failed",), error_code="provider_auth_failed"
+    ),
 }
 
 
 def matrix_config(directory: Path, provider_type: str, primary_url: str, backup_url: str) -> Path:
     timeouts = "{connect: 1, first_token: 0.4, idle: 0.4, total: 10}"  # short: the timeout faults wait for them
-    return write_config(directory, f"""
+    return write_config(
+        directory,
+        f"""
 providers:
   primary: {{type: {provider_type}, api_key: test-key, base_url: "{primary_url}", breaker: {{failures: 1000}}}}
   backup: {{type: {provider_type}, api_key: test-key, base_url: "{backup_url}"}}
@@ -77,7 +90,8 @@ workflows:
     chain:
       - {{provider: primary, model: model-a, retries: 1, timeouts: {timeouts}}}
       - {{provider: backup, model: model-b, timeouts: {{first_token: 5, idle: 5}}}}
-""")
+""",
+    )
 
 
 async def sse_events(lines: AsyncIterator[str]) -> list[dict[str, Any]]:
@@ -118,7 +132,7 @@ async def test_fault(start_gateway: StartGateway, tmp_path: Path, provider_type:
         # A reset comes before any failover that follows streamed output.
         for i, event in enumerate(events):
             if event["type"] == "failover":
-                since = events[max(j for j in range(i) if events[j]["type"] == "attempt"):i]
+                since = events[max(j for j in range(i) if events[j]["type"] == "attempt") : i]
                 if any(e["type"] == "delta" for e in since):
                     assert since[-1]["type"] == "reset"
 

@@ -41,7 +41,9 @@ async def test_schema_violation_is_reasked_on_the_same_provider(start_gateway: S
     assert events[-1]["type"] == "response" and events[-1]["data"]["sentiment"] == "positive"
     assert events[-1]["meta"]["structured_mode"] == "native"
     assert [(a["model"], a["status"], a["error_code"]) for a in record["attempts"]] == [
-        ("sim-invalid-json", "failed", "schema_violation"), ("sim-invalid-json", "succeeded", None)]
+        ("sim-invalid-json", "failed", "schema_violation"),
+        ("sim-invalid-json", "succeeded", None),
+    ]
 
 
 async def test_repeated_schema_violation_fails_over(start_gateway: StartGateway, tmp_path: Path) -> None:
@@ -51,4 +53,7 @@ async def test_repeated_schema_violation_fails_over(start_gateway: StartGateway,
     assert kinds.count("reset") == 2 and kinds.count("failover") == 1
     assert events[-1]["type"] == "response" and events[-1]["meta"]["model"] == "sim-1"
     assert [(a["model"], a["status"]) for a in record["attempts"]] == [
-        ("sim-invalid-json-always", "failed"), ("sim-invalid-json-always", "failed"), ("sim-1", "succeeded")]
+        ("sim-invalid-json-always", "failed"),
+        ("sim-invalid-json-always", "failed"),
+        ("sim-1", "succeeded"),
+    ]

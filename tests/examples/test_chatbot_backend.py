@@ -21,10 +21,17 @@ def signed(body: dict[str, object], secret: str) -> tuple[bytes, dict[str, str]]
 async def test_the_webhook_endpoint_checks_signatures(gw: RunningGateway) -> None:
     chatbot = load_chatbot()
     secret = generate_secret()
-    app = chatbot.create_app(chatbot.ChatbotSettings(
-        sluice_url=gw.url, api_key=gw.api_key, public_url="http://127.0.0.1:9", webhook_secret=secret))
-    payload = {"type": "task.ai_generated", "channel_id": "unknown", "callback_url": f"{gw.url}/v1/callback/x",
-               "ai_response": {"data": {"reply": "hi"}}}
+    app = chatbot.create_app(
+        chatbot.ChatbotSettings(
+            sluice_url=gw.url, api_key=gw.api_key, public_url="http://127.0.0.1:9", webhook_secret=secret
+        )
+    )
+    payload = {
+        "type": "task.ai_generated",
+        "channel_id": "unknown",
+        "callback_url": f"{gw.url}/v1/callback/x",
+        "ai_response": {"data": {"reply": "hi"}},
+    }
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chatbot") as client:
         unsigned = await client.post("/webhook", json=payload)
         assert unsigned.status_code == 401
@@ -45,22 +52,24 @@ async def test_the_webhook_endpoint_checks_signatures(gw: RunningGateway) -> Non
 
 async def test_chat_submits_with_the_webhook_step_and_conversation_ids(gw: RunningGateway) -> None:
     chatbot = load_chatbot()
-    app = chatbot.create_app(chatbot.ChatbotSettings(
-        sluice_url=gw.url, api_key=gw.api_key, public_url="http://127.0.0.1:9", webhooks=False))
+    app = chatbot.create_app(
+        chatbot.ChatbotSettings(sluice_url=gw.url, api_key=gw.api_key, public_url="http://127.0.0.1:9", webhooks=False)
+    )
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://chatbot") as client:
         first = (await client.post("/chat", json={"message": "hello"})).json()
         assert set(first) >= {"channel_id", "websocket_url", "ws_token", "conversation_id", "message_id"}
         async with AsyncSluiceClient(gw.url, api_key=gw.api_key) as sluice:
             reply = (await sluice.wait(first["channel_id"])).data["reply"]
-        second = (await client.post("/chat", json={"message": "again", "conversation_id": first["conversation_id"]}))
+        second = await client.post("/chat", json={"message": "again", "conversation_id": first["conversation_id"]})
         assert second.json()["conversation_id"] == first["conversation_id"]
         record = await gw.gateway.store.get_request(second.json()["channel_id"])
         assert record is not None
-        assert record.metadata == {"conversationId": first["conversation_id"],
-                                   "messageId": second.json()["message_id"]}
+        assert record.metadata == {"conversationId": first["conversation_id"], "messageId": second.json()["message_id"]}
         # The second request carries the conversation so far (with webhooks off, the first reply is read back from
         # the request log).
-        assert record.body["messages"] == [{"role": "user", "content": "hello"},
-                                           {"role": "assistant", "content": reply},
-                                           {"role": "user", "content": "again"}]
+        assert record.body["messages"] == [
+            {"role": "user", "content": "hello"},
+            {"role": "assistant", "content": reply},
+            {"role": "user", "content": "again"},
+        ]
         assert (await client.post("/chat", json={"message": ""})).status_code == 422

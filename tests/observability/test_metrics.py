@@ -35,9 +35,13 @@ async def test_metrics_move_with_traffic(start_gateway: StartGateway) -> None:
         # A provider nobody listens on, first in a chain that fails over to the simulated one.
         down = {"name": "down", "type": "openai-compatible", "options": {"base_url": "http://127.0.0.1:9/v1"}}
         assert (await client.post("/v1/admin/providers", headers=ADMIN, json=down)).status_code == 201
-        for name, chain in (("fails_over", [{"provider": "down", "model": "m", "retries": 0},
-                                            {"provider": "simulated", "model": "sim-1"}]),
-                            ("fails", [{"provider": "down", "model": "m", "retries": 0}])):
+        for name, chain in (
+            (
+                "fails_over",
+                [{"provider": "down", "model": "m", "retries": 0}, {"provider": "simulated", "model": "sim-1"}],
+            ),
+            ("fails", [{"provider": "down", "model": "m", "retries": 0}]),
+        ):
             created = await client.post("/v1/admin/workflows", headers=ADMIN, json={"name": name, "chain": chain})
             assert created.status_code == 201, created.text
 
@@ -66,8 +70,11 @@ async def test_metrics_move_with_traffic(start_gateway: StartGateway) -> None:
     assert value(after, "sluice_failovers_total", from_provider="down", to_provider="simulated") == 1
     assert value(after, "sluice_webhook_attempts_total", outcome="failed") == 1
     assert value(after, "sluice_webhook_attempts_total", outcome="delivered") == 1
-    for histogram in ("sluice_request_latency_seconds", "sluice_time_to_first_token_seconds",
-                      "sluice_gateway_overhead_seconds"):
+    for histogram in (
+        "sluice_request_latency_seconds",
+        "sluice_time_to_first_token_seconds",
+        "sluice_gateway_overhead_seconds",
+    ):
         count = value(after, f"{histogram}_count")
         assert count >= 5, (histogram, count)
         assert value(after, f"{histogram}_sum") > 0
@@ -96,5 +103,14 @@ async def test_admin_stats_after_traffic(start_gateway: StartGateway) -> None:
     assert body["totals"]["requests"] == 3 and body["totals"]["error_rate"] == 0
     assert body["totals"]["p50_latency_ms"] > 0 and body["totals"]["p99_ttft_ms"] > 0
     assert sum(b["requests"] for b in body["buckets"]) == 3 and len(body["buckets"]) == 60
-    assert body["providers"] == [{"provider": "simulated", "model": "sim-1", "type": "simulated",
-                                  "configured": True, "state": "closed", "failures": 0, "retry_in_s": None}]
+    assert body["providers"] == [
+        {
+            "provider": "simulated",
+            "model": "sim-1",
+            "type": "simulated",
+            "configured": True,
+            "state": "closed",
+            "failures": 0,
+            "retry_in_s": None,
+        }
+    ]

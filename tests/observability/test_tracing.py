@@ -33,8 +33,14 @@ async def test_request_and_attempt_spans(start_gateway: StartGateway) -> None:
     request_id = result.json()["request_id"]
     spans = exporter.get_finished_spans()
     request = next(s for s in spans if s.name == "sluice.request" and s.attributes["sluice.request_id"] == request_id)
-    attempts = sorted((s for s in spans if s.name == "sluice.attempt" and s.parent is not None
-                       and s.parent.span_id == request.context.span_id), key=lambda s: s.start_time)
+    attempts = sorted(
+        (
+            s
+            for s in spans
+            if s.name == "sluice.attempt" and s.parent is not None and s.parent.span_id == request.context.span_id
+        ),
+        key=lambda s: s.start_time,
+    )
     assert [a.attributes["sluice.provider"] for a in attempts] == ["down", "simulated"]
     assert attempts[0].status.status_code == StatusCode.ERROR
     assert attempts[1].status.status_code == StatusCode.OK

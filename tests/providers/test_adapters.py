@@ -14,21 +14,38 @@ from sluice.structured.native import prepare
 from sluice.testing import FakeProvider, Script
 from sluice.workflows.loader import build_catalog
 
-KINDS = {"openai": "openai", "anthropic": "anthropic", "gemini": "gemini", "ollama": "ollama",
-         "openai-compatible": "openai"}
-SCHEMA = {"type": "object", "properties": {"reply": {"type": "string"}}, "required": ["reply"],
-          "additionalProperties": False}
-REQUEST = ProviderRequest(model="m-1", messages=(Message("user", "hi"), Message("assistant", "hello"),
-                                                 Message("user", "more")),
-                          system="be brief", params={"temperature": 0.2, "max_tokens": 64})
+KINDS = {
+    "openai": "openai",
+    "anthropic": "anthropic",
+    "gemini": "gemini",
+    "ollama": "ollama",
+    "openai-compatible": "openai",
+}
+SCHEMA = {
+    "type": "object",
+    "properties": {"reply": {"type": "string"}},
+    "required": ["reply"],
+    "additionalProperties": False,
+}
+REQUEST = ProviderRequest(
+    model="m-1",
+    messages=(Message("user", "hi"), Message("assistant", "hello"), Message("user", "more")),
+    system="be brief",
+    params={"temperature": 0.2, "max_tokens": 64},
+)
 
 
 @pytest.fixture(params=list(KINDS))
 async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Provider, FakeProvider]]:
     provider_type = request.param
     async with FakeProvider(KINDS[provider_type], text='{"reply": "fine"}') as fake:
-        catalog = build_catalog({"providers": {"p": {"type": provider_type, "api_key": "secret-key",
-                                                     "base_url": fake.base_url}}, "workflows": {}}, {})
+        catalog = build_catalog(
+            {
+                "providers": {"p": {"type": provider_type, "api_key": "secret-key", "base_url": fake.base_url}},
+                "workflows": {},
+            },
+            {},
+        )
         pool = ProviderPool(catalog)
         try:
             yield provider_type, pool.get("p"), fake
@@ -78,14 +95,20 @@ async def test_speaks_the_providers_wire_format(adapter: tuple[str, Provider, Fa
 
 async def test_native_structured_output_reaches_the_wire(adapter: tuple[str, Provider, FakeProvider]) -> None:
     provider_type, provider, fake = adapter
-    mode, request = prepare(ProviderRequest(model="m-1", messages=(Message("user", "hi"),), schema=SCHEMA),
-                            provider_type)
+    mode, request = prepare(
+        ProviderRequest(model="m-1", messages=(Message("user", "hi"),), schema=SCHEMA), provider_type
+    )
     chunks = await collect(provider, request)
     assert mode == "native"
     assert "".join(c.text for c in chunks) == '{"reply": "fine"}'  # Anthropic: from the forced tool's JSON
     body = fake.requests[0].body
-    assert {"openai": "response_format", "openai-compatible": "response_format", "anthropic": "tool_choice",
-            "gemini": "generationConfig", "ollama": "format"}[provider_type] in body
+    assert {
+        "openai": "response_format",
+        "openai-compatible": "response_format",
+        "anthropic": "tool_choice",
+        "gemini": "generationConfig",
+        "ollama": "format",
+    }[provider_type] in body
 
 
 async def test_keep_alive_reuses_one_connection(adapter: tuple[str, Provider, FakeProvider]) -> None:
@@ -111,7 +134,8 @@ async def test_error_messages_never_carry_the_key(adapter: tuple[str, Provider, 
 
 
 async def test_a_request_nobody_streams_is_answered_whole_where_the_provider_can(
-        adapter: tuple[str, Provider, FakeProvider]) -> None:
+    adapter: tuple[str, Provider, FakeProvider],
+) -> None:
     provider_type, provider, fake = adapter
     fake.script(Script(chunk_delay=0.01))  # had it streamed, the text would come in several chunks
     chunks = await collect(provider, replace(REQUEST, stream=False))
@@ -137,8 +161,15 @@ async def test_a_whole_answer_that_fails_is_a_provider_error(adapter: tuple[str,
 async def test_openai_events_read_together_are_one_chunk_unless_merge_reads_is_off(merge_reads: bool) -> None:
     text = "one two three four five six seven eight"
     async with FakeProvider("openai", text=text) as fake:
-        catalog = build_catalog({"providers": {"p": {"type": "openai-compatible", "base_url": fake.base_url,
-                                                     "merge_reads": merge_reads}}, "workflows": {}}, {})
+        catalog = build_catalog(
+            {
+                "providers": {
+                    "p": {"type": "openai-compatible", "base_url": fake.base_url, "merge_reads": merge_reads}
+                },
+                "workflows": {},
+            },
+            {},
+        )
         pool = ProviderPool(catalog)
         try:
             chunks = await collect(pool.get("p"), REQUEST)  # unpaced: the whole stream arrives in one or two reads

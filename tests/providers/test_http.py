@@ -25,11 +25,23 @@ def test_retry_after_forms() -> None:
     assert parse_retry_after({}) is None
 
 
-@pytest.mark.parametrize(("status", "cls"), [
-    (400, InvalidRequest), (413, InvalidRequest), (422, InvalidRequest), (401, AuthenticationFailed),
-    (403, AuthenticationFailed), (404, ModelNotFound), (408, ProviderTimeout), (429, RateLimited),
-    (500, ProviderUnavailable), (503, ProviderUnavailable), (529, ProviderUnavailable), (418, ProviderError),
-])
+@pytest.mark.parametrize(
+    ("status", "cls"),
+    [
+        (400, InvalidRequest),
+        (413, InvalidRequest),
+        (422, InvalidRequest),
+        (401, AuthenticationFailed),
+        (403, AuthenticationFailed),
+        (404, ModelNotFound),
+        (408, ProviderTimeout),
+        (429, RateLimited),
+        (500, ProviderUnavailable),
+        (503, ProviderUnavailable),
+        (529, ProviderUnavailable),
+        (418, ProviderError),
+    ],
+)
 def test_status_classes(status: int, cls: type[ProviderError]) -> None:
     error = status_error("p", status, {"retry-after": "2"}, "detail")
     assert type(error) is cls
@@ -46,5 +58,8 @@ def test_classification_table() -> None:
 def test_merge_is_nested() -> None:
     body = {"generationConfig": {"temperature": 0.1}, "model": "m"}
     merge(body, {"generationConfig": {"responseMimeType": "application/json"}, "format": {"type": "object"}})
-    assert body == {"generationConfig": {"temperature": 0.1, "responseMimeType": "application/json"}, "model": "m",
-                    "format": {"type": "object"}}
+    assert body == {
+        "generationConfig": {"temperature": 0.1, "responseMimeType": "application/json"},
+        "model": "m",
+        "format": {"type": "object"},
+    }

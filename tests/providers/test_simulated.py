@@ -15,8 +15,12 @@ from tests.workflows.strategies import shorthand_of, shorthands
 DEMO = compile_schema(DEMO_SCHEMA)
 
 
-async def answer(model: str, schema: dict | None = DEMO, text: str = "I love this but the app is slow",
-                 messages: tuple[Message, ...] | None = None) -> tuple[str, int]:
+async def answer(
+    model: str,
+    schema: dict | None = DEMO,
+    text: str = "I love this but the app is slow",
+    messages: tuple[Message, ...] | None = None,
+) -> tuple[str, int]:
     request = ProviderRequest(model=model, messages=messages or (Message("user", text),), schema=schema)
     chunks = [chunk async for chunk in SimulatedProvider(pace_ms=0).stream(request)]
     return "".join(c.text for c in chunks), len(chunks)
@@ -48,23 +52,28 @@ async def test_syntax_faults_are_repaired_by_finalize(fault: str) -> None:
 
 @pytest.mark.parametrize(
     ("fault", "says"),
-    [("invalid-json", "not valid JSON"), ("missing-field", 'missing required field "action_items"'),
-     ("wrong-enum", '$.sentiment: "not-mixed" is not allowed')],
+    [
+        ("invalid-json", "not valid JSON"),
+        ("missing-field", 'missing required field "action_items"'),
+        ("wrong-enum", '$.sentiment: "not-mixed" is not allowed'),
+    ],
 )
 async def test_semantic_faults_fail_validation_then_succeed_on_the_reask(fault: str, says: str) -> None:
     text, _ = await answer(f"sim-{fault}")
     with pytest.raises(SchemaViolation) as caught:
         finalize(DEMO, text)
     assert says in caught.value.message
-    request = ProviderRequest(model=f"sim-{fault}", messages=(Message("user", "I love this but the app is slow"),),
-                              schema=DEMO)
+    request = ProviderRequest(
+        model=f"sim-{fault}", messages=(Message("user", "I love this but the app is slow"),), schema=DEMO
+    )
     again = reask(request, text, caught.value)
     fixed, _ = await answer(f"sim-{fault}", messages=again.messages)
     clean, _ = await answer("sim-1")
     assert finalize(DEMO, fixed) == finalize(DEMO, clean)  # answers the original question, not the correction
 
-    always = reask(ProviderRequest(model=f"sim-{fault}-always", messages=request.messages, schema=DEMO), text,
-                   caught.value)
+    always = reask(
+        ProviderRequest(model=f"sim-{fault}-always", messages=request.messages, schema=DEMO), text, caught.value
+    )
     still_bad, _ = await answer(f"sim-{fault}-always", messages=always.messages)
     with pytest.raises(SchemaViolation):
         finalize(DEMO, still_bad)

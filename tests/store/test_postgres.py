@@ -64,18 +64,33 @@ async def test_request_lifecycle_round_trips_through_postgresql(database_url: st
         await migrate(store.engine)
         project_id = await store.ensure_project()
         record = RequestRecord(
-            id="req-1", project_id=project_id, workflow="demo", status="queued", mode="async",
-            body={"workflow": "demo", "messages": [{"role": "user", "content": "hé"}]}, metadata={"user": 7},
-            idempotency_key="k1", body_hash="h", data=None, error=None, meta=None, run_count=0,
-            seq_reserved=SEQ_BLOCK, terminal_seq=None, created_at=now(), started_at=None, first_token_at=None,
+            id="req-1",
+            project_id=project_id,
+            workflow="demo",
+            status="queued",
+            mode="async",
+            body={"workflow": "demo", "messages": [{"role": "user", "content": "hé"}]},
+            metadata={"user": 7},
+            idempotency_key="k1",
+            body_hash="h",
+            data=None,
+            error=None,
+            meta=None,
+            run_count=0,
+            seq_reserved=SEQ_BLOCK,
+            terminal_seq=None,
+            created_at=now(),
+            started_at=None,
+            first_token_at=None,
             completed_at=None,
         )
         await store.insert_request(record)
         assert [r.id for r in await store.list_unfinished()] == ["req-1"]
         started = await store.start_run("req-1")
         assert started is not None and started.status == "running" and started.run_count == 1
-        await store.finish_request("req-1", status="completed", terminal_seq=12, data=["a", {"b": 1.5}],
-                                   meta={"provider": "simulated"})
+        await store.finish_request(
+            "req-1", status="completed", terminal_seq=12, data=["a", {"b": 1.5}], meta={"provider": "simulated"}
+        )
         assert await store.start_run("req-1") is None  # finished: a duplicate job is not run again
         done = await store.get_request("req-1")
         assert done is not None and done.finished and done.data == ["a", {"b": 1.5}] and done.terminal_seq == 12

@@ -35,10 +35,26 @@ class HeldStore(Store):
 def finished(request_id: str, project_id: str) -> RequestRecord:
     moment = now()
     return RequestRecord(
-        id=request_id, project_id=project_id, workflow="demo", status="completed", mode="sync",
-        body={"workflow": "demo", "messages": []}, metadata=None, idempotency_key=None, body_hash=None,
-        data={"content": "hi"}, error=None, meta=None, run_count=1, seq_reserved=SEQ_BLOCK, terminal_seq=5,
-        created_at=moment, started_at=moment, first_token_at=None, completed_at=moment)
+        id=request_id,
+        project_id=project_id,
+        workflow="demo",
+        status="completed",
+        mode="sync",
+        body={"workflow": "demo", "messages": []},
+        metadata=None,
+        idempotency_key=None,
+        body_hash=None,
+        data={"content": "hi"},
+        error=None,
+        meta=None,
+        run_count=1,
+        seq_reserved=SEQ_BLOCK,
+        terminal_seq=5,
+        created_at=moment,
+        started_at=moment,
+        first_token_at=None,
+        completed_at=moment,
+    )
 
 
 async def test_closing_during_a_write_lets_it_finish_and_writes_the_rest(tmp_path: Path) -> None:

@@ -30,10 +30,16 @@ CHAINS = {
 
 
 def fault_config(directory: Path) -> Path:
-    workflows = {name: {"chain": [{"provider": "sim", "model": model} for model in models], "schema": DEMO_SCHEMA}
-                 for name, models in CHAINS.items()}
-    return write_config(directory, yaml.safe_dump({"providers": {"sim": {"type": "simulated", "pace_ms": 0}},
-                                                   "workflows": workflows}, sort_keys=False))
+    workflows = {
+        name: {"chain": [{"provider": "sim", "model": model} for model in models], "schema": DEMO_SCHEMA}
+        for name, models in CHAINS.items()
+    }
+    return write_config(
+        directory,
+        yaml.safe_dump(
+            {"providers": {"sim": {"type": "simulated", "pace_ms": 0}}, "workflows": workflows}, sort_keys=False
+        ),
+    )
 
 
 async def run(gw: RunningGateway, workflow: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
@@ -67,11 +73,16 @@ async def test_syntax_slips_are_repaired_in_place(faults: RunningGateway, workfl
 
 @pytest.mark.parametrize(
     ("workflow", "says"),
-    [("invalid_json", "not valid JSON"), ("missing_field", 'missing required field "action_items"'),
-     ("wrong_enum", '$.sentiment: "not-mixed" is not allowed')],
+    [
+        ("invalid_json", "not valid JSON"),
+        ("missing_field", 'missing required field "action_items"'),
+        ("wrong_enum", '$.sentiment: "not-mixed" is not allowed'),
+    ],
 )
 async def test_validation_failures_are_reasked_on_the_same_provider(
-    faults: RunningGateway, workflow: str, says: str,
+    faults: RunningGateway,
+    workflow: str,
+    says: str,
 ) -> None:
     events, record = await run(faults, workflow)
     attempts = [e for e in events if e["type"] == "attempt"]
@@ -94,7 +105,7 @@ async def test_a_provider_still_wrong_after_the_reask_is_failed_over(faults: Run
     assert failover["from"] == f"sim/{CHAINS[workflow][0]}" and failover["to"] == "sim/sim-1"
     assert types(events).count("reset") == 2
     # Everything streamed after the last reset belongs to the answer that was delivered.
-    after_reset = events[len(events) - 1 - types(events)[::-1].index("reset"):]
+    after_reset = events[len(events) - 1 - types(events)[::-1].index("reset") :]
     final = events[-1]
     assert final["type"] == "response" and VALIDATOR.is_valid(final["data"]) and final["meta"]["model"] == "sim-1"
     assert [e["data"] for e in after_reset if e["type"] == "partial"][-1] == final["data"]
@@ -111,7 +122,8 @@ async def test_when_nothing_can_produce_a_valid_object_the_error_says_why(faults
 
 
 async def test_websocket_client_sees_the_reply_grow_then_the_final_response(
-    start_gateway: StartGateway, tmp_path: Path,
+    start_gateway: StartGateway,
+    tmp_path: Path,
 ) -> None:
     gw = await start_gateway(config_path=paced_config(tmp_path, 5))
     async with gw.client() as client:
@@ -126,7 +138,7 @@ async def test_websocket_client_sees_the_reply_grow_then_the_final_response(
     assert len(growing) >= 3, replies
     for before, after in itertools.pairwise(growing):
         assert len(after) > len(before) and after.startswith(before)  # strictly grows, never rewrites
-    assert all(r == final["data"]["reply"] for r in replies[len(growing):])
+    assert all(r == final["data"]["reply"] for r in replies[len(growing) :])
     assert partials[-1] == final["data"]  # the last partial is the whole object
     assert len(partials) < len(deltas) / 2  # coalesced: not one event per token
     for partial in partials:  # enums and numbers only ever appear complete

@@ -96,9 +96,17 @@ def test_gemini_conversion_of_nullables_refs_and_unions() -> None:
     converted = gemini(LOOSE)
     assert converted["properties"]["tags"]["items"] == {"type": "STRING", "enum": ["a", "b"]}  # $ref inlined
     assert converted["required"] == ["reply", "tags"] and "$defs" not in converted and "$schema" not in converted
-    nullable = gemini({"type": "object", "properties": {
-        "a": {"type": ["string", "null"]}, "b": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
-        "c": {"type": ["string", "null"], "enum": ["x", None]}, "d": {"const": 3}}})
+    nullable = gemini(
+        {
+            "type": "object",
+            "properties": {
+                "a": {"type": ["string", "null"]},
+                "b": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                "c": {"type": ["string", "null"], "enum": ["x", None]},
+                "d": {"const": 3},
+            },
+        }
+    )
     props = nullable["properties"]
     assert props["a"] == {"type": "STRING", "nullable": True}
     assert props["b"] == {"type": "INTEGER", "nullable": True}

@@ -13,8 +13,14 @@ from sluice.workflows.loader import DEMO_SCHEMA
 from sluice.workflows.shorthand import compile_schema
 
 DEMO = compile_schema(DEMO_SCHEMA)
-GOOD = {"reply": "Hi {there}, \"you\"", "summary": "s", "sentiment": "neutral", "confidence": 0.5,
-        "topics": ["a"], "action_items": [{"task": "t", "priority": "high"}]}
+GOOD = {
+    "reply": 'Hi {there}, "you"',
+    "summary": "s",
+    "sentiment": "neutral",
+    "confidence": 0.5,
+    "topics": ["a"],
+    "action_items": [{"task": "t", "priority": "high"}],
+}
 TEXT = json.dumps(GOOD)
 
 
@@ -46,7 +52,7 @@ def test_syntax_slips_are_repaired_without_a_model_call(text: str) -> None:
         (json.dumps({**GOOD, "mood": 1}), '$: unexpected field "mood"'),
         (TEXT.replace('"high"', '"urgent"'), "$.action_items[0].priority"),
         (TEXT.replace("0.5", '"0.5"'), '$.confidence: "0.5" is not of type "number"'),
-        (TEXT.replace('{"reply"', '{reply'), "not valid JSON"),
+        (TEXT.replace('{"reply"', "{reply"), "not valid JSON"),
         (TEXT[:30], "not valid JSON"),  # cut inside a string: not closed, so not passed off as complete
         ("I cannot help with that.", "not valid JSON"),
         ("", "empty"),
@@ -70,16 +76,21 @@ def test_several_problems_are_all_reported() -> None:
 
 def test_a_null_for_an_optional_field_is_dropped_not_rejected() -> None:
     # OpenAI strict mode makes optional fields nullable; the answer must still validate against the user's schema.
-    schema = {"type": "object", "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
-              "required": ["a"], "additionalProperties": False}
+    schema = {
+        "type": "object",
+        "properties": {"a": {"type": "string"}, "b": {"type": "integer"}},
+        "required": ["a"],
+        "additionalProperties": False,
+    }
     assert finalize(schema, '{"a": "x", "b": null}') == {"a": "x"}
     with pytest.raises(SchemaViolation):
         finalize(schema, '{"a": null, "b": 1}')  # a required field may not be null
 
 
 def test_reask_keeps_the_request_and_tells_the_model_what_to_fix() -> None:
-    request = ProviderRequest(model="m", messages=(Message("user", "hello"),), system="be brief", schema=DEMO,
-                              params={"temperature": 0})
+    request = ProviderRequest(
+        model="m", messages=(Message("user", "hello"),), system="be brief", schema=DEMO, params={"temperature": 0}
+    )
     with pytest.raises(SchemaViolation) as caught:
         finalize(DEMO, TEXT.replace('"neutral"', '"happy"'))
     again = reask(request, "bad answer", caught.value)

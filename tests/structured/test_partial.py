@@ -39,11 +39,15 @@ def consistent(partial: Any, final: Any, schema: dict[str, Any]) -> bool:
         props = schema.get("properties", {})
         return isinstance(partial, dict) and all(
             key in final and consistent(value, final[key], _branch(props.get(key, {}), final[key]))
-            for key, value in partial.items())
+            for key, value in partial.items()
+        )
     if isinstance(final, list):
         items = schema.get("items", {})
-        return isinstance(partial, list) and len(partial) <= len(final) and all(
-            consistent(p, f, _branch(items, f)) for p, f in zip(partial, final, strict=False))
+        return (
+            isinstance(partial, list)
+            and len(partial) <= len(final)
+            and all(consistent(p, f, _branch(items, f)) for p, f in zip(partial, final, strict=False))
+        )
     if isinstance(final, str) and "enum" not in schema:
         return isinstance(partial, str) and final.startswith(partial)
     return partial == final and type(partial) is type(final)
@@ -74,7 +78,10 @@ def feed_all(stream: PartialStream, text: str, cuts: list[int]) -> list[Any]:
 @settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(fields=shorthands, data=st.data(), ascii_only=st.booleans(), indent=st.sampled_from([None, 2]))
 def test_every_prefix_yields_an_object_consistent_with_the_final_one(
-    fields: tuple, data: Any, ascii_only: bool, indent: int | None,
+    fields: tuple,
+    data: Any,
+    ascii_only: bool,
+    indent: int | None,
 ) -> None:
     schema = compile_schema(shorthand_of(fields, nest=False))
     final = data.draw(object_values(fields))
@@ -170,7 +177,7 @@ def test_text_before_the_json_is_ignored_and_non_objects_are_not_emitted() -> No
     assert stream.feed("Here you go: ") is None
     assert stream.feed("{") is None  # `{}` says nothing yet
     assert stream.feed('"reply": "hi"}') == {"reply": "hi"}
-    assert stream.feed(" trailing words {\"no\": 1}") is None
+    assert stream.feed(' trailing words {"no": 1}') is None
 
 
 @pytest.mark.parametrize("escape", ["\\u00e9", "\\ud83d\\ude00", '\\"', "\\n"])

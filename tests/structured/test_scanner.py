@@ -47,4 +47,4 @@ def test_closers_only_where_closing_is_all_that_is_missing() -> None:
 
 
 def test_an_array_opener_for_array_schemas() -> None:
-    assert scan('text [1, 2] more', "[").document() == b"[1, 2]"
+    assert scan("text [1, 2] more", "[").document() == b"[1, 2]"

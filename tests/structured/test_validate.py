@@ -4,8 +4,12 @@ import pytest
 
 from sluice.structured.validate import SchemaViolation, json_path, validate, validators
 
-SCHEMA = {"type": "object", "properties": {"a": {"type": "string", "enum": ["x", "y"]}}, "required": ["a"],
-          "additionalProperties": False}
+SCHEMA = {
+    "type": "object",
+    "properties": {"a": {"type": "string", "enum": ["x", "y"]}},
+    "required": ["a"],
+    "additionalProperties": False,
+}
 
 
 def test_a_schema_is_compiled_once_and_equal_schemas_share_it() -> None:
@@ -30,8 +34,11 @@ def test_json_paths(parts: list, path: str) -> None:
 
 
 def test_at_most_five_problems_are_listed() -> None:
-    schema = {"type": "object", "properties": {f"f{i}": {"type": "string"} for i in range(10)},
-              "required": [f"f{i}" for i in range(10)]}
+    schema = {
+        "type": "object",
+        "properties": {f"f{i}": {"type": "string"} for i in range(10)},
+        "required": [f"f{i}" for i in range(10)],
+    }
     with pytest.raises(SchemaViolation) as caught:
         validate(schema, {})
     assert len(caught.value.problems) == 5 and caught.value.message.endswith("(and possibly more)")

@@ -29,14 +29,30 @@ async def test_scripted_over_http_then_default_success() -> None:
         assert bad.status_code == 400 and "stauts" in bad.json()["error"]["message"]
 
 
-@pytest.mark.parametrize(("kind", "path", "body", "text_of"), [
-    ("openai", "/v1/chat/completions", {"model": "m", "messages": []},
-     lambda b: b["choices"][0]["message"]["content"]),
-    ("anthropic", "/v1/messages", {"model": "m", "max_tokens": 5, "messages": []}, lambda b: b["content"][0]["text"]),
-    ("gemini", "/v1beta/models/m:generateContent", {"contents": []},
-     lambda b: b["candidates"][0]["content"]["parts"][0]["text"]),
-    ("ollama", "/api/chat", {"model": "m", "messages": [], "stream": False}, lambda b: b["message"]["content"]),
-])
+@pytest.mark.parametrize(
+    ("kind", "path", "body", "text_of"),
+    [
+        (
+            "openai",
+            "/v1/chat/completions",
+            {"model": "m", "messages": []},
+            lambda b: b["choices"][0]["message"]["content"],
+        ),
+        (
+            "anthropic",
+            "/v1/messages",
+            {"model": "m", "max_tokens": 5, "messages": []},
+            lambda b: b["content"][0]["text"],
+        ),
+        (
+            "gemini",
+            "/v1beta/models/m:generateContent",
+            {"contents": []},
+            lambda b: b["candidates"][0]["content"]["parts"][0]["text"],
+        ),
+        ("ollama", "/api/chat", {"model": "m", "messages": [], "stream": False}, lambda b: b["message"]["content"]),
+    ],
+)
 async def test_not_streamed_answers(kind: str, path: str, body: dict, text_of: object) -> None:
     async with FakeProvider(kind, text="whole answer") as fake, httpx.AsyncClient(base_url=fake.url) as client:
         response = await client.post(path, json=body)
@@ -58,16 +74,27 @@ async def test_chunk_delay_paces_the_stream() -> None:
 
 async def test_cli_serves_a_fake() -> None:
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "sluice", "fake-provider", "--kind", "gemini", "--port", "0",
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        sys.executable,
+        "-m",
+        "sluice",
+        "fake-provider",
+        "--kind",
+        "gemini",
+        "--port",
+        "0",
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
     )
     try:
         async with asyncio.timeout(20):
             assert process.stdout is not None
             base_url = (await process.stdout.readline()).decode().strip()
             async with httpx.AsyncClient(base_url=base_url) as client:
-                response = await client.post("/v1beta/models/g:streamGenerateContent", params={"alt": "sse"},
-                                             json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]})
+                response = await client.post(
+                    "/v1beta/models/g:streamGenerateContent",
+                    params={"alt": "sse"},
+                    json={"contents": [{"role": "user", "parts": [{"text": "hi"}]}]},
+                )
         assert response.status_code == 200 and '"finishReason":"STOP"' in response.text
     finally:
         process.terminate()

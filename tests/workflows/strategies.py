@@ -26,20 +26,23 @@ keys = st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True)
 
 def _enum() -> st.SearchStrategy[tuple[Any, ...]]:
     return st.lists(st.one_of(words, literals), min_size=1, max_size=4, unique=True).map(
-        lambda values: ("enum", tuple(values)))
+        lambda values: ("enum", tuple(values))
+    )
 
 
 def _extend(inner: st.SearchStrategy[tuple[Any, ...]]) -> st.SearchStrategy[tuple[Any, ...]]:
     return st.one_of(
         inner.map(lambda node: ("array", node)),
         st.lists(st.tuples(keys, inner), min_size=1, max_size=4, unique_by=lambda kv: kv[0]).map(
-            lambda fields: ("object", tuple(fields))),
+            lambda fields: ("object", tuple(fields))
+        ),
     )
 
 
 _leaf = st.one_of(st.sampled_from([(name,) for name in PRIMITIVE_NAMES]), _enum())
 nodes = st.recursive(_leaf, _extend, max_leaves=8).flatmap(
-    lambda node: st.sampled_from([node, ("nullable", node)]) if node[0] != "nullable" else st.just(node))
+    lambda node: st.sampled_from([node, ("nullable", node)]) if node[0] != "nullable" else st.just(node)
+)
 shorthands = st.lists(st.tuples(keys, nodes), min_size=1, max_size=5, unique_by=lambda kv: kv[0]).map(tuple)
 
 
@@ -77,9 +80,9 @@ def values(node: tuple[Any, ...]) -> st.SearchStrategy[Any]:
     if kind == "string":
         return st.text(max_size=8)
     if kind == "number":
-        return st.one_of(st.integers(-10**6, 10**6), st.floats(allow_nan=False, allow_infinity=False))
+        return st.one_of(st.integers(-(10**6), 10**6), st.floats(allow_nan=False, allow_infinity=False))
     if kind == "integer":
-        return st.integers(-10**12, 10**12)
+        return st.integers(-(10**12), 10**12)
     if kind == "boolean":
         return st.booleans()
     if kind == "enum":
@@ -96,8 +99,14 @@ def object_values(fields: tuple[tuple[str, tuple[Any, ...]], ...]) -> st.SearchS
 
 
 json_values = st.recursive(
-    st.one_of(st.none(), st.booleans(), st.integers(-1000, 1000), st.floats(allow_nan=False, allow_infinity=False),
-              st.text(max_size=6), words),
+    st.one_of(
+        st.none(),
+        st.booleans(),
+        st.integers(-1000, 1000),
+        st.floats(allow_nan=False, allow_infinity=False),
+        st.text(max_size=6),
+        words,
+    ),
     lambda inner: st.one_of(st.lists(inner, max_size=3), st.dictionaries(keys, inner, max_size=3)),
     max_leaves=6,
 )
@@ -112,7 +121,8 @@ def accepts(node: tuple[Any, ...], value: Any) -> bool:
         return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
     if kind == "integer":
         return (isinstance(value, int) and not isinstance(value, bool)) or (
-            isinstance(value, float) and value.is_integer())
+            isinstance(value, float) and value.is_integer()
+        )
     if kind == "boolean":
         return isinstance(value, bool)
     if kind == "enum":
@@ -121,6 +131,9 @@ def accepts(node: tuple[Any, ...], value: Any) -> bool:
         return isinstance(value, list) and all(accepts(node[1], item) for item in value)
     if kind == "object":
         fields = dict(node[1])
-        return isinstance(value, dict) and set(value) == set(fields) and all(
-            accepts(fields[key], item) for key, item in value.items())
+        return (
+            isinstance(value, dict)
+            and set(value) == set(fields)
+            and all(accepts(fields[key], item) for key, item in value.items())
+        )
     return value is None or accepts(node[1], value)

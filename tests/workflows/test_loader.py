@@ -14,18 +14,20 @@ def write(tmp_path: Path, text: str) -> Path:
 def test_builtin_demo_workflow_exists_with_the_seed_schema() -> None:
     demo = load_catalog(None).workflows["demo"]
     assert demo.chain[0].provider == "simulated"
-    assert list(demo.schema["properties"]) == ["reply", "summary", "sentiment", "confidence", "topics",
-                                               "action_items"]
+    assert list(demo.schema["properties"]) == ["reply", "summary", "sentiment", "confidence", "topics", "action_items"]
 
 
 def test_env_interpolation_and_missing_variables_are_recorded(tmp_path: Path) -> None:
-    path = write(tmp_path, """
+    path = write(
+        tmp_path,
+        """
 providers:
   openai: {type: openai, api_key: "${OPENAI_KEY}", base_url: "${BASE:-https://api.openai.com/v1}"}
   claude: {type: anthropic, api_key: "${NOT_SET}"}
 workflows:
   w: {chain: [{provider: openai, model: gpt-4o-mini}], callback: {timeout: 5m, on_timeout: fail}}
-""")
+""",
+    )
     catalog = load_catalog(path, environ={"OPENAI_KEY": "sk-123"})
     assert catalog.providers["openai"].options == {"api_key": "sk-123", "base_url": "https://api.openai.com/v1"}
     assert catalog.providers["openai"].missing_env == ()

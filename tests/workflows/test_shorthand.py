@@ -67,7 +67,8 @@ def test_the_seed_schema_compiles_to_strict_json_schema() -> None:
 
 def test_nullable_and_unions() -> None:
     props = compile_schema({"a": "string | null", "b": "x | y | null", "c": "string | number", "d": "'it is' | \"x\""})[
-        "properties"]
+        "properties"
+    ]
     assert props["a"] == {"type": ["string", "null"]}
     assert props["b"] == {"type": ["string", "null"], "enum": ["x", "y", None]}
     assert props["c"] == {"anyOf": [{"type": "string"}, {"type": "number"}]}
@@ -112,8 +113,13 @@ def test_errors_point_at_the_exact_spot(shorthand: dict, path: str, column: int,
 
 @pytest.mark.parametrize(
     ("shorthand", "says"),
-    [({"a": None}, "no type given"), ({"a": ["string"]}, 'write "array<string>"'), ({"a": 5}, "got int"),
-     ({}, "at least one field"), ({"": "string"}, "non-empty")],
+    [
+        ({"a": None}, "no type given"),
+        ({"a": ["string"]}, 'write "array<string>"'),
+        ({"a": 5}, "got int"),
+        ({}, "at least one field"),
+        ({"": "string"}, "non-empty"),
+    ],
 )
 def test_errors_for_values_that_are_not_type_strings(shorthand: dict, says: str) -> None:
     with pytest.raises(ShorthandError, match=says.replace("[", r"\[")):

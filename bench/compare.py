@@ -1,0 +1,443 @@
+"""A git revision against the working tree, measured in the same run, interleaved: the 5 % rule.
+
+    bench/compare [--base REV] [--rounds 3] [--quick] [--json bench/results/compare.json]
+
+When to use which:
+- `bench/run` measures the absolute figures of docs/performance.md (LiteLLM included) and rewrites its results
+  section. Runs on different days or under different load are not comparable with each other.
+- `bench/compare` answers "did my change slow anything down?". Rule: no change may slow an existing figure by more
+  than 5 %, measured before and after in the same run. The default base is `origin/main` (or `HEAD` when there is no
+  such ref), so uncommitted work is compared with the committed code. Once the work is committed, pass the commit
+  it started from: `bench/compare --base <sha of main before the work>`. `--base HEAD` on a clean tree compares the
+  code with itself and shows the noise floor. `--quick` takes about 3.5 minutes, the default about 11.
+
+How: the gateway files of REV (`git archive`) and of the working tree (a copy taken at the start, so edits made
+while it runs do not leak into later rounds) go to a temporary directory. Each round runs every scenario once per
+side, in alternating order (base first in odd rounds, current first in even ones, so drift and "second run" effects
+hit both sides). Only the gateway differs: the bench scripts are always this tree's, and they start the gateway as
+`python -m sluice serve` with the environment inherited, so `PYTHONPATH=<side's copy>` picks the side's code. The
+scripts run from an empty directory: `-m` puts the working directory first on `sys.path`, and from the repository
+root it would shadow `PYTHONPATH` with the working tree. A probe checks once per side which `sluice/__init__.py`
+the gateway process really imported. Both sides use .venv's installed dependencies.
+
+Each table shows, per figure, the medians of the rounds for base and current, current/base, the range of the
+per-round ratios (round i's current over round i's base: its spread is the noise), and SLOWER when a figure got more
+than 5 % worse. `direct` rows call the mock upstream without Sluice: they do not depend on the gateway's code, so
+their ratios are the noise too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tarfile
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+GATEWAY_PATHS = ["sluice", "clients", "examples", "pyproject.toml"]  # what `sluice serve` reads from its tree
+THRESHOLD = 0.05
+Better = Literal["higher", "lower", "control", "info"]  # control: does not depend on the gateway; info: no flag
+Figure = tuple[str, float | None, Better]
+Extract = Callable[[dict[str, Any]], list[Figure]]
+
+# The gateway's atexit hook of the probe: which package did `sluice serve` import?
+PROBE_SITE = """import atexit, os, sys
+def _report():
+    module = sys.modules.get("sluice")
+    if module is not None:
+        with open(os.environ["SLUICE_COMPARE_PROBE"], "a") as out:
+            out.write(module.__file__ + "\\n")
+atexit.register(_report)
+"""
+PROBE_CLIENT = f"""import sys
+sys.path.insert(0, {str(HERE)!r})
+import httpx
+from _servers import mock_upstream, sluice_gateway
+with mock_upstream() as upstream, sluice_gateway(upstream) as (url, key):
+    httpx.get(url + "/readyz").raise_for_status()
+"""
+
+
+def _get(data: Any, *path: str) -> float | None:
+    for part in path:
+        if not isinstance(data, dict) or part not in data:
+            return None
+        data = data[part]
+    return data if isinstance(data, int | float) else None
+
+
+def overhead_figures(mode: str) -> Extract:
+    """Scenarios 1 (sync) and 2 (stream) of overhead.py: through Sluice, its overhead, and the direct call."""
+
+    def extract(data: dict[str, Any]) -> list[Figure]:
+        stream = mode == "stream"
+        figures: list[Figure] = []
+        for section, prefix in ((mode, "c"), (f"{mode}_paced", "paced c")):
+            for level, row in data.get(section, {}).items():
+                if level == "rate":
+                    continue
+                at = f"{prefix}{level}"
+                if section == mode:
+                    figures.append((f"{at} sluice req/s", _get(row, "sluice", "rps"), "higher"))
+                figures += [
+                    (f"{at} sluice p50 ms", _get(row, "sluice", "p50_ms"), "lower"),
+                    (f"{at} sluice p99 ms", _get(row, "sluice", "p99_ms"), "lower"),
+                ]
+                if stream:
+                    figures.append((f"{at} sluice TTFT p50 ms", _get(row, "sluice", "ttft_p50_ms"), "lower"))
+                figures += [
+                    (f"{at} +p50 ms over direct", _get(row, "sluice", "overhead", "p50_ms"), "lower"),
+                    (f"{at} +p99 ms over direct", _get(row, "sluice", "overhead", "p99_ms"), "lower"),
+                ]
+                if stream:
+                    figures.append((f"{at} +TTFT p50 ms", _get(row, "sluice", "overhead", "ttft_p50_ms"), "lower"))
+                if section == mode:
+                    figures.append((f"{at} direct req/s", _get(row, "direct", "rps"), "control"))
+                figures.append((f"{at} direct p50 ms", _get(row, "direct", "p50_ms"), "control"))
+        return figures
+
+    return extract
+
+
+def async_ws_figures(data: dict[str, Any]) -> list[Figure]:
+    figures: list[Figure] = []
+    for level, row in data.items():
+        at = f"c{level}"
+        figures += [
+            (f"{at} submit->202 p50 ms", _get(row, "sluice", "submit_to_202_ms", "p50"), "lower"),
+            (f"{at} submit->delta p50 ms", _get(row, "sluice", "submit_to_first_delta_ms", "p50"), "lower"),
+            (f"{at} submit->delta p90 ms", _get(row, "sluice", "submit_to_first_delta_ms", "p90"), "lower"),
+            (f"{at} submit->delta p99 ms", _get(row, "sluice", "submit_to_first_delta_ms", "p99"), "lower"),
+            (f"{at} submit->end p50 ms", _get(row, "sluice", "submit_to_terminal_ms", "p50"), "lower"),
+            (f"{at} +delta p50 ms", _get(row, "overhead_first_delta_p50_ms"), "lower"),
+            (f"{at} +end p50 ms", _get(row, "overhead_terminal_p50_ms"), "lower"),
+            (f"{at} req/s", _get(row, "sluice", "rps"), "higher"),
+            (f"{at} direct TTFT p50 ms", _get(row, "direct", "ttft_ms", "p50"), "control"),
+        ]
+    return figures
+
+
+def fanout_figures(data: dict[str, Any]) -> list[Figure]:
+    figures: list[Figure] = []
+    for key, how in (("runs", ""), ("per_token_runs", " per-token")):
+        for run in data.get(key, []):
+            at = f"{run['subscribers']} subs{how}"
+            figures += [
+                (f"{at} events/s", _get(run, "events_per_second"), "higher"),
+                (f"{at} tokens/s", _get(run, "tokens_per_second"), "higher"),
+                (f"{at} delivery s", _get(run, "delivery_seconds"), "lower"),
+                (f"{at} KB/idle conn", _get(run, "rss_per_idle_connection_kb"), "lower"),
+                (f"{at} connect s", _get(run, "connect_seconds"), "lower"),
+                (f"{at} frames/sub", _get(run, "frames_per_subscriber"), "info"),
+            ]
+    return figures
+
+
+def problems(script: str, data: dict[str, Any]) -> list[str]:
+    """Errors a run reported (its figures are then suspect)."""
+    found = []
+    if script == "overhead.py":
+        for section, rows in data.items():
+            for level, row in rows.items() if isinstance(rows, dict) else ():
+                for target, values in row.items() if isinstance(row, dict) else ():
+                    if isinstance(values, dict) and values.get("errors"):
+                        found.append(
+                            f"{section} c{level} {target}: {values['errors']} errors {values.get('error_examples')}"
+                        )
+    elif script == "async_ws.py":
+        for level, row in data.items():
+            for target in ("direct", "sluice"):
+                if row[target].get("errors"):
+                    found.append(f"c{level} {target}: {row[target]['errors']} errors {row[target]['error_examples']}")
+    elif script == "fanout.py":
+        for run in data.get("runs", []) + data.get("per_token_runs", []):
+            if run["finished"] < run["subscribers"]:
+                found.append(f"{run['subscribers']} subs: {run['connected']} connected, {run['finished']} finished")
+    return found
+
+
+@dataclass(frozen=True)
+class Scenario:
+    name: str  # the JSON file's stem and the log's name
+    script: str
+    quick: list[str]
+    full: list[str]
+    tables: list[tuple[str, Extract]]  # (title, figures) of each table printed from this script's JSON
+
+
+# Every run is bounded by time, not by a request count (loadgen's default cap of 3000 ends most overhead.py runs in
+# about a second, so a faster side would be measured over a shorter run). `--repeats 1`: the rounds are the repeats.
+SCENARIOS = [
+    Scenario(
+        "overhead",
+        "overhead.py",
+        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.5", "--requests", "1000000"],
+        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "4", "--requests", "1000000"],
+        [
+            ("overhead.py, non-streaming (scenario 1)", overhead_figures("sync")),
+            ("overhead.py, streaming (scenario 2)", overhead_figures("stream")),
+        ],
+    ),
+    Scenario(
+        "async_ws",
+        "async_ws.py",
+        ["--concurrency", "1", "--requests", "1000000", "--seconds", "2"],
+        ["--concurrency", "1", "16", "--requests", "1000000", "--seconds", "5"],
+        [("async_ws.py, submit -> WebSocket (scenario 3)", async_ws_figures)],
+    ),
+    Scenario(
+        "fanout",
+        "fanout.py",
+        ["--subscribers", "1000"],
+        ["--subscribers", "1000", "5000"],
+        [("fanout.py, WebSocket fan-out (scenario 4)", fanout_figures)],
+    ),
+]
+
+
+def git(*args: str) -> str:
+    return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()
+
+
+def default_base() -> str:
+    found = subprocess.run(
+        ["git", "rev-parse", "--verify", "-q", "origin/main^{commit}"], cwd=ROOT, capture_output=True, text=True
+    )
+    return "origin/main" if found.returncode == 0 else "HEAD"
+
+
+def export_revision(sha: str, target: Path) -> None:
+    archive = subprocess.run(
+        ["git", "archive", "--format=tar", sha, "--", *GATEWAY_PATHS], cwd=ROOT, capture_output=True, check=True
+    ).stdout
+    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+        tar.extractall(target, filter="data")
+
+
+def snapshot_working_tree(target: Path) -> None:
+    """Copy the working tree's gateway files (tracked and untracked, not ignored) as they are now."""
+    listed = git("ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *GATEWAY_PATHS)
+    for name in filter(None, listed.split("\0")):
+        source = ROOT / name
+        if source.is_file():  # a tracked file deleted in the working tree is not there
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+
+
+def changed_files(sha: str) -> list[str]:
+    changed = git("diff", "--name-only", sha, "--", *GATEWAY_PATHS).splitlines()
+    return changed + git("ls-files", "--others", "--exclude-standard", "--", *GATEWAY_PATHS).splitlines()
+
+
+def side_env(tree: Path) -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(tree)}
+
+
+def probe(tree: Path, workdir: Path, probe_dir: Path) -> str:
+    """The `sluice/__init__.py` a gateway started by the bench scripts' own code imports for this side."""
+    out = probe_dir / f"{tree.name}.txt"
+    env = {**side_env(tree), "PYTHONPATH": f"{probe_dir}{os.pathsep}{tree}", "SLUICE_COMPARE_PROBE": str(out)}
+    subprocess.run([sys.executable, "-c", PROBE_CLIENT], cwd=workdir, env=env, check=True, timeout=120)
+    seen = set(out.read_text().split()) if out.exists() else set()
+    if len(seen) != 1:
+        raise SystemExit(f"probe of {tree.name}: the gateway imported {sorted(seen) or 'nothing'}")
+    return seen.pop()
+
+
+def run_scenario(scenario: Scenario, tree: Path, workdir: Path, quick: bool, label: str) -> dict[str, Any]:
+    out = workdir / f"{scenario.name}-{label}.json"
+    command = [
+        sys.executable,
+        str(HERE / scenario.script),
+        *(scenario.quick if quick else scenario.full),
+        "--json",
+        str(out),
+    ]
+    done = subprocess.run(command, cwd=workdir, env=side_env(tree), capture_output=True, text=True, timeout=900)
+    if done.returncode != 0:
+        raise SystemExit(
+            f"{scenario.script} failed for {label} (exit {done.returncode}):\n"
+            f"{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+        )
+    return json.loads(out.read_text())
+
+
+def _median(values: list[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def _ratio(current: float | None, base: float | None) -> float | None:
+    return current / base if current is not None and base else None
+
+
+def flag(better: Better, ratio: float | None) -> str:
+    if ratio is None or better == "info":
+        return ""
+    moved = abs(ratio - 1) > THRESHOLD
+    if better == "control":
+        return "noise" if moved else "(control)"
+    if not moved:
+        return ""
+    return "faster" if (ratio > 1) == (better == "higher") else "SLOWER"
+
+
+def summarise(runs: dict[str, list[dict[str, Any]]], extract: Extract) -> list[dict[str, Any]]:
+    """One row per figure: each side's values over the rounds, medians, ratio, per-round ratios, flag."""
+    per_side = {side: [extract(data) for data in found] for side, found in runs.items()}
+    rows = []
+    for index, (label, _, better) in enumerate(per_side["base"][0]):
+        base = [figures[index][1] for figures in per_side["base"]]
+        current = [figures[index][1] for figures in per_side["current"]]
+        ratio = _ratio(_median(current), _median(base))
+        paired = [r for r in map(_ratio, current, base) if r is not None]
+        rows.append(
+            {
+                "figure": label,
+                "better": better,
+                "base": base,
+                "current": current,
+                "base_median": _median(base),
+                "current_median": _median(current),
+                "ratio": ratio,
+                "round_ratios": paired,
+                "flag": flag(better, ratio),
+            }
+        )
+    return rows
+
+
+def _num(value: float | None) -> str:
+    return f"{'-':>11}" if value is None else f"{value:11.1f}" if abs(value) >= 1000 else f"{value:11.3f}"
+
+
+def print_table(title: str, rows: list[dict[str, Any]], rounds: int) -> None:
+    print(f"\n{title}: medians of {rounds} rounds")
+    print(f"{'figure':34} {'base':>11} {'current':>11} {'cur/base':>8}  {'per round':11}  flag")
+    for row in rows:
+        ratio = f"{row['ratio']:8.3f}" if row["ratio"] is not None else f"{'-':>8}"
+        paired = row["round_ratios"]
+        spread = f"{min(paired):.2f}-{max(paired):.2f}" if paired else "-"
+        print(
+            f"{row['figure']:34} {_num(row['base_median'])} {_num(row['current_median'])} {ratio}  "
+            f"{spread:11}  {row['flag']}"
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--base", default=None, help="git revision to compare with (default: origin/main, else HEAD)")
+    parser.add_argument("--rounds", type=int, default=3, help="runs of every scenario per side (default 3)")
+    parser.add_argument("--quick", action="store_true", help="shorter runs: ~3.5 minutes instead of ~11")
+    parser.add_argument("--json", type=Path, default=HERE / "results" / "compare.json")
+    args = parser.parse_args()
+    base_rev = args.base or default_base()
+    sha = git("rev-parse", "--verify", f"{base_rev}^{{commit}}")
+    changed = changed_files(sha)
+    load_before = os.getloadavg()[0]
+    print(f"base: {base_rev} = {sha[:12]}; current: the working tree of {ROOT}", file=sys.stderr)
+    if changed:
+        print(
+            f"gateway files that differ from the base: {len(changed)} ({', '.join(changed[:8])}"
+            f"{', ...' if len(changed) > 8 else ''})",
+            file=sys.stderr,
+        )
+    else:
+        print("no gateway file differs from the base: this run measures the noise floor", file=sys.stderr)
+    if "pyproject.toml" in changed:
+        print("pyproject.toml differs: both sides still run with .venv's installed packages", file=sys.stderr)
+    print(
+        f"load average before the run: {load_before:.2f} on {os.cpu_count()} cores"
+        + (" (something else is running: expect more noise)" if load_before > 0.5 else ""),
+        file=sys.stderr,
+    )
+
+    started = time.monotonic()
+    report: dict[str, Any] = {
+        "base": {"rev": base_rev, "sha": sha},
+        "current": {"changed_files": changed},
+        "rounds": args.rounds,
+        "quick": args.quick,
+        "threshold": THRESHOLD,
+        "load_average_before": load_before,
+    }
+    runs: dict[str, dict[str, list[dict[str, Any]]]] = {s.name: {"base": [], "current": []} for s in SCENARIOS}
+    with tempfile.TemporaryDirectory(prefix="sluice-compare-") as tmp:
+        trees = {"base": Path(tmp) / "base", "current": Path(tmp) / "current"}
+        workdir, probe_dir = Path(tmp) / "work", Path(tmp) / "probe"
+        for directory in (*trees.values(), workdir, probe_dir):
+            directory.mkdir()
+        export_revision(sha, trees["base"])
+        snapshot_working_tree(trees["current"])
+        (probe_dir / "sitecustomize.py").write_text(PROBE_SITE)
+        for side, tree in trees.items():
+            imported = probe(tree, workdir, probe_dir)
+            if Path(imported).resolve() != (tree / "sluice" / "__init__.py").resolve():
+                raise SystemExit(f"the {side} gateway imported {imported}, not {tree}/sluice")
+            print(f"probe: the {side} gateway imports {imported}", file=sys.stderr)
+            report[side]["gateway_imports"] = imported
+        for round_ in range(args.rounds):
+            order = ["base", "current"] if round_ % 2 == 0 else ["current", "base"]
+            for scenario in SCENARIOS:
+                for side in order:
+                    began = time.monotonic()
+                    data = run_scenario(scenario, trees[side], workdir, args.quick, f"{side}-{round_ + 1}")
+                    runs[scenario.name][side].append(data)
+                    for problem in problems(scenario.script, data):
+                        print(f"  ! {scenario.script} {side}: {problem}", file=sys.stderr)
+                    print(
+                        f"round {round_ + 1}/{args.rounds} {scenario.script:12} {side:7} "
+                        f"{time.monotonic() - began:5.1f} s  (total {time.monotonic() - started:5.0f} s)",
+                        file=sys.stderr,
+                    )
+    report["seconds"] = round(time.monotonic() - started, 1)
+    report["load_average_after"] = os.getloadavg()[0]
+    report["scenarios"] = {}
+    for scenario in SCENARIOS:
+        tables = {title: summarise(runs[scenario.name], extract) for title, extract in scenario.tables}
+        for title, rows in tables.items():
+            print_table(title, rows, args.rounds)
+        report["scenarios"][scenario.name] = {"tables": tables, "runs": runs[scenario.name]}
+    slower = [
+        f"{row['figure']} ({row['ratio']:.3f})"
+        for s in report["scenarios"].values()
+        for rows in s["tables"].values()
+        for row in rows
+        if row["flag"] == "SLOWER"
+    ]
+    noise = [
+        row["figure"]
+        for s in report["scenarios"].values()
+        for rows in s["tables"].values()
+        for row in rows
+        if row["flag"] == "noise"
+    ]
+    print(
+        f"\n{len(slower)} figure(s) more than {THRESHOLD:.0%} worse than the base"
+        + (f": {'; '.join(slower)}" if slower else "")
+    )
+    if noise:
+        print(
+            f"{len(noise)} control figure(s) (direct calls, no Sluice) moved by more than {THRESHOLD:.0%}: "
+            "the machine was noisy, rerun with more --rounds before believing a flag"
+        )
+    print(f"{report['seconds']:.0f} s; load average {load_before:.2f} before, {report['load_average_after']:.2f} after")
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report, indent=2))
+    print(f"wrote {args.json}")
+
+
+if __name__ == "__main__":
+    main()
