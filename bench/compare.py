@@ -52,14 +52,18 @@ Better = Literal["higher", "lower", "control", "info"]  # control: does not depe
 Figure = tuple[str, float | None, Better]
 Extract = Callable[[dict[str, Any]], list[Figure]]
 
-# The gateway's atexit hook of the probe: which package did `sluice serve` import?
-PROBE_SITE = """import atexit, os, sys
-def _report():
-    module = sys.modules.get("sluice")
-    if module is not None:
-        with open(os.environ["SLUICE_COMPARE_PROBE"], "a") as out:
-            out.write(module.__file__ + "\\n")
-atexit.register(_report)
+# The probe's sitecustomize: a thread that notes which `sluice` package the process imports (not atexit: uvicorn
+# re-raises SIGTERM after its graceful shutdown, so the gateway never runs its atexit hooks).
+PROBE_SITE = """import os, sys, threading, time
+def _watch():
+    for _ in range(600):
+        module = sys.modules.get("sluice")
+        if getattr(module, "__file__", None):
+            with open(os.environ["SLUICE_COMPARE_PROBE"], "a") as out:
+                out.write(module.__file__ + "\\n")
+            return
+        time.sleep(0.05)
+threading.Thread(target=_watch, daemon=True).start()
 """
 PROBE_CLIENT = f"""import sys
 sys.path.insert(0, {str(HERE)!r})
@@ -236,7 +240,9 @@ def snapshot_working_tree(target: Path) -> None:
             shutil.copy2(source, target / name)
 
 
-def changed_files(sha: str) -> list[str]:
+def changed_files(sha: str, current_sha: str | None) -> list[str]:
+    if current_sha is not None:
+        return git("diff", "--name-only", sha, current_sha, "--", *GATEWAY_PATHS).splitlines()
     changed = git("diff", "--name-only", sha, "--", *GATEWAY_PATHS).splitlines()
     return changed + git("ls-files", "--others", "--exclude-standard", "--", *GATEWAY_PATHS).splitlines()
 
@@ -339,15 +345,18 @@ def print_table(title: str, rows: list[dict[str, Any]], rounds: int) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=None, help="git revision to compare with (default: origin/main, else HEAD)")
+    parser.add_argument("--current", default=None, help="git revision instead of the working tree (e.g. HEAD)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of every scenario per side (default 3)")
     parser.add_argument("--quick", action="store_true", help="shorter runs: ~3.5 minutes instead of ~11")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "compare.json")
     args = parser.parse_args()
     base_rev = args.base or default_base()
     sha = git("rev-parse", "--verify", f"{base_rev}^{{commit}}")
-    changed = changed_files(sha)
+    current_sha = git("rev-parse", "--verify", f"{args.current}^{{commit}}") if args.current else None
+    changed = changed_files(sha, current_sha)
     load_before = os.getloadavg()[0]
-    print(f"base: {base_rev} = {sha[:12]}; current: the working tree of {ROOT}", file=sys.stderr)
+    current = f"{args.current} = {current_sha[:12]}" if current_sha else f"the working tree of {ROOT}"
+    print(f"base: {base_rev} = {sha[:12]}; current: {current}", file=sys.stderr)
     if changed:
         print(
             f"gateway files that differ from the base: {len(changed)} ({', '.join(changed[:8])}"
@@ -367,7 +376,7 @@ def main() -> None:
     started = time.monotonic()
     report: dict[str, Any] = {
         "base": {"rev": base_rev, "sha": sha},
-        "current": {"changed_files": changed},
+        "current": {"rev": args.current, "sha": current_sha, "changed_files": changed},
         "rounds": args.rounds,
         "quick": args.quick,
         "threshold": THRESHOLD,
@@ -380,7 +389,10 @@ def main() -> None:
         for directory in (*trees.values(), workdir, probe_dir):
             directory.mkdir()
         export_revision(sha, trees["base"])
-        snapshot_working_tree(trees["current"])
+        if current_sha:
+            export_revision(current_sha, trees["current"])
+        else:
+            snapshot_working_tree(trees["current"])
         (probe_dir / "sitecustomize.py").write_text(PROBE_SITE)
         for side, tree in trees.items():
             imported = probe(tree, workdir, probe_dir)

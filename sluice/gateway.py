@@ -14,12 +14,11 @@ from typing import Any
 import orjson
 
 from sluice.admin.catalog import StoredCatalog
-from sluice.admin.credentials import CredentialCipher
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
+from sluice.channel.writer import SEQ_BLOCK
+from sluice.crypto import CredentialCipher
 from sluice.delivery.service import Delivery
-from sluice.engine.channel import SEQ_BLOCK
-from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Runner
 from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
@@ -30,11 +29,12 @@ from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
 from sluice.passthrough import PassThrough
 from sluice.passthrough import eligible as passthrough_eligible
+from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
-from sluice.store.engine import create_engine, migrate
+from sluice.store.database import create_engine, migrate
 from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker

@@ -19,12 +19,12 @@ import logging
 from typing import TYPE_CHECKING, Any, cast
 
 from sluice.broker.base import Broker
+from sluice.channel.writer import Channel
 from sluice.delivery.service import plan_for
-from sluice.engine.channel import Channel
-from sluice.engine.providers import ProviderPool
 from sluice.engine.run import Outcome, Runner, error_event
 from sluice.events import ResponseEvent, StatusEvent, WireEvent
 from sluice.observability.logging import bind_request_id
+from sluice.providers.pool import ProviderPool
 from sluice.store import RequestRecord, Store
 from sluice.store.requestlog import RequestLog
 from sluice.store.store import now

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 
 from sluice.broker.base import Broker, Job
 from sluice.broker.errors import LogLost
-from sluice.engine.channel import Channel
+from sluice.channel.writer import Channel
 from sluice.engine.run import Outcome, Runner, error_event
 from sluice.events import ResetEvent, ResponseEvent, StatusEvent
 from sluice.observability.logging import bind_request_id

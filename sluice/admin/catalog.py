@@ -14,7 +14,7 @@ import os
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from sluice.admin.credentials import CredentialCipher, CredentialsUnreadable
+from sluice.crypto import CredentialCipher, CredentialsUnreadable
 from sluice.store.admin import AdminStore, StoredProvider
 from sluice.workflows.loader import ConfigError, parse_provider, parse_workflow
 from sluice.workflows.model import Catalog, ProviderConfig

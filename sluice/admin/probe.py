@@ -7,9 +7,9 @@ import contextlib
 import time
 from dataclasses import dataclass
 
-from sluice.engine.providers import ProviderPool
 from sluice.providers.base import Message, ProviderRequest
 from sluice.providers.errors import ProviderError
+from sluice.providers.pool import ProviderPool
 from sluice.workflows.model import Catalog, ProviderConfig
 
 PROBE_TIMEOUT = 20.0

@@ -15,11 +15,11 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import JSONResponse, Response
 
 from sluice.admin.catalog import provider_config
-from sluice.admin.credentials import CredentialsUnreadable
 from sluice.admin.probe import probe
 from sluice.api.admin_workflows import NAME, invalid
 from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
+from sluice.crypto import CredentialsUnreadable
 from sluice.errors import Conflict, NotFound, Unprocessable
 from sluice.gateway import Gateway
 from sluice.providers.errors import NotConfigured

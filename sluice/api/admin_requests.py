@@ -9,10 +9,10 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
+from sluice.api.admin_webhooks import render_delivery
 from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.requests import render_request
 from sluice.api.schemas import ERROR_RESPONSES
-from sluice.api.webhooks_admin import render_delivery
 from sluice.errors import NotFound, Unprocessable
 from sluice.gateway import Gateway
 from sluice.store import RequestRecord

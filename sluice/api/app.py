@@ -13,6 +13,7 @@ from sluice.api import (
     admin_metrics,
     admin_providers,
     admin_requests,
+    admin_webhooks,
     admin_workflows,
     callbacks,
     channels,
@@ -20,7 +21,6 @@ from sluice.api import (
     ops,
     requests,
     tunnel,
-    webhooks_admin,
 )
 from sluice.api import phoenix as phoenix_socket
 from sluice.api import sdk as sdk_files
@@ -63,7 +63,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(channels.router)
     app.include_router(phoenix_socket.router)
     app.include_router(callbacks.router)
-    app.include_router(webhooks_admin.router)
+    app.include_router(admin_webhooks.router)
     app.include_router(tunnel.router)
     app.include_router(ops.router)
     app.include_router(admin_keys.router)

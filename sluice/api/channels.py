@@ -14,8 +14,8 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from sluice.api.auth import bearer_key, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
-from sluice.api.streaming import channel_batches, parse_after
 from sluice.api.wsframes import DirectFrames
+from sluice.channel.reader import channel_batches, parse_after
 from sluice.errors import BadRequest, Forbidden, NotFound, SluiceError, Unauthorized
 from sluice.events import utc_timestamp
 from sluice.gateway import Gateway

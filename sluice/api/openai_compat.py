@@ -26,7 +26,7 @@ from starlette.responses import Response
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.schemas import ERROR_RESPONSES
-from sluice.api.streaming import channel_batches
+from sluice.channel.reader import channel_batches
 from sluice.errors import BadRequest, NotFound, ServiceUnavailable
 from sluice.events import WireEvent
 from sluice.gateway import Gateway, Principal

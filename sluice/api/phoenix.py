@@ -23,7 +23,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sluice.api.auth import gateway_of
-from sluice.api.streaming import channel_batches
+from sluice.channel.reader import channel_batches
 from sluice.compat import phoenix_wire as wire
 from sluice.compat.airesponse import AWAITING_CALLBACK, ResponseMapper
 from sluice.compat.customer import customer_data

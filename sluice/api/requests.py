@@ -12,7 +12,7 @@ from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response, sse_stream
 from sluice.api.formats import formatted_result
 from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, ChannelToken, RequestStatus, SyncResult
-from sluice.api.streaming import channel_batches
+from sluice.channel.reader import channel_batches
 from sluice.errors import ServiceUnavailable
 from sluice.store import RequestRecord
 

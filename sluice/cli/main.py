@@ -87,8 +87,8 @@ def _tune_gc() -> None:
 @app.command()
 def migrate(data_dir: DataDir = None) -> None:
     """Create or upgrade the database schema (serve does this too, at start)."""
-    from sluice.store.engine import create_engine
-    from sluice.store.engine import migrate as run_migrations
+    from sluice.store.database import create_engine
+    from sluice.store.database import migrate as run_migrations
 
     async def main() -> None:
         engine = create_engine(_settings(data_dir).resolved_database_url)
@@ -109,8 +109,8 @@ def keys_create(
 ) -> None:
     """Create an API key for the default project and print it (it is shown only this once)."""
     from sluice.store import Store
-    from sluice.store.engine import create_engine
-    from sluice.store.engine import migrate as run_migrations
+    from sluice.store.database import create_engine
+    from sluice.store.database import migrate as run_migrations
 
     async def main() -> str:
         store = Store(create_engine(_settings(data_dir).resolved_database_url))

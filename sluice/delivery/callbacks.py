@@ -19,12 +19,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.broker.base import Broker
-from sluice.engine.channel import Channel
+from sluice.channel.writer import Channel
 from sluice.errors import Conflict, NotFound, SluiceError, Unauthorized, Unprocessable
 from sluice.events import ErrorEvent, ResetEvent, ResponseEvent, StatusEvent
 from sluice.store import RequestRecord, Store
+from sluice.store.deliveries import AWAITING_CALLBACK, CallbackWait, WebhookStore
 from sluice.store.store import now
-from sluice.store.webhooks import AWAITING_CALLBACK, CallbackWait, WebhookStore
 
 log = logging.getLogger("sluice.callbacks")
 

@@ -8,18 +8,18 @@ from typing import Any
 
 import orjson
 
-from sluice.admin.credentials import CredentialCipher
 from sluice.broker.base import Broker
+from sluice.channel.writer import Channel
+from sluice.crypto import CredentialCipher
 from sluice.delivery.callbacks import CallbackService, deadline, hash_token, new_token
+from sluice.delivery.dispatcher import FORWARD_TARGET, DeliveryConfig, WebhookDispatcher
 from sluice.delivery.payloads import AI_GENERATED, callback_payload, lifecycle_payload
 from sluice.delivery.tunnel import ForwardHub
 from sluice.delivery.urlguard import check_webhook_url
-from sluice.delivery.webhooks import FORWARD_TARGET, DeliveryConfig, WebhookDispatcher
-from sluice.engine.channel import Channel
 from sluice.events import StatusEvent, WebhookEvent
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
-from sluice.store.webhooks import AWAITING_CALLBACK, DeliveryRecord, WebhookStore
+from sluice.store.deliveries import AWAITING_CALLBACK, DeliveryRecord, WebhookStore
 from sluice.workflows.model import Workflow
 
 CALLBACK_EVENT = "webhook_received"

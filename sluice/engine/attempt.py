@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice.engine.channel import Channel
+from sluice.channel.writer import Channel
 from sluice.events import DeltaEvent, PartialEvent
 from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken

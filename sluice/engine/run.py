@@ -18,14 +18,14 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.broker.base import Broker
+from sluice.channel.writer import Channel
 from sluice.engine import breaker
 from sluice.engine.attempt import Deadlines, Progress, stream_attempt
-from sluice.engine.channel import Channel
-from sluice.engine.providers import ProviderPool
 from sluice.engine.retry import RetryPolicy
 from sluice.events import AttemptEvent, ErrorEvent, FailoverEvent, ResetEvent, StatusEvent
 from sluice.providers.base import Message, ProviderRequest, Usage
 from sluice.providers.errors import CircuitOpen, ProviderError
+from sluice.providers.pool import ProviderPool
 from sluice.store import Store
 from sluice.structured import SchemaViolation, finalize, reask
 from sluice.structured.native import prepare

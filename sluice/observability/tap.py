@@ -15,8 +15,8 @@ from sluice.events import Event, WireEvent
 from sluice.observability.metrics import Metrics
 
 if TYPE_CHECKING:
-    from sluice.delivery.webhooks import WebhookDispatcher
-    from sluice.store.webhooks import DeliveryRecord
+    from sluice.delivery.dispatcher import WebhookDispatcher
+    from sluice.store.deliveries import DeliveryRecord
 
 
 class Observer(Protocol):

@@ -98,7 +98,7 @@ async def test_invalid_providers_are_refused_by_field(gw: RunningGateway) -> Non
 
 
 async def test_credentials_under_another_secret_key_are_reported_not_used(gw: RunningGateway) -> None:
-    from sluice.admin.credentials import CredentialCipher, CredentialsUnreadable
+    from sluice.crypto import CredentialCipher, CredentialsUnreadable
 
     token = CredentialCipher("one secret").encrypt({"api_key": "k"})
     assert CredentialCipher("one secret").decrypt(token) == {"api_key": "k"}

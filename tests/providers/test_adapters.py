@@ -7,9 +7,9 @@ from dataclasses import replace
 
 import pytest
 
-from sluice.engine.providers import ProviderPool
 from sluice.providers.base import Chunk, Message, Provider, ProviderRequest
 from sluice.providers.errors import NotConfigured, ProviderError
+from sluice.providers.pool import ProviderPool
 from sluice.structured.native import prepare
 from sluice.testing import FakeProvider, Script
 from sluice.workflows.loader import build_catalog

@@ -8,10 +8,10 @@ from collections.abc import AsyncIterator
 import pytest
 import sqlalchemy as sa
 
-from sluice.engine.channel import SEQ_BLOCK
+from sluice.channel.writer import SEQ_BLOCK
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
-from sluice.store.engine import alembic_config, create_engine, migrate
+from sluice.store.database import alembic_config, create_engine, migrate
 from sluice.store.schema import metadata
 from sluice.store.store import now
 from tests.backends import fresh_database

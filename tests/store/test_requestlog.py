@@ -8,10 +8,10 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from sluice.engine.channel import SEQ_BLOCK
+from sluice.channel.writer import SEQ_BLOCK
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
-from sluice.store.engine import create_engine, migrate
+from sluice.store.database import create_engine, migrate
 from sluice.store.requestlog import RequestLog
 from sluice.store.store import now
 

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on a connection handed in by `sluice.store.engine.migrate`, or on the configured URL."""
+"""Alembic environment: runs on a connection handed in by `sluice.store.database.migrate`, or on the configured URL."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ from typing import Any
 
 from standardwebhooks.webhooks import Webhook
 
-from sluice.delivery.webhooks import DEFAULT_SCHEDULE, DeliveryConfig, retry_delay
+from sluice.delivery.dispatcher import DEFAULT_SCHEDULE, DeliveryConfig, retry_delay
 from sluice.webhooks import verify
 from tests.conftest import StartGateway, chat_body
 from tests.delivery.helpers import FAST, admin_client, channel_events, eventually, workflow_file
@@ -144,7 +144,7 @@ async def test_finished_deliveries_are_purged_after_retention(start_gateway: Sta
 
 
 def test_gone_stops_and_retry_after_defers_within_the_schedule() -> None:
-    from sluice.delivery.webhooks import AttemptResult, next_delay, parse_retry_after
+    from sluice.delivery.dispatcher import AttemptResult, next_delay, parse_retry_after
 
     config = DeliveryConfig(schedule=(0, 5, 30, 120), jitter=0)
     failed = AttemptResult(status_code=500, body=None, error=None, via="http")

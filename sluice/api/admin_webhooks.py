@@ -16,7 +16,7 @@ from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.delivery.signing import generate_secret
 from sluice.errors import Conflict, NotFound
-from sluice.store.webhooks import DeliveryRecord
+from sluice.store.deliveries import DeliveryRecord
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin: webhooks"], responses=ERROR_RESPONSES)
 

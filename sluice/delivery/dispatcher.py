@@ -23,8 +23,8 @@ import httpx
 from sluice.delivery.signing import generate_secret, signature_headers
 from sluice.delivery.tunnel import ForwardHub, ForwardUnavailable
 from sluice.delivery.urlguard import UrlRefused, check_webhook_url
+from sluice.store.deliveries import DeliveryRecord, WebhookStore
 from sluice.store.store import now
-from sluice.store.webhooks import DeliveryRecord, WebhookStore
 
 log = logging.getLogger("sluice.webhooks")
 

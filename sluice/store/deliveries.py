@@ -11,7 +11,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.admin.credentials import CredentialCipher, CredentialsUnreadable
+from sluice.crypto import CredentialCipher, CredentialsUnreadable
 from sluice.delivery.signing import SECRET_PREFIX
 from sluice.store.schema import (
     callback_waits,
