@@ -1,6 +1,6 @@
 """A git revision against the working tree, measured in the same run, interleaved: the 5 % rule.
 
-    bench/compare [--base REV] [--rounds 3] [--quick] [--json bench/results/compare.json]
+    bench/compare [--base REV] [--current REV] [--rounds 3] [--quick] [--json bench/results/compare.json]
 
 When to use which:
 - `bench/run` measures the absolute figures of docs/performance.md (LiteLLM included) and rewrites its results
@@ -9,7 +9,8 @@ When to use which:
   than 5 %, measured before and after in the same run. The default base is `origin/main` (or `HEAD` when there is no
   such ref), so uncommitted work is compared with the committed code. Once the work is committed, pass the commit
   it started from: `bench/compare --base <sha of main before the work>`. `--base HEAD` on a clean tree compares the
-  code with itself and shows the noise floor. `--quick` takes about 3.5 minutes, the default about 11.
+  code with itself and shows the noise floor (`--base HEAD --current HEAD` does so whatever the working tree holds).
+  `--quick` takes about 3.5 minutes, the default about 11 (2 cores).
 
 How: the gateway files of REV (`git archive`) and of the working tree (a copy taken at the start, so edits made
 while it runs do not leak into later rounds) go to a temporary directory. Each round runs every scenario once per
@@ -21,9 +22,10 @@ root it would shadow `PYTHONPATH` with the working tree. A probe checks once per
 the gateway process really imported. Both sides use .venv's installed dependencies.
 
 Each table shows, per figure, the medians of the rounds for base and current, current/base, the range of the
-per-round ratios (round i's current over round i's base: its spread is the noise), and SLOWER when a figure got more
-than 5 % worse. `direct` rows call the mock upstream without Sluice: they do not depend on the gateway's code, so
-their ratios are the noise too.
+per-round ratios (round i's current over round i's base: its spread is the noise) and a flag. SLOWER: the figure is
+more than 5 % worse in the medians and worse in every round; `slower?`: in the medians only, which on this machine
+is often noise (p99 above all): rerun with more --rounds. `direct` rows call the mock upstream without Sluice: they
+do not depend on the gateway's code, so their ratios are the noise too (`noise` when they moved by more than 5 %).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import argparse
 import io
 import json
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -48,6 +51,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 GATEWAY_PATHS = ["sluice", "clients", "examples", "pyproject.toml"]  # what `sluice serve` reads from its tree
 THRESHOLD = 0.05
+NOISY = 0.1  # other work taking more than this share of the cores makes a run unreliable
 Better = Literal["higher", "lower", "control", "info"]  # control: does not depend on the gateway; info: no flag
 Figure = tuple[str, float | None, Better]
 Extract = Callable[[dict[str, Any]], list[Figure]]
@@ -143,10 +147,15 @@ def fanout_figures(data: dict[str, Any]) -> list[Figure]:
                 (f"{at} tokens/s", _get(run, "tokens_per_second"), "higher"),
                 (f"{at} delivery s", _get(run, "delivery_seconds"), "lower"),
                 (f"{at} KB/idle conn", _get(run, "rss_per_idle_connection_kb"), "lower"),
-                (f"{at} connect s", _get(run, "connect_seconds"), "lower"),
+                (f"{at} connect s", _get(run, "connect_seconds"), "info"),  # not on the page; 10 ms steps
                 (f"{at} frames/sub", _get(run, "frames_per_subscriber"), "info"),
             ]
     return figures
+
+
+def _errors(where: str, values: dict[str, Any]) -> list[str]:
+    examples = values.get("error_examples") or [""]
+    return [f"{where}: {values['errors']} errors, e.g. {examples[0][:120]}"] if values.get("errors") else []
 
 
 def problems(script: str, data: dict[str, Any]) -> list[str]:
@@ -156,15 +165,12 @@ def problems(script: str, data: dict[str, Any]) -> list[str]:
         for section, rows in data.items():
             for level, row in rows.items() if isinstance(rows, dict) else ():
                 for target, values in row.items() if isinstance(row, dict) else ():
-                    if isinstance(values, dict) and values.get("errors"):
-                        found.append(
-                            f"{section} c{level} {target}: {values['errors']} errors {values.get('error_examples')}"
-                        )
+                    if isinstance(values, dict):
+                        found += _errors(f"{section} c{level} {target}", values)
     elif script == "async_ws.py":
         for level, row in data.items():
             for target in ("direct", "sluice"):
-                if row[target].get("errors"):
-                    found.append(f"c{level} {target}: {row[target]['errors']} errors {row[target]['error_examples']}")
+                found += _errors(f"c{level} {target}", row[target])
     elif script == "fanout.py":
         for run in data.get("runs", []) + data.get("per_token_runs", []):
             if run["finished"] < run["subscribers"]:
@@ -174,7 +180,7 @@ def problems(script: str, data: dict[str, Any]) -> list[str]:
 
 @dataclass(frozen=True)
 class Scenario:
-    name: str  # the JSON file's stem and the log's name
+    name: str
     script: str
     quick: list[str]
     full: list[str]
@@ -182,13 +188,14 @@ class Scenario:
 
 
 # Every run is bounded by time, not by a request count (loadgen's default cap of 3000 ends most overhead.py runs in
-# about a second, so a faster side would be measured over a shorter run). `--repeats 1`: the rounds are the repeats.
+# about a second, so a faster side would be measured over a shorter run). The default takes overhead.py's figures as
+# the median of 3 short repeats (not 1 long run): a dip of the machine then spoils one repeat, not the figure.
 SCENARIOS = [
     Scenario(
         "overhead",
         "overhead.py",
-        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.5", "--requests", "1000000"],
-        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "4", "--requests", "1000000"],
+        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.25", "--requests", "1000000"],
+        ["--concurrency", "1", "64", "--repeats", "3", "--seconds", "1.3", "--requests", "1000000"],
         [
             ("overhead.py, non-streaming (scenario 1)", overhead_figures("sync")),
             ("overhead.py, streaming (scenario 2)", overhead_figures("stream")),
@@ -223,8 +230,9 @@ def default_base() -> str:
 
 
 def export_revision(sha: str, target: Path) -> None:
+    present = git("ls-tree", "--name-only", sha, "--", *GATEWAY_PATHS).splitlines()  # an old REV may lack some
     archive = subprocess.run(
-        ["git", "archive", "--format=tar", sha, "--", *GATEWAY_PATHS], cwd=ROOT, capture_output=True, check=True
+        ["git", "archive", "--format=tar", sha, "--", *present], cwd=ROOT, capture_output=True, check=True
     ).stdout
     with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
         tar.extractall(target, filter="data")
@@ -289,7 +297,8 @@ def _ratio(current: float | None, base: float | None) -> float | None:
     return current / base if current is not None and base else None
 
 
-def flag(better: Better, ratio: float | None) -> str:
+def flag(better: Better, ratio: float | None, paired: list[float]) -> str:
+    """SLOWER: the medians differ by more than 5 % the wrong way and so does every round (slower?: not every round)."""
     if ratio is None or better == "info":
         return ""
     moved = abs(ratio - 1) > THRESHOLD
@@ -297,7 +306,10 @@ def flag(better: Better, ratio: float | None) -> str:
         return "noise" if moved else "(control)"
     if not moved:
         return ""
-    return "faster" if (ratio > 1) == (better == "higher") else "SLOWER"
+    if (ratio > 1) == (better == "higher"):
+        return "faster"
+    every_round = all((r < 1) if better == "higher" else (r > 1) for r in paired)
+    return "SLOWER" if every_round else "slower?"
 
 
 def summarise(runs: dict[str, list[dict[str, Any]]], extract: Extract) -> list[dict[str, Any]]:
@@ -319,7 +331,7 @@ def summarise(runs: dict[str, list[dict[str, Any]]], extract: Extract) -> list[d
                 "current_median": _median(current),
                 "ratio": ratio,
                 "round_ratios": paired,
-                "flag": flag(better, ratio),
+                "flag": flag(better, ratio, paired),
             }
         )
     return rows
@@ -329,8 +341,9 @@ def _num(value: float | None) -> str:
     return f"{'-':>11}" if value is None else f"{value:11.1f}" if abs(value) >= 1000 else f"{value:11.3f}"
 
 
-def print_table(title: str, rows: list[dict[str, Any]], rounds: int) -> None:
-    print(f"\n{title}: medians of {rounds} rounds")
+def print_table(title: str, rows: list[dict[str, Any]], rounds: int, others: dict[str, list[float]]) -> None:
+    shares = ", ".join(f"{side} {'/'.join(f'{share:.0%}' for share in found)}" for side, found in others.items())
+    print(f"\n{title}: medians of {rounds} rounds (other work took of the cores: {shares})")
     print(f"{'figure':34} {'base':>11} {'current':>11} {'cur/base':>8}  {'per round':11}  flag")
     for row in rows:
         ratio = f"{row['ratio']:8.3f}" if row["ratio"] is not None else f"{'-':>8}"
@@ -342,113 +355,181 @@ def print_table(title: str, rows: list[dict[str, Any]], rounds: int) -> None:
         )
 
 
+def cpu_counters() -> tuple[float, float, float]:
+    """(wall clock s, CPU s the whole machine was busy (steal included), CPU s of this process and its children)."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:9]]
+    busy = (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")  # all but idle and iowait
+    # Children count once waited for, and so do theirs: every bench script waits for its gateway and mock.
+    own = sum(
+        r.ru_utime + r.ru_stime for r in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+    )
+    return time.monotonic(), busy, own
+
+
+def others_share(before: tuple[float, float, float], after: tuple[float, float, float]) -> float:
+    """The share of all cores that other work (other processes, the hypervisor's steal) took between two counters."""
+    wall, busy, own = (b - a for a, b in zip(before, after, strict=True))
+    return round(max(busy - own, 0.0) / max(wall * (os.cpu_count() or 1), 1e-9), 3)
+
+
+def idle_check(seconds: float = 2.0) -> float:
+    before = cpu_counters()
+    time.sleep(seconds)
+    return others_share(before, cpu_counters())
+
+
+def prepare(tmp: Path, sha: str, current_sha: str | None) -> tuple[dict[str, Path], Path, dict[str, str]]:
+    """Both sides' gateway files, an empty working directory, and which `sluice` each side's gateway imports."""
+    trees = {"base": tmp / "base", "current": tmp / "current"}
+    workdir, probe_dir = tmp / "work", tmp / "probe"
+    for directory in (*trees.values(), workdir, probe_dir):
+        directory.mkdir()
+    export_revision(sha, trees["base"])
+    if current_sha:
+        export_revision(current_sha, trees["current"])
+    else:
+        snapshot_working_tree(trees["current"])
+    (probe_dir / "sitecustomize.py").write_text(PROBE_SITE)
+    imports = {}
+    for side, tree in trees.items():
+        imports[side] = probe(tree, workdir, probe_dir)
+        if Path(imports[side]).resolve() != (tree / "sluice" / "__init__.py").resolve():
+            raise SystemExit(f"the {side} gateway imported {imports[side]}, not {tree}/sluice")
+        print(f"probe: the {side} gateway imports {imports[side]}", file=sys.stderr)
+    return trees, workdir, imports
+
+
+@dataclass
+class Measured:
+    runs: dict[str, dict[str, list[dict[str, Any]]]]  # scenario -> side -> each round's JSON
+    others: dict[str, dict[str, list[float]]]  # scenario -> side -> each round's share of the cores other work took
+    errors: list[str]
+
+
+def measure(trees: dict[str, Path], workdir: Path, rounds: int, quick: bool) -> Measured:
+    """Every scenario, `rounds` times per side, the order of the sides alternating."""
+    found = Measured(
+        {s.name: {"base": [], "current": []} for s in SCENARIOS},
+        {s.name: {"base": [], "current": []} for s in SCENARIOS},
+        [],
+    )
+    started = time.monotonic()
+    for index in range(rounds):
+        for scenario in SCENARIOS:
+            for side in ("base", "current") if index % 2 == 0 else ("current", "base"):
+                before = cpu_counters()
+                data = run_scenario(scenario, trees[side], workdir, quick, f"{side}-{index + 1}")
+                others = others_share(before, cpu_counters())
+                found.runs[scenario.name][side].append(data)
+                found.others[scenario.name][side].append(others)
+                for problem in problems(scenario.script, data):
+                    found.errors.append(f"round {index + 1} {scenario.script} {side}: {problem}")
+                    print(f"  ! {found.errors[-1]}", file=sys.stderr)
+                print(
+                    f"round {index + 1}/{rounds} {scenario.script:12} {side:7} {time.monotonic() - before[0]:5.1f} s"
+                    f"  (total {time.monotonic() - started:4.0f} s)  other work: {others:.0%} of the cores",
+                    file=sys.stderr,
+                )
+    return found
+
+
+def print_summary(rows: list[dict[str, Any]], measured: Measured, busy_before: float, seconds: int) -> None:
+    print()
+    for mark, what in (("SLOWER", "and in every round"), ("slower?", "but not in every round")):
+        flagged = [f"{row['figure']} ({row['ratio']:.3f})" for row in rows if row["flag"] == mark]
+        print(
+            f"{mark}: {len(flagged)} figure(s) more than {THRESHOLD:.0%} worse in the medians {what}"
+            + (f": {'; '.join(flagged)}" if flagged else "")
+        )
+    noise = [row["figure"] for row in rows if row["flag"] == "noise"]
+    if noise:
+        print(
+            f"{len(noise)} control figure(s) (direct calls, no Sluice) moved by more than {THRESHOLD:.0%}: "
+            f"{', '.join(noise)}"
+        )
+    if measured.errors:
+        print(
+            f"{len(measured.errors)} run(s) had errors, their figures do not compare:\n  "
+            + "\n  ".join(measured.errors)
+        )
+    shares = [share for sides in measured.others.values() for found in sides.values() for share in found]
+    print(
+        f"{seconds} s; other work took {busy_before:.0%} of the cores before, {statistics.mean(shares):.0%} on "
+        f"average during the runs, {max(shares):.0%} at most"
+    )
+    if max(shares) > NOISY:
+        print(
+            f"runs with other work above {NOISY:.0%} of the cores: the machine was busy, the ratios are not reliable "
+            "(see each round's share in the progress lines); rerun when it is quiet"
+        )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--base", default=None, help="git revision to compare with (default: origin/main, else HEAD)")
-    parser.add_argument("--current", default=None, help="git revision instead of the working tree (e.g. HEAD)")
+    parser.add_argument("--current", default=None, help="a git revision instead of the working tree (e.g. HEAD)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of every scenario per side (default 3)")
     parser.add_argument("--quick", action="store_true", help="shorter runs: ~3.5 minutes instead of ~11")
     parser.add_argument("--json", type=Path, default=HERE / "results" / "compare.json")
     args = parser.parse_args()
+    if args.rounds < 1:
+        parser.error("--rounds must be at least 1")
     base_rev = args.base or default_base()
     sha = git("rev-parse", "--verify", f"{base_rev}^{{commit}}")
     current_sha = git("rev-parse", "--verify", f"{args.current}^{{commit}}") if args.current else None
     changed = changed_files(sha, current_sha)
-    load_before = os.getloadavg()[0]
     current = f"{args.current} = {current_sha[:12]}" if current_sha else f"the working tree of {ROOT}"
     print(f"base: {base_rev} = {sha[:12]}; current: {current}", file=sys.stderr)
     if changed:
-        print(
-            f"gateway files that differ from the base: {len(changed)} ({', '.join(changed[:8])}"
-            f"{', ...' if len(changed) > 8 else ''})",
-            file=sys.stderr,
-        )
+        listed = ", ".join(changed[:6]) + (", ..." if len(changed) > 6 else "")
+        print(f"gateway files that differ from the base: {len(changed)} ({listed})", file=sys.stderr)
     else:
         print("no gateway file differs from the base: this run measures the noise floor", file=sys.stderr)
     if "pyproject.toml" in changed:
         print("pyproject.toml differs: both sides still run with .venv's installed packages", file=sys.stderr)
+    busy_before = idle_check()
     print(
-        f"load average before the run: {load_before:.2f} on {os.cpu_count()} cores"
-        + (" (something else is running: expect more noise)" if load_before > 0.5 else ""),
+        f"other work before the run: {busy_before:.0%} of {os.cpu_count()} cores"
+        + (" (something else is running: expect more noise)" if busy_before > NOISY else ""),
         file=sys.stderr,
     )
-
     started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="sluice-compare-") as tmp:
+        trees, workdir, imports = prepare(Path(tmp), sha, current_sha)
+        measured = measure(trees, workdir, args.rounds, args.quick)
+    seconds = round(time.monotonic() - started)
     report: dict[str, Any] = {
-        "base": {"rev": base_rev, "sha": sha},
-        "current": {"rev": args.current, "sha": current_sha, "changed_files": changed},
+        "base": {"rev": base_rev, "sha": sha, "gateway_imports": imports["base"]},
+        "current": {
+            "rev": args.current,
+            "sha": current_sha,
+            "gateway_imports": imports["current"],
+            "changed_files": changed,
+        },
         "rounds": args.rounds,
         "quick": args.quick,
         "threshold": THRESHOLD,
-        "load_average_before": load_before,
+        "seconds": seconds,
+        "others_cpu_share_before": busy_before,
+        "errors": measured.errors,
+        "scenarios": {},
     }
-    runs: dict[str, dict[str, list[dict[str, Any]]]] = {s.name: {"base": [], "current": []} for s in SCENARIOS}
-    with tempfile.TemporaryDirectory(prefix="sluice-compare-") as tmp:
-        trees = {"base": Path(tmp) / "base", "current": Path(tmp) / "current"}
-        workdir, probe_dir = Path(tmp) / "work", Path(tmp) / "probe"
-        for directory in (*trees.values(), workdir, probe_dir):
-            directory.mkdir()
-        export_revision(sha, trees["base"])
-        if current_sha:
-            export_revision(current_sha, trees["current"])
-        else:
-            snapshot_working_tree(trees["current"])
-        (probe_dir / "sitecustomize.py").write_text(PROBE_SITE)
-        for side, tree in trees.items():
-            imported = probe(tree, workdir, probe_dir)
-            if Path(imported).resolve() != (tree / "sluice" / "__init__.py").resolve():
-                raise SystemExit(f"the {side} gateway imported {imported}, not {tree}/sluice")
-            print(f"probe: the {side} gateway imports {imported}", file=sys.stderr)
-            report[side]["gateway_imports"] = imported
-        for round_ in range(args.rounds):
-            order = ["base", "current"] if round_ % 2 == 0 else ["current", "base"]
-            for scenario in SCENARIOS:
-                for side in order:
-                    began = time.monotonic()
-                    data = run_scenario(scenario, trees[side], workdir, args.quick, f"{side}-{round_ + 1}")
-                    runs[scenario.name][side].append(data)
-                    for problem in problems(scenario.script, data):
-                        print(f"  ! {scenario.script} {side}: {problem}", file=sys.stderr)
-                    print(
-                        f"round {round_ + 1}/{args.rounds} {scenario.script:12} {side:7} "
-                        f"{time.monotonic() - began:5.1f} s  (total {time.monotonic() - started:5.0f} s)",
-                        file=sys.stderr,
-                    )
-    report["seconds"] = round(time.monotonic() - started, 1)
-    report["load_average_after"] = os.getloadavg()[0]
-    report["scenarios"] = {}
+    rows: list[dict[str, Any]] = []
     for scenario in SCENARIOS:
-        tables = {title: summarise(runs[scenario.name], extract) for title, extract in scenario.tables}
-        for title, rows in tables.items():
-            print_table(title, rows, args.rounds)
-        report["scenarios"][scenario.name] = {"tables": tables, "runs": runs[scenario.name]}
-    slower = [
-        f"{row['figure']} ({row['ratio']:.3f})"
-        for s in report["scenarios"].values()
-        for rows in s["tables"].values()
-        for row in rows
-        if row["flag"] == "SLOWER"
-    ]
-    noise = [
-        row["figure"]
-        for s in report["scenarios"].values()
-        for rows in s["tables"].values()
-        for row in rows
-        if row["flag"] == "noise"
-    ]
-    print(
-        f"\n{len(slower)} figure(s) more than {THRESHOLD:.0%} worse than the base"
-        + (f": {'; '.join(slower)}" if slower else "")
-    )
-    if noise:
-        print(
-            f"{len(noise)} control figure(s) (direct calls, no Sluice) moved by more than {THRESHOLD:.0%}: "
-            "the machine was noisy, rerun with more --rounds before believing a flag"
-        )
-    print(f"{report['seconds']:.0f} s; load average {load_before:.2f} before, {report['load_average_after']:.2f} after")
+        tables = {title: summarise(measured.runs[scenario.name], extract) for title, extract in scenario.tables}
+        for title, table in tables.items():
+            print_table(title, table, args.rounds, measured.others[scenario.name])
+            rows += table
+        report["scenarios"][scenario.name] = {
+            "tables": tables,
+            "others_cpu_share": measured.others[scenario.name],
+            "runs": measured.runs[scenario.name],
+        }
+    print_summary(rows, measured, busy_before, seconds)
     args.json.parent.mkdir(parents=True, exist_ok=True)
     args.json.write_text(json.dumps(report, indent=2))
     print(f"wrote {args.json}")
+    sys.exit(1 if measured.errors else 0)
 
 
 if __name__ == "__main__":
