@@ -1,7 +1,12 @@
 """Channel events: the one stream protocol (DESIGN.md §3).
 
 Every event is a frozen dataclass. The broker assigns `seq` when the event is appended and serialises it once with
-`to_wire`, so fan-out to many subscribers never re-encodes an event.
+`to_wire`, so fan-out to many subscribers never re-encodes an event. On the read side a `WireEvent` carries that text
+(what transports send as is) and the typed event (`WireEvent.event`): the one the writer appended where it is still
+at hand (the in-process broker), else decoded once from the text (`parse_event`). Consumers match on the classes.
+
+Adding an event type: a class here (its `type` and fields), then the consumers that should react to it; `parse_event`
+finds it by its `type`.
 """
 
 from __future__ import annotations
@@ -9,7 +14,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime
-from functools import cache
 from typing import Any, ClassVar
 
 import orjson
@@ -40,10 +44,21 @@ class Event:
     def to_wire(self, seq: int) -> str:
         return orjson.dumps({"seq": seq, "type": self.type, "ts": self.ts, **self.payload()}).decode()
 
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> Event:
+        """The event a decoded wire object stands for (its `seq` and `type` are not fields)."""
+        values = {name: payload[name] for name in _payload_names(cls) if name in payload}
+        return cls(ts=payload.get("ts", ""), **values)
 
-@cache
+
 def _payload_names(cls: type[Event]) -> tuple[str, ...]:
-    return tuple(f.name for f in fields(cls) if f.name != "ts")
+    names = _PAYLOAD_NAMES.get(cls)
+    if names is None:
+        names = _PAYLOAD_NAMES[cls] = tuple(f.name for f in fields(cls) if f.name != "ts")
+    return names
+
+
+_PAYLOAD_NAMES: dict[type[Event], tuple[str, ...]] = {}  # per class: its fields but `ts`, looked up once
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -88,6 +103,10 @@ class FailoverEvent(Event):
     def payload(self) -> dict[str, Any]:
         return {"from": self.from_, "to": self.to, "error": self.error}
 
+    @classmethod
+    def from_payload(cls, payload: dict[str, Any]) -> FailoverEvent:
+        return cls(ts=payload.get("ts", ""), from_=payload["from"], to=payload["to"], error=payload["error"])
+
 
 @dataclass(frozen=True, kw_only=True)
 class WebhookEvent(Event):
@@ -103,6 +122,11 @@ class ResponseEvent(Event):
     terminal: ClassVar[bool] = True
     data: Any
     meta: dict[str, Any] = field(default_factory=dict)
+    # Rebuilt from the store for a subscriber whose log is no longer held (on the wire only when true).
+    from_store: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"data": self.data, "meta": self.meta, **({"from_store": True} if self.from_store else {})}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -111,22 +135,79 @@ class ErrorEvent(Event):
     terminal: ClassVar[bool] = True
     code: str
     message: str
+    from_store: bool = False
+
+    def payload(self) -> dict[str, Any]:
+        return {"code": self.code, "message": self.message, **({"from_store": True} if self.from_store else {})}
+
+
+@dataclass(frozen=True, kw_only=True)
+class UnknownEvent(Event):
+    """An event of a type this version does not know (another instance runs a newer one): kept, not understood."""
+
+    kind: str = "unknown"
+    fields: dict[str, Any] = field(default_factory=dict)
+
+    def payload(self) -> dict[str, Any]:
+        return self.fields
 
 
 TERMINAL_TYPES = frozenset({ResponseEvent.type, ErrorEvent.type})
+EVENT_TYPES: dict[str, type[Event]] = {
+    cls.type: cls
+    for cls in (
+        StatusEvent,
+        AttemptEvent,
+        DeltaEvent,
+        PartialEvent,
+        ResetEvent,
+        FailoverEvent,
+        WebhookEvent,
+        ResponseEvent,
+        ErrorEvent,
+    )
+}
 
 
-@dataclass(frozen=True, slots=True)
+def parse_event(payload: dict[str, Any]) -> Event:
+    """The typed event of a decoded wire object (`{"seq", "type", "ts", …}`)."""
+    cls = EVENT_TYPES.get(payload.get("type", ""))
+    if cls is None:
+        rest = {k: v for k, v in payload.items() if k not in ("seq", "type", "ts")}
+        return UnknownEvent(ts=payload.get("ts", ""), kind=str(payload.get("type")), fields=rest)
+    try:
+        return cls.from_payload(payload)
+    except (KeyError, TypeError) as exc:
+        raise ValueError(f"malformed {cls.type!r} event: {exc}") from exc
+
+
 class WireEvent:
-    """An event as held in a channel log: its number, type and JSON text (encoded once, sent to every subscriber)."""
+    """An event as held in a channel log: its number, type and JSON text (encoded once, sent to every subscriber),
+    and the typed event, decoded from the text at most once."""
 
-    seq: int
-    type: str
-    data: str
+    __slots__ = ("_event", "data", "seq", "type")
+
+    def __init__(self, seq: int, type: str, data: str, event: Event | None = None) -> None:
+        self.seq = seq
+        self.type = type
+        self.data = data
+        self._event = event
+
+    @property
+    def event(self) -> Event:
+        if self._event is None:
+            self._event = parse_event(orjson.loads(self.data))
+        return self._event
 
     @property
     def terminal(self) -> bool:
         return self.type in TERMINAL_TYPES
 
-    def as_dict(self) -> dict[str, Any]:
-        return orjson.loads(self.data)
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, WireEvent) and (self.seq, self.type, self.data) == (other.seq, other.type, other.data)
+
+    def __hash__(self) -> int:
+        return hash((self.seq, self.type, self.data))
+
+    def __repr__(self) -> str:
+        return f"WireEvent(seq={self.seq}, type={self.type!r}, data={self.data!r})"

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,19 +17,22 @@ import orjson
 from sluice.admin.catalog import StoredCatalog
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
+from sluice.channel.reader import channel_batches, wait_terminal
 from sluice.channel.writer import SEQ_BLOCK
 from sluice.crypto import CredentialCipher
 from sluice.delivery.service import Delivery
 from sluice.engine.run import Runner
+from sluice.engine.tasks import tasks_for
 from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
 from sluice.ids import new_request_id
 from sluice.keycache import KeyCache
+from sluice.lifecycle.plan import Plan, plan_for
+from sluice.lifecycle.states import QUEUED, RUNNING
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
 from sluice.passthrough import PassThrough
-from sluice.passthrough import eligible as passthrough_eligible
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.settings import Settings
@@ -58,6 +62,10 @@ class Principal:
         return self.key_id == "master"
 
 
+SYNC_TIMEOUT = 600.0  # how long a synchronous caller waits for its answer
+ChannelBatches = AsyncIterator[list[WireEvent] | None]
+
+
 @dataclass(frozen=True)
 class Submission:
     record: RequestRecord
@@ -80,12 +88,12 @@ class Gateway:
         )
         self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
         self.providers = ProviderPool(self.catalog)
-        self.delivery = Delivery(self.settings, self.store, self.broker)
+        self.delivery = Delivery(self.settings, self.store, self.broker, lambda: self.catalog)
         observe_deliveries(self.delivery.dispatcher, self.metrics)
         self.worker = Worker(
             self.broker,
             self.store,
-            Runner(self.providers, self.store),
+            tasks_for(Runner(self.providers, self.store, self.broker)),
             lambda: self.catalog,
             concurrency=self.settings.worker_concurrency,
             delivery=self.delivery,
@@ -175,54 +183,17 @@ class Gateway:
             raise NotFound(
                 f"workflow {workflow_name!r} does not exist; known workflows: {known}", code="workflow_not_found"
             )
-        await self.delivery.check_request(principal.project_id, body, workflow)
+        plan = plan_for(body, workflow)
+        await self.delivery.check_request(principal.project_id, plan)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}
-        if not durable and idempotency_key is None and passthrough_eligible(body, workflow):
-            started = now()
-            record = RequestRecord(
-                id=new_request_id(),
-                project_id=principal.project_id,
-                workflow=workflow_name,
-                status="running",
-                mode=mode,
-                body=body,
-                metadata=body.get("metadata") or None,
-                idempotency_key=None,
-                body_hash=None,
-                data=None,
-                error=None,
-                meta=None,
-                run_count=1,
-                seq_reserved=SEQ_BLOCK,
-                terminal_seq=None,
-                created_at=started,
-                started_at=started,
-                first_token_at=None,
-                completed_at=None,
-            )
-            return Submission(record=record, run=await self.passthrough.start(record, workflow, streamed=streamed))
+        if not durable and idempotency_key is None and not plan.follows_run:
+            record = _new_record(principal.project_id, workflow_name, mode, body, plan, status=RUNNING)
+            run = await self.passthrough.start(record, workflow, plan, streamed=streamed)
+            return Submission(record=record, run=run)
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        record = RequestRecord(
-            id=new_request_id(),
-            project_id=principal.project_id,
-            workflow=workflow_name,
-            status="queued",
-            mode=mode,
-            body=body,
-            metadata=body.get("metadata") or None,
-            idempotency_key=idempotency_key,
-            body_hash=body_hash,
-            data=None,
-            error=None,
-            meta=None,
-            run_count=0,
-            seq_reserved=SEQ_BLOCK,
-            terminal_seq=None,
-            created_at=now(),
-            started_at=None,
-            first_token_at=None,
-            completed_at=None,
+        record = _new_record(
+            principal.project_id, workflow_name, mode, body, plan, idempotency_key=idempotency_key, body_hash=body_hash
         )
         try:
             await self.store.insert_request(record)
@@ -234,9 +205,18 @@ class Gateway:
                 ) from None
             return Submission(record=conflict.existing, replayed=True)
         await self.broker.open_log(record.id)
-        await self.broker.append(record.id, StatusEvent(status="queued"))
+        await self.broker.append(record.id, StatusEvent(status=QUEUED))
         await self.broker.enqueue(record.id)
         return Submission(record=record)
+
+    def follow(self, channel_id: str, after: int, heartbeat: float | None = None) -> ChannelBatches:
+        """A channel's events after `after`, then live ones, for one subscriber (`sluice.channel.reader`)."""
+        wait = self.settings.heartbeat_interval if heartbeat is None else heartbeat
+        return channel_batches(self.broker, self.store, channel_id, after, wait)
+
+    async def wait_terminal(self, channel_id: str) -> WireEvent:
+        """The request's terminal event, waiting for it as a synchronous caller does."""
+        return await wait_terminal(self.broker, self.store, channel_id, SYNC_TIMEOUT)
 
     async def request_for(self, principal: Principal, request_id: str) -> RequestRecord:
         record = await self.store.get_request(request_id)
@@ -260,6 +240,44 @@ class Gateway:
             "status_url": f"{base}/v1/requests/{record.id}",
             "events_url": f"{base}/v1/channels/{record.id}/events",
         }
+
+
+def _new_record(
+    project_id: str,
+    workflow: str,
+    mode: str,
+    body: dict[str, Any],
+    plan: Plan,
+    *,
+    status: str = QUEUED,
+    idempotency_key: str | None = None,
+    body_hash: str | None = None,
+) -> RequestRecord:
+    """A just-accepted request: queued (durable), or already running (a pass-through, recorded when it ends)."""
+    created = now()
+    running = status == RUNNING
+    return RequestRecord(
+        id=new_request_id(),
+        project_id=project_id,
+        workflow=workflow,
+        status=status,
+        mode=mode,
+        body=body,
+        plan=plan.to_record(),
+        metadata=body.get("metadata") or None,
+        idempotency_key=idempotency_key,
+        body_hash=body_hash,
+        data=None,
+        error=None,
+        meta=None,
+        run_count=1 if running else 0,
+        seq_reserved=SEQ_BLOCK,
+        terminal_seq=None,
+        created_at=created,
+        started_at=created if running else None,
+        first_token_at=None,
+        completed_at=None,
+    )
 
 
 def _compile_override(schema: dict[str, Any]) -> dict[str, Any]:

@@ -5,22 +5,30 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING
 
 from sluice.broker.base import Broker, Job
 from sluice.broker.errors import LogLost
+from sluice.channel.repair import announce_recorded
 from sluice.channel.writer import Channel
-from sluice.engine.run import Outcome, Runner, error_event
-from sluice.events import ResetEvent, ResponseEvent, StatusEvent
+from sluice.engine.tasks import Task
+from sluice.events import ResetEvent, StatusEvent
+from sluice.lifecycle.finish import finish
+from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.plan import Plan, plan_of
+from sluice.lifecycle.states import COMPLETED, QUEUED, UNFINISHED, sources
 from sluice.observability.logging import bind_request_id
-from sluice.store import Store
-from sluice.workflows.model import Catalog
+from sluice.store import RequestRecord, Store
+from sluice.store.outcomes import StoredOutcome
+from sluice.workflows.model import Catalog, Workflow
 
 if TYPE_CHECKING:
     from sluice.delivery.service import Delivery
 
 log = logging.getLogger("sluice.worker")
+# A run ends from any running state (`sources`): the store refuses the end of a request that finished meanwhile.
+RUN_ENDS_FROM = sources(COMPLETED, among=UNFINISHED)
 
 
 class Worker:
@@ -28,7 +36,7 @@ class Worker:
         self,
         broker: Broker,
         store: Store,
-        runner: Runner,
+        tasks: Mapping[str, Task],
         catalog: Callable[[], Catalog],
         *,
         concurrency: int = 64,
@@ -36,7 +44,7 @@ class Worker:
     ) -> None:
         self.broker = broker
         self.store = store
-        self.runner = runner
+        self.tasks = tasks
         self.catalog = catalog
         self.concurrency = concurrency
         self.delivery = delivery
@@ -54,7 +62,7 @@ class Worker:
             if await self.broker.log_info(record.id) is None:
                 await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1)
                 await self.broker.append(record.id, ResetEvent(reason="the gateway restarted; the request runs again"))
-                await self.broker.append(record.id, StatusEvent(status="queued"))
+                await self.broker.append(record.id, StatusEvent(status=QUEUED))
                 self._reopened.add(record.id)
             await self.broker.enqueue(record.id)
         if unfinished:
@@ -63,13 +71,11 @@ class Worker:
 
     def start(self) -> None:
         self._tasks = [asyncio.create_task(self._loop(), name=f"sluice-worker-{i}") for i in range(self.concurrency)]
-        wait_for_data_loss = getattr(self.broker, "wait_for_data_loss", None)
-        if wait_for_data_loss is not None:  # a shared broker (Redis) that can lose its data while we run
-            self._tasks.append(asyncio.create_task(self._recover_after_data_loss(wait_for_data_loss)))
+        self._tasks.append(asyncio.create_task(self._recover_after_data_loss(), name="sluice-worker-recovery"))
 
-    async def _recover_after_data_loss(self, wait_for_data_loss: Callable[[], Awaitable[None]]) -> None:
+    async def _recover_after_data_loss(self) -> None:
         while True:
-            await wait_for_data_loss()
+            await self.broker.wait_for_data_loss()  # a shared broker (Redis) that lost its data while we ran
             try:
                 await self.recover()
             except asyncio.CancelledError:
@@ -104,7 +110,10 @@ class Worker:
     async def process(self, job: Job) -> None:
         bind_request_id(job.request_id)  # this job's logs carry its request id
         record = await self.store.start_run(job.request_id)
-        if record is None:  # already finished: a duplicate delivery of the job
+        if record is None:  # already finished (a duplicate delivery of the job, or one reclaimed from a dead run)
+            finished = await self.store.get_request(job.request_id)
+            if finished is not None:  # its end may have been recorded by a run that died before announcing it
+                await announce_recorded(self.broker, self.store, finished)
             await self.broker.ack(job)
             return
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
@@ -114,55 +123,32 @@ class Worker:
             await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
         self._reopened.discard(record.id)
         workflow = self.catalog().workflow(record.workflow)
-        if workflow is None:
-            outcome = Outcome(
-                status="failed",
-                error={"code": "workflow_not_found", "message": f"workflow {record.workflow!r} no longer exists"},
-            )
-        else:
-            try:
-                outcome = await self.runner.run(channel, record.id, workflow, record.body)
-            except (asyncio.CancelledError, LogLost):
-                raise
-            except Exception as exc:
-                log.exception("request %s failed inside the gateway", record.id)
-                outcome = Outcome(
-                    status="failed",
-                    error={"code": "internal_error", "message": f"the gateway failed: {type(exc).__name__}"},
-                )
+        plan = plan_of(record, workflow)
+        outcome = await self._run(channel, record, workflow, plan)
         if (
             self.delivery is not None
             and workflow is not None
-            and await self.delivery.begin_callback(
-                channel, record, workflow, outcome.status, outcome.data, outcome.meta
-            )
+            and await self.delivery.begin_callback(channel, record, plan, workflow, outcome)
         ):
             # The callback step: the request now waits (in the store) for the backend; the terminal event is
             # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
             await self.broker.ack(job)
             return
-        terminal = (
-            ResponseEvent(data=outcome.data, meta=outcome.meta)
-            if outcome.status == "completed"
-            else (error_event(outcome))
-        )
-        # The outcome is recorded before it is announced. If the gateway dies in between, the request is finished
-        # and its subscribers get the end from the store; the other order let a restart run it again and record a
-        # different outcome than the one subscribers had already received (found by tests/chaos).
-        await self.store.finish_request(
-            record.id,
-            status=outcome.status,
-            terminal_seq=None,
-            data=outcome.data,
-            error=outcome.error,
-            meta=outcome.meta,
-            first_token_at=outcome.first_token_at,
-        )
-        wire = await channel.emit(terminal)
-        if wire is not None:
-            await self.store.set_status(record.id, outcome.status, terminal_seq=wire.seq)
-        if self.delivery is not None:
-            await self.delivery.send_lifecycle(
-                record, workflow, outcome.status, outcome.data, outcome.meta, outcome.error
-            )
+        webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
+        recorder = StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM, deliveries=webhooks)
+        await finish(outcome, recorder, channel, self.delivery.hand_off(webhooks) if self.delivery else None)
         await self.broker.ack(job)
+
+    async def _run(self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan) -> Outcome:
+        if workflow is None:
+            return Outcome.failed("workflow_not_found", f"workflow {record.workflow!r} no longer exists")
+        task = self.tasks.get(plan.kind)
+        if task is None:
+            return Outcome.failed("unsupported_request", f"this gateway cannot run {plan.kind!r} requests")
+        try:
+            return await task(channel, record.id, workflow, record.body, streamed=True)
+        except (asyncio.CancelledError, LogLost):
+            raise
+        except Exception as exc:
+            log.exception("request %s failed inside the gateway", record.id)
+            return Outcome.internal_error(exc)

@@ -15,9 +15,10 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from sluice.crypto import CredentialCipher, CredentialsUnreadable
+from sluice.providers.config import ProviderConfig
 from sluice.store.admin import AdminStore, StoredProvider
 from sluice.workflows.loader import ConfigError, parse_provider, parse_workflow
-from sluice.workflows.model import Catalog, ProviderConfig
+from sluice.workflows.model import Catalog
 
 log = logging.getLogger("sluice.admin")
 SYNC_INTERVAL = 2.0  # how soon another instance's admin change reaches this one

@@ -8,9 +8,10 @@ import time
 from dataclasses import dataclass
 
 from sluice.providers.base import Message, ProviderRequest
+from sluice.providers.config import ProviderConfig
 from sluice.providers.errors import ProviderError
 from sluice.providers.pool import ProviderPool
-from sluice.workflows.model import Catalog, ProviderConfig
+from sluice.workflows.model import Catalog
 
 PROBE_TIMEOUT = 20.0
 PROBE_PROMPT = "Reply with the single word: pong"
@@ -38,7 +39,7 @@ async def probe(config: ProviderConfig, model: str, limit: float = PROBE_TIMEOUT
     sample = ""
     try:
         async with asyncio.timeout(limit), contextlib.aclosing(pool.get(config.name).stream(request)) as stream:
-            async for chunk in stream:  # type: ignore[attr-defined]
+            async for chunk in stream:
                 sample += chunk.text
                 if sample:
                     break  # aclosing ends the provider's stream (and its HTTP response) here

@@ -70,7 +70,7 @@ async def provider_health(request: Request) -> list[dict[str, Any]]:
                 "provider": provider,
                 "model": model,
                 "type": config.type if config else None,
-                "configured": bool(config) and not config.missing_env,
+                "configured": config is not None and not config.missing_env,
                 **circuit(record, wall),
             }
         )

@@ -1,13 +1,16 @@
-"""Admin API for providers: list, add, edit, delete, test connection.
+"""Admin API for providers: the types and their options, list, add, edit, delete, test connection.
 
-Secrets go in `credentials` (encrypted at rest with a key derived from SLUICE_SECRET_KEY and never returned: a
-response says only which credential names are set); everything else in `options`. Providers from the config file
-are listed without any option values, since those may hold interpolated secrets.
+Secrets (the options a type's model marks secret, `sluice.providers.options.secret`) go in `credentials`, encrypted
+at rest with a key derived from SLUICE_SECRET_KEY and never returned: a response says only which credential names
+are set; everything else in `options`. Both are validated like the config file's records, and a problem is answered
+with a 422 whose `field` names it (`options.api_kye`). Providers from the config file are listed with their
+non-secret options only.
 """
 
 from __future__ import annotations
 
 import os
+from functools import cache
 from typing import Any
 
 from fastapi import APIRouter, Request
@@ -22,22 +25,18 @@ from sluice.api.schemas import ERROR_RESPONSES
 from sluice.crypto import CredentialsUnreadable
 from sluice.errors import Conflict, NotFound, Unprocessable
 from sluice.gateway import Gateway
-from sluice.providers.errors import NotConfigured
-from sluice.providers.registry import create_provider
+from sluice.providers.config import ProviderConfig
+from sluice.providers.registry import TYPES, ProviderType
 from sluice.store.admin import NameTaken, StoredProvider
-from sluice.workflows.loader import PROVIDER_TYPES, ConfigError, parse_provider
-from sluice.workflows.model import ProviderConfig
+from sluice.workflows.loader import ConfigError, parse_provider
 
 router = APIRouter(prefix="/v1/admin/providers", tags=["admin: providers"], responses=ERROR_RESPONSES)
-
-SECRET_OPTIONS = ("api_key", "headers")  # must go in `credentials`, so they are encrypted
-SAFE_CONFIG_OPTIONS = ("base_url", "pace_ms")  # shown for config-file providers; the rest may be secrets
 
 
 class ProviderEdit(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    type: str | None = Field(default=None, description=f"One of {', '.join(PROVIDER_TYPES)}.")
+    type: str | None = Field(default=None, description=f"One of {', '.join(TYPES)}.")
     options: dict[str, Any] | None = Field(default=None, description="Non-secret settings, e.g. base_url.")
     credentials: dict[str, Any] | None = Field(
         default=None, description="Secrets, e.g. {api_key}; encrypted at rest, never returned. Omit to keep."
@@ -46,7 +45,7 @@ class ProviderEdit(BaseModel):
 
 class ProviderCreate(ProviderEdit):
     name: str
-    type: str  # type: ignore[assignment]
+    type: str
 
 
 class ProbeRequest(BaseModel):
@@ -74,31 +73,51 @@ def render_config(config: ProviderConfig, source: str) -> dict[str, Any]:
         "type": config.type,
         "source": source,
         "editable": False,
-        "options": {k: v for k, v in config.options.items() if k in SAFE_CONFIG_OPTIONS},
+        "options": {k: v for k, v in config.options.items() if k not in config.entry.secrets},
         "credentials_set": [],
         "missing_env": list(config.missing_env),
         "problem": None,
     }
 
 
+@cache
+def render_type(entry: ProviderType) -> dict[str, Any]:
+    return {
+        "name": entry.name,
+        "description": entry.description,
+        "http": entry.http,  # False: built in, no URL or key
+        "secrets": sorted(entry.secrets),
+        "structured_output": list(entry.dialects),  # the first is the default
+        "options": entry.options.model_json_schema(),  # each option's type, default, description; `secret: true`
+    }
+
+
 def _validate(name: str, type_: str, options: dict[str, Any], credentials: dict[str, Any]) -> ProviderConfig:
-    """Raise ConfigError naming the field if the loader or the adapter would refuse this provider."""
-    secret = [key for key in options if key in SECRET_OPTIONS]
+    """Raise ConfigError naming the field (`options.base_url`, `credentials.api_key`) if the loader would refuse
+    this provider."""
+    entry = TYPES.get(type_)
+    if entry is None:
+        raise ConfigError(f"type: must be one of {', '.join(TYPES)}, not {type_!r}")
+    secret = sorted(set(options) & entry.secrets)
     if secret:
         raise ConfigError(f"options.{secret[0]}: put secrets in 'credentials' so they are encrypted at rest")
     overlap = sorted(set(options) & set(credentials))
     if overlap:
         raise ConfigError(f"credentials.{overlap[0]}: also given in 'options'; give it once")
-    record = {"type": type_, **options, **credentials}
     try:
-        config = parse_provider(name, record, os.environ)
+        return parse_provider(name, {"type": type_, **options, **credentials}, os.environ)
     except ConfigError as exc:
-        raise ConfigError(str(exc).removeprefix(f"providers.{name}.")) from exc
-    try:  # the adapter checks its options on construction; HTTP ones only keep the client, so none is needed
-        create_provider(config, client=None)
-    except NotConfigured as exc:
-        raise ConfigError(f"options: {exc}") from exc
-    return config
+        where = f"providers.{name}"
+        lines = [_in_body(line.removeprefix(where), credentials) for line in str(exc).splitlines()]
+        raise ConfigError("\n".join(lines)) from exc
+
+
+def _in_body(problem: str, credentials: dict[str, Any]) -> str:
+    """`.api_kye: unknown option` → `options.api_kye: …` (or `credentials.…`); `: needs base_url` → `options: …`."""
+    if problem.startswith(":"):
+        return "options" + problem
+    key = problem[1:].split(":", 1)[0].split(".", 1)[0]
+    return ("credentials" if key in credentials else "options") + problem
 
 
 def _field(exc: ConfigError) -> str | None:
@@ -117,6 +136,13 @@ def _credential_names(gateway: Gateway, stored: StoredProvider) -> list[str]:
         return sorted(_stored_credentials(gateway, stored))
     except CredentialsUnreadable:
         return []
+
+
+@router.get("/types")
+async def provider_types(_: AdminKey) -> Response:
+    """The provider types this build has: for each, its description, the structured-output dialects it can be asked
+    in, and its options as a JSON Schema (types, defaults, descriptions; credentials marked `secret: true`)."""
+    return JSONResponse({"types": [render_type(entry) for entry in TYPES.values()]})
 
 
 @router.get("")

@@ -6,6 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import JSONResponse, Response
 
@@ -120,7 +121,7 @@ async def timeline(gateway: Gateway, channel_id: str) -> dict[str, Any]:
             batch = await subscription.next_batch(0)  # no waiting: what is held right now
             if not batch:
                 break
-            events.extend(wire.as_dict() for wire in batch)
+            events.extend(orjson.loads(wire.data) for wire in batch)
     finally:
         subscription.close()
     return {"held": True, "events": events[:MAX_TIMELINE], "truncated": len(events) >= MAX_TIMELINE}

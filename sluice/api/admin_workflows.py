@@ -19,6 +19,7 @@ from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.errors import Conflict, NotFound, Unprocessable
 from sluice.gateway import Gateway
+from sluice.lifecycle.plan import plan_for
 from sluice.store.admin import NameTaken
 from sluice.workflows.loader import ConfigError, parse_workflow
 from sluice.workflows.model import Workflow
@@ -143,7 +144,7 @@ async def _save(request: Request, principal: AdminKey, name: str, record: dict[s
     except ConfigError as exc:
         return config_error(exc, f"workflows.{name}")
     # The SSRF guard at registration too (it runs again at submit and before every delivery attempt).
-    await gateway.delivery.check_request(principal.project_id, {}, workflow)
+    await gateway.delivery.check_request(principal.project_id, plan_for({}, workflow))
     try:
         await gateway.admin_store.save_workflow(principal.project_id, name, record, create=create)
     except NameTaken:

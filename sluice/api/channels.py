@@ -15,7 +15,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 from sluice.api.auth import bearer_key, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.api.wsframes import DirectFrames
-from sluice.channel.reader import channel_batches, parse_after
+from sluice.channel.reader import parse_after
 from sluice.errors import BadRequest, Forbidden, NotFound, SluiceError, Unauthorized
 from sluice.events import utc_timestamp
 from sluice.gateway import Gateway
@@ -145,7 +145,7 @@ async def _follow(websocket: WebSocket, gateway: Gateway, channel_id: str, start
 async def _send_events(websocket: WebSocket, gateway: Gateway, channel_id: str, after: int) -> None:
     send = websocket.send
     direct = DirectFrames.of(websocket)  # frames built once per event, one write per batch (sluice/api/wsframes.py)
-    async for batch in channel_batches(gateway, channel_id, after, gateway.settings.heartbeat_interval):
+    async for batch in gateway.follow(channel_id, after):
         if batch is None:
             await send({"type": "websocket.send", "text": f'{{"type":"heartbeat","ts":"{utc_timestamp()}"}}'})
         elif direct is not None:
@@ -227,7 +227,7 @@ async def channel_events(
 
 async def sse_stream(gateway: Gateway, channel_id: str, after: int) -> AsyncIterator[bytes]:
     yield b"retry: 1000\n\n"
-    async for batch in channel_batches(gateway, channel_id, after, gateway.settings.heartbeat_interval):
+    async for batch in gateway.follow(channel_id, after):
         if batch is None:
             yield b": heartbeat\n\n"
             continue

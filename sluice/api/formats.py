@@ -4,32 +4,34 @@ is Sluice's own (`SyncResult`)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import JSONResponse, Response
 
 from sluice.compat.customer import customer_data
 from sluice.compat.envelope import modelriver_meta, raw_completion, raw_headers, wrapped
+from sluice.events import ErrorEvent, Event, ResponseEvent
 from sluice.gateway import Gateway
 from sluice.store import RequestRecord
 
 
-async def formatted_result(gateway: Gateway, record: RequestRecord, terminal: dict[str, Any], fmt: str) -> Response:
+async def formatted_result(gateway: Gateway, record: RequestRecord, terminal: Event, fmt: str) -> Response:
     """Render a finished sync request's terminal event (`response` or `error`) in ModelRiver's `fmt`."""
     workflow = gateway.catalog.workflow(record.workflow)
     customer = customer_data(record.body, workflow.echo_fields if workflow else ())
-    if terminal["type"] == "response":
-        sluice_meta = terminal.get("meta") or {}
+    if isinstance(terminal, ResponseEvent):
+        sluice_meta = terminal.meta
         if fmt == "raw":
             return JSONResponse(
-                raw_completion(record.id, terminal["data"], sluice_meta),
+                raw_completion(record.id, terminal.data, sluice_meta),
                 headers=raw_headers(sluice_meta, customer, record.workflow),
             )
         meta = modelriver_meta(sluice_meta, status="success", workflow=record.workflow)
-        return JSONResponse(wrapped(terminal["data"], customer, meta))
+        return JSONResponse(wrapped(terminal.data, customer, meta))
     # The error event carries no meta; the attempts are in the store (each is written before the run moves on).
     failed_meta = {"workflow": record.workflow, "attempts": await gateway.store.list_attempts(record.id)}
-    error = {"code": terminal["code"], "message": terminal["message"]}
+    if isinstance(terminal, ErrorEvent):
+        error = {"code": terminal.code, "message": terminal.message}
+    else:
+        error = {"code": "internal_error", "message": "the run ended unexpectedly"}
     if fmt == "raw":
         body = {"error": {"message": error["message"], "type": "upstream_error", "param": None, "code": error["code"]}}
         return JSONResponse(body, status_code=502, headers=raw_headers(failed_meta, customer, record.workflow))

@@ -26,13 +26,11 @@ from starlette.responses import Response
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.schemas import ERROR_RESPONSES
-from sluice.channel.reader import channel_batches
-from sluice.errors import BadRequest, NotFound, ServiceUnavailable
-from sluice.events import WireEvent
+from sluice.errors import BadRequest, NotFound
+from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEvent, WireEvent
 from sluice.gateway import Gateway, Principal
 
 router = APIRouter(tags=["openai"])
-SYNC_TIMEOUT = 600.0
 # Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502).
 _FAILURE_STATUS = {"invalid_request": 400, "rate_limited": 429, "provider_timeout": 504}
 
@@ -105,13 +103,14 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
         return response
     # The pass-through's own task gives its terminal event; otherwise (a durable run, or a log that had already
     # ended under the run) the channel does.
-    terminal = await terminal_of(submission.run) if submission.run else None
-    if terminal is None:
-        terminal = await wait_terminal(gateway, request_id)
-    if terminal["type"] != "response":
-        status = _FAILURE_STATUS.get(terminal["code"], 502)
-        return json_response({"error": {"code": terminal["code"], "message": terminal["message"]}}, status, headers)
-    usage = (terminal.get("meta") or {}).get("usage") or {}
+    wire = await terminal_of(submission.run) if submission.run else None
+    if wire is None:
+        wire = await gateway.wait_terminal(request_id)
+    terminal = wire.event
+    if not isinstance(terminal, ResponseEvent):
+        code, message = _failure(terminal)
+        return json_response({"error": {"code": code, "message": message}}, _FAILURE_STATUS.get(code, 502), headers)
+    usage = terminal.meta.get("usage") or {}
     return json_response(
         {
             "id": f"chatcmpl-{request_id}",
@@ -158,7 +157,7 @@ def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
         messages.append(
             {"role": "system" if message.role == "developer" else message.role, "content": _text_of(message, index)}
         )
-    payload: dict[str, Any] = {"workflow": body.model, "messages": messages, "delivery_method": "none"}
+    payload: dict[str, Any] = {"workflow": body.model, "messages": messages}
     max_tokens = body.max_completion_tokens or body.max_tokens
     for name, value in (("temperature", body.temperature), ("top_p", body.top_p), ("max_tokens", max_tokens)):
         if value is not None:
@@ -182,25 +181,21 @@ def _text_of(message: CompletionMessage, index: int) -> str:
     return "".join(texts)
 
 
-async def wait_terminal(gateway: Gateway, request_id: str) -> dict[str, Any]:
-    async for batch in channel_batches(gateway, request_id, 0, SYNC_TIMEOUT):
-        if batch is None:
-            raise ServiceUnavailable(f"no result within {SYNC_TIMEOUT:.0f}s; poll /v1/requests/{request_id}")
-        if batch[-1].terminal:
-            return batch[-1].as_dict()
-    raise ServiceUnavailable(f"the request's events ended without a result; poll /v1/requests/{request_id}")
-
-
-async def terminal_of(run: asyncio.Task[WireEvent | None]) -> dict[str, Any] | None:
+async def terminal_of(run: asyncio.Task[WireEvent | None]) -> WireEvent | None:
     """The terminal event of a pass-through run in this process: no need to subscribe to its channel."""
-    wire = await asyncio.shield(run)  # a caller that goes away does not cancel the run (it is logged all the same)
-    return wire.as_dict() if wire is not None else None
+    return await asyncio.shield(run)  # a caller that goes away does not cancel the run (it is logged all the same)
 
 
-def content_of(terminal: dict[str, Any]) -> str:
+def _failure(terminal: Event) -> tuple[str, str]:
+    if isinstance(terminal, ErrorEvent):
+        return terminal.code, terminal.message
+    return "internal_error", f"the request ended with an unexpected {terminal.type!r} event"
+
+
+def content_of(terminal: ResponseEvent) -> str:
     """The assistant message: the text, or the structured object as JSON text when the workflow has a schema."""
-    data = terminal.get("data")
-    if not (terminal.get("meta") or {}).get("structured_output") and isinstance(data, dict) and "content" in data:
+    data = terminal.data
+    if not terminal.meta.get("structured_output") and isinstance(data, dict) and "content" in data:
         return str(data["content"])
     return orjson.dumps(data).decode()
 
@@ -218,29 +213,28 @@ async def completion_chunks(gateway: Gateway, request_id: str, model: str, inclu
         return b"data: " + orjson.dumps({**base, "choices": [choice], **extra}) + b"\n\n"
 
     yield chunk({"role": "assistant", "content": ""})
-    async for batch in channel_batches(gateway, request_id, 0, gateway.settings.heartbeat_interval):
+    async for batch in gateway.follow(request_id, 0):
         if batch is None:
             yield b": keep-alive\n\n"
             continue
         out = []
         for wire in batch:
-            if wire.type == "delta":
-                out.append(chunk({"content": wire.as_dict()["text"]}))
-            elif wire.type == "reset":
-                reason = wire.as_dict()["reason"]
-                yield b"".join(out) + _error_chunk("stream_reset", f"the provider failed after streaming: {reason}")
-                return
-            elif wire.type == "error":
-                event = wire.as_dict()
-                yield b"".join(out) + _error_chunk(event["code"], event["message"])
-                return
-            elif wire.type == "response":
-                event = wire.as_dict()
-                out.append(chunk({}, "stop"))
-                if include_usage:
-                    usage = _usage((event.get("meta") or {}).get("usage") or {})
-                    out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
-                out.append(b"data: [DONE]\n\n")
+            match wire.event:
+                case DeltaEvent(text=text):
+                    out.append(chunk({"content": text}))
+                case ResetEvent(reason=reason):
+                    failed = f"the provider failed after streaming: {reason}"
+                    yield b"".join(out) + _error_chunk("stream_reset", failed)
+                    return
+                case ErrorEvent(code=code, message=message):
+                    yield b"".join(out) + _error_chunk(code, message)
+                    return
+                case ResponseEvent(meta=meta):
+                    out.append(chunk({}, "stop"))
+                    if include_usage:
+                        usage = _usage(meta.get("usage") or {})
+                        out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
+                    out.append(b"data: [DONE]\n\n")
         if out:
             yield b"".join(out)
 

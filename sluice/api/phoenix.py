@@ -23,13 +23,15 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sluice.api.auth import gateway_of
-from sluice.channel.reader import channel_batches
 from sluice.compat import phoenix_wire as wire
-from sluice.compat.airesponse import AWAITING_CALLBACK, ResponseMapper
+from sluice.compat.airesponse import ResponseMapper
 from sluice.compat.customer import customer_data
 from sluice.delivery.payloads import AI_GENERATED
 from sluice.errors import SluiceError
+from sluice.events import StatusEvent
 from sluice.gateway import Gateway
+from sluice.lifecycle.plan import CALLBACK_EVENT
+from sluice.lifecycle.states import AWAITING_CALLBACK
 from sluice.tokens import TokenError
 
 router = APIRouter(tags=["channels"])
@@ -38,7 +40,6 @@ log = logging.getLogger("sluice.phoenix")
 TOPIC_PREFIX = "ai_response:"
 # Phoenix's own server closes a socket that sent nothing (not even a heartbeat) for 60 s; phoenix.js beats every 30 s.
 IDLE_TIMEOUT = 60.0
-CALLBACK_EVENT = "webhook_received"
 _PROJECT_ID = re.compile(r"^[A-Za-z0-9_-]{1,100}$")
 
 
@@ -204,12 +205,11 @@ class PhoenixSession:
 
     async def _push_events(self, topic: str, join_ref: str | None, mapper: ResponseMapper, after: int) -> None:
         heartbeat = self.gateway.settings.heartbeat_interval
-        async for batch in channel_batches(self.gateway, mapper.channel_id, after, heartbeat):
+        async for batch in self.gateway.follow(mapper.channel_id, after, heartbeat):
             for event in batch or ():  # None = nothing new for a while: Phoenix needs no server keep-alive
-                data = event.as_dict()
-                if data.get("type") == "status" and data.get("status") == AWAITING_CALLBACK:
+                if isinstance(event.event, StatusEvent) and event.event.status == AWAITING_CALLBACK:
                     await self._load_ai_result(mapper)
-                for name, payload in mapper.feed(data):
+                for name, payload in mapper.feed(event):
                     await self.send(wire.push(join_ref, topic, name, payload))
 
     async def _load_ai_result(self, mapper: ResponseMapper) -> None:

@@ -12,8 +12,7 @@ from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response, sse_stream
 from sluice.api.formats import formatted_result
 from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, ChannelToken, RequestStatus, SyncResult
-from sluice.channel.reader import channel_batches
-from sluice.errors import ServiceUnavailable
+from sluice.events import ErrorEvent, ResponseEvent
 from sluice.store import RequestRecord
 
 router = APIRouter(tags=["requests"])
@@ -21,7 +20,6 @@ router = APIRouter(tags=["requests"])
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", max_length=255, description="A repeat returns the first response.")
 ]
-SYNC_TIMEOUT = 600.0
 
 
 @router.post("/v1/ai/async", status_code=202, response_model=AsyncAccepted, responses=ERROR_RESPONSES)
@@ -60,20 +58,18 @@ async def submit_sync(
     record = submission.record
     if slot is not None:
         return sse_response(sse_stream(gateway, record.id, 0), slot)
-    terminal: dict[str, Any] | None = None
-    async for batch in channel_batches(gateway, record.id, 0, SYNC_TIMEOUT):
-        if batch is None:
-            raise ServiceUnavailable(f"no result within {SYNC_TIMEOUT:.0f}s; poll /v1/requests/{record.id}")
-        if batch[-1].terminal:
-            terminal = batch[-1].as_dict()
-    assert terminal is not None
+    terminal = (await gateway.wait_terminal(record.id)).event
     if body.format is not None:  # ModelRiver's response shapes (DESIGN.md §9)
         return await formatted_result(gateway, record, terminal, body.format)
     result: dict[str, Any] = {"channel_id": record.id, "request_id": record.id}
-    if terminal["type"] == "response":
-        result.update(status="completed", data=terminal["data"], meta=terminal.get("meta"))
-        return JSONResponse(result)
-    result.update(status="failed", error={"code": terminal["code"], "message": terminal["message"]})
+    match terminal:
+        case ResponseEvent(data=data, meta=meta):
+            result.update(status="completed", data=data, meta=meta)
+            return JSONResponse(result)
+        case ErrorEvent(code=code, message=message):
+            result.update(status="failed", error={"code": code, "message": message})
+        case _:
+            result.update(status="failed", error={"code": "internal_error", "message": "the run ended unexpectedly"})
     return JSONResponse(result, status_code=502)
 
 

@@ -1,4 +1,5 @@
-"""The broker contract: a job queue, per-channel event logs and subscriptions that replay then follow.
+"""The broker contract: a job queue, per-channel event logs and subscriptions that replay then follow, and small
+shared records (breakers, quotas). Each part is its own protocol, so code that needs one asks for that one.
 
 Sequence numbers are assigned by the broker when an event is appended, so several writers (the worker running a job,
 the API instance receiving a callback) can share one channel. A log accepts exactly one terminal event: appending a
@@ -28,17 +29,14 @@ class LogInfo:
 
 class Subscription(Protocol):
     async def next_batch(self, wait: float) -> list[WireEvent]:
-        """The events after the cursor, waiting up to `wait` seconds for one; [] when none came in time."""
+        """The events after the cursor, waiting up to `wait` seconds for one; [] when none came in time.
+        Raises `LogLost` when the log vanished meanwhile (a shared broker lost its data)."""
         ...
 
     def close(self) -> None: ...
 
 
-class Broker(Protocol):
-    async def start(self) -> None: ...
-
-    async def aclose(self) -> None: ...
-
+class JobQueue(Protocol):
     async def enqueue(self, request_id: str) -> None:
         """Queue a job. Returns once the job is held by the broker."""
         ...
@@ -51,6 +49,8 @@ class Broker(Protocol):
         """The job is finished (terminal state recorded in the store); it will not be delivered again."""
         ...
 
+
+class ChannelLogs(Protocol):
     async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
         """Create the channel's log if it does not exist, numbering from at least `next_seq`."""
         ...
@@ -66,6 +66,10 @@ class Broker(Protocol):
     def subscribe(self, channel_id: str, after: int) -> Subscription:
         """Every event with seq > after, then live ones. The caller checks `log_info` first."""
         ...
+
+
+class SharedState(Protocol):
+    """Small records every instance shares: circuit breakers and quota counters."""
 
     async def breaker_state(self, key: str) -> dict[str, Any] | None:
         """The circuit breaker record of `key` (a provider/model), shared by every instance; None if none is held."""
@@ -86,3 +90,17 @@ class Broker(Protocol):
         ...
 
     async def release_slot(self, key: str, token: str) -> None: ...
+
+
+class Broker(JobQueue, ChannelLogs, SharedState, Protocol):
+    """The three in one, as each implementation (`memory`, `redis`) provides them."""
+
+    async def start(self) -> None: ...
+
+    async def aclose(self) -> None: ...
+
+    async def wait_for_data_loss(self) -> None:
+        """Return when the broker has lost its data while running (a shared broker whose server was flushed or
+        restarted without persistence); the caller then re-queues from the store. Never returns for a broker that
+        cannot lose data while its process lives (the in-process one)."""
+        ...

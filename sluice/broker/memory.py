@@ -137,6 +137,9 @@ class MemoryBroker:
     async def start(self) -> None:
         return None
 
+    async def wait_for_data_loss(self) -> None:
+        await asyncio.Event().wait()  # its data lives and dies with the process
+
     async def aclose(self) -> None:
         for handle in self._expiries:
             handle.cancel()
@@ -166,7 +169,8 @@ class MemoryBroker:
             log = self._logs[channel_id] = _Log(1)
         if log.finished:
             return None
-        wire = WireEvent(seq=log.next_seq, type=event.type, data=event.to_wire(log.next_seq))
+        # The event object stays with its text: readers in this process never decode it.
+        wire = WireEvent(log.next_seq, event.type, event.to_wire(log.next_seq), event)
         log.next_seq += 1
         log.events.append(wire)
         if event.terminal:

@@ -25,7 +25,7 @@ import secrets
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import orjson
@@ -111,7 +111,7 @@ class RedisBroker:
 
     async def start(self) -> None:
         await self.redis.set(self.keys.epoch, secrets.token_hex(8), nx=True)
-        self._epoch = await self.redis.get(self.keys.epoch) or ""
+        self._epoch = str(await self.redis.get(self.keys.epoch) or "")
         await self._ensure_group()
         await self.feed.start()
         self._tasks = [
@@ -220,7 +220,10 @@ class RedisBroker:
                 self._ready.put_nowait(delivery)
 
     async def _read_new(self, count: int) -> list[tuple[str, dict[str, str]]]:
-        reply = await self.redis.xreadgroup(GROUP, self.consumer, {self.keys.jobs: ">"}, count=count, block=_BLOCK_MS)
+        reply = cast(
+            "list[Any]",
+            await self.redis.xreadgroup(GROUP, self.consumer, {self.keys.jobs: ">"}, count=count, block=_BLOCK_MS),
+        )
         return [entry for _stream, stream_entries in reply or [] for entry in stream_entries if entry[1]]
 
     async def _claim_stale(self, count: int) -> list[tuple[str, dict[str, str]]]:
@@ -275,12 +278,12 @@ class RedisBroker:
                 await self.redis.xgroup_delconsumer(self.keys.jobs, GROUP, consumer["name"])
 
     async def _check_epoch(self) -> None:
-        epoch = await self.redis.get(self.keys.epoch)
+        epoch = cast("str | None", await self.redis.get(self.keys.epoch))
         if epoch == self._epoch:
             return
         if epoch is None:
             await self.redis.set(self.keys.epoch, secrets.token_hex(8), nx=True)
-            epoch = await self.redis.get(self.keys.epoch) or ""
+            epoch = str(await self.redis.get(self.keys.epoch) or "")
         log.warning("redis lost the broker's data (epoch changed); unfinished requests are re-queued from the store")
         self._epoch = epoch
         for delivery in self._held.values():
@@ -328,7 +331,7 @@ class RedisBroker:
 
     async def log_info(self, channel_id: str) -> LogInfo | None:
         next_seq, first, done = await self.redis.hmget(self.keys.meta(channel_id), ["next", "first", "done"])
-        if next_seq is None:
+        if next_seq is None or first is None:
             return None
         return LogInfo(first_seq=int(first), last_seq=int(next_seq) - 1, finished=done is not None)
 

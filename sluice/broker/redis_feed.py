@@ -16,8 +16,9 @@ import contextlib
 import itertools
 import logging
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
+from sluice.broker.errors import LogLost
 from sluice.broker.keys import Keys
 from sluice.events import WireEvent
 
@@ -34,10 +35,11 @@ _RECENT = 256  # events kept per watched channel for subscribers that are caught
 class _Watched:
     """One channel watched by this instance: local subscribers, the event that wakes them, the latest events."""
 
-    __slots__ = ("changed", "count", "ready", "recent")
+    __slots__ = ("changed", "count", "ready", "recent", "resyncs")
 
     def __init__(self) -> None:
         self.count = 0
+        self.resyncs = 0  # wake-ups that may mean the log is gone (a lost notification, Redis lost its data)
         self.changed = asyncio.Event()
         self.ready = asyncio.Event()
         self.recent: deque[WireEvent] = deque(maxlen=_RECENT)  # contiguous seqs, as published
@@ -115,6 +117,7 @@ class Feed:
     def wake_all(self) -> None:
         for watched in self._watched.values():
             watched.recent.clear()
+            watched.resyncs += 1
             watched.notify()
 
     async def _read(self) -> None:
@@ -160,6 +163,7 @@ class RedisSubscription:
         self._key = feed.keys.log(channel_id)
         self._cursor = after
         self._watched: _Watched | None = None
+        self._resyncs = 0
         self._closed = False
 
     async def next_batch(self, wait: float) -> list[WireEvent]:
@@ -167,10 +171,16 @@ class RedisSubscription:
             return []
         if self._watched is None:
             self._watched = await self._feed.watch(self._channel_id)
+            self._resyncs = self._watched.resyncs
         deadline = asyncio.get_running_loop().time() + wait
         while True:
             changed = self._watched.changed  # taken before reading, so an append during the read still wakes us
             batch = await self._read()
+            if not batch and self._watched.resyncs != self._resyncs:
+                # Woken to re-read: the log may be gone. Asked only then, never per idle wait.
+                self._resyncs = self._watched.resyncs
+                if not await self._feed.redis.exists(self._feed.keys.meta(self._channel_id)):
+                    raise LogLost(f"the log of channel {self._channel_id} is gone")
             remaining = deadline - asyncio.get_running_loop().time()
             if batch or remaining <= 0:
                 return batch
@@ -185,7 +195,11 @@ class RedisSubscription:
             if held:
                 self._cursor = held[-1].seq
             return held
-        entries = await self._feed.redis.xrange(self._key, min=f"({self._cursor}-0", max="+", count=_READ_BATCH)
+        # decode_responses=True: ids and fields are str (redis-py's types cannot say so).
+        entries = cast(
+            "list[tuple[str, dict[str, str]]]",
+            await self._feed.redis.xrange(self._key, min=f"({self._cursor}-0", max="+", count=_READ_BATCH),
+        )
         batch = [
             WireEvent(seq=int(entry_id.split("-", 1)[0]), type=fields["t"], data=fields["d"])
             for entry_id, fields in entries

@@ -8,24 +8,37 @@ such a client to drop the partial output it had.
 
 from __future__ import annotations
 
-from sluice.broker.base import Broker
+from typing import Protocol
+
+from sluice.broker.base import ChannelLogs
 from sluice.events import Event, WireEvent
-from sluice.store import Store
 
 SEQ_BLOCK = 10_000
 _SAFETY_MARGIN = 1_000
 
 
+class SeqReservations(Protocol):
+    async def reserve_seq(self, request_id: str, reserved: int) -> None:
+        """Record that the request's events may be numbered up to `reserved` (durably, before they are)."""
+        ...
+
+
 class Channel:
-    def __init__(self, broker: Broker, store: Store, request_id: str, seq_reserved: int) -> None:
-        self.broker = broker
-        self.store = store
+    """Implements `sluice.engine.ports.ChannelWriter` (and `sluice.lifecycle.finish`'s announcer)."""
+
+    __slots__ = ("id", "logs", "reservations", "reserved")
+
+    def __init__(
+        self, logs: ChannelLogs, reservations: SeqReservations | None, request_id: str, seq_reserved: int
+    ) -> None:
+        self.logs = logs
+        self.reservations = reservations  # None: nothing durable to keep ahead (a pass-through's run)
         self.id = request_id
         self.reserved = seq_reserved
 
     async def emit(self, event: Event) -> WireEvent | None:
-        wire = await self.broker.append(self.id, event)
-        if wire is not None and wire.seq >= self.reserved - _SAFETY_MARGIN:
+        wire = await self.logs.append(self.id, event)
+        if wire is not None and self.reservations is not None and wire.seq >= self.reserved - _SAFETY_MARGIN:
             self.reserved = wire.seq + SEQ_BLOCK
-            await self.store.reserve_seq(self.id, self.reserved)
+            await self.reservations.reserve_seq(self.id, self.reserved)
         return wire

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
-import json
 import sys
-from typing import Any
 
 import httpx
+import orjson
 from rich.console import Console
+
+from sluice.events import DeltaEvent, ErrorEvent, FailoverEvent, PartialEvent, ResetEvent, ResponseEvent, parse_event
 
 console = Console(stderr=True)
 
 
-def growing_text(event: dict[str, Any]) -> str | None:
-    """The text a reader watches grow: the raw delta, or the first string field of the partial object."""
-    if event["type"] == "partial" and isinstance(event.get("data"), dict):
-        for value in event["data"].values():
+def growing_text(event: PartialEvent) -> str | None:
+    """The text a reader watches grow: the first string field of the partial object."""
+    if isinstance(event.data, dict):
+        for value in event.data.values():
             if isinstance(value, str):
                 return value
     return None
@@ -36,33 +37,32 @@ async def run_chat(url: str, api_key: str, workflow: str, message: str) -> int:
             async for line in response.aiter_lines():
                 if not line.startswith("data: "):
                     continue
-                event = json.loads(line[6:])
-                kind = event["type"]
-                if kind == "partial":
-                    text = growing_text(event) or ""
-                    if text.startswith(shown):
-                        sys.stdout.write(text[len(shown) :])
-                        sys.stdout.flush()
-                        shown = text
-                elif kind == "delta":
-                    if structured is None:
-                        structured = event["text"].lstrip().startswith(("{", "["))
-                    if not structured:
-                        sys.stdout.write(event["text"])
-                        sys.stdout.flush()
-                        shown += event["text"]
-                elif kind == "reset":
-                    console.print(f"\n[yellow]reset: {event['reason']}[/yellow]")
-                    shown, structured = "", None
-                elif kind == "failover":
-                    console.print(f"[yellow]failover {event['from']} → {event['to']}: {event['error']}[/yellow]")
-                elif kind == "response":
-                    sys.stdout.write("\n")
-                    if structured:
-                        console.print_json(data=event["data"])
-                    return 0
-                elif kind == "error":
-                    console.print(f"\n[red]error {event['code']}[/red]: {event['message']}")
-                    return 1
+                match parse_event(orjson.loads(line[6:])):
+                    case PartialEvent() as partial:
+                        text = growing_text(partial) or ""
+                        if text.startswith(shown):
+                            sys.stdout.write(text[len(shown) :])
+                            sys.stdout.flush()
+                            shown = text
+                    case DeltaEvent(text=delta):
+                        if structured is None:
+                            structured = delta.lstrip().startswith(("{", "["))
+                        if not structured:
+                            sys.stdout.write(delta)
+                            sys.stdout.flush()
+                            shown += delta
+                    case ResetEvent(reason=reason):
+                        console.print(f"\n[yellow]reset: {reason}[/yellow]")
+                        shown, structured = "", None
+                    case FailoverEvent(from_=source, to=target, error=error):
+                        console.print(f"[yellow]failover {source} → {target}: {error}[/yellow]")
+                    case ResponseEvent(data=data):
+                        sys.stdout.write("\n")
+                        if structured:
+                            console.print_json(data=data)
+                        return 0
+                    case ErrorEvent(code=code, message=message):
+                        console.print(f"\n[red]error {code}[/red]: {message}")
+                        return 1
     console.print("[red]the stream ended without a result[/red]")
     return 1

@@ -6,7 +6,7 @@ import asyncio
 import gc
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -29,8 +29,8 @@ DataDir = Annotated[Path | None, typer.Option("--data-dir", help="Where the SQLi
 ConfigPath = Annotated[Path | None, typer.Option("--config", help="YAML file of providers and workflows.")]
 
 
-def _settings(data_dir: Path | None = None, config: Path | None = None, **overrides: object) -> Settings:
-    return Settings.from_env(data_dir=data_dir, config_path=config, **overrides)
+def _settings(data_dir: Path | None = None, config: Path | None = None, **overrides: Any) -> Settings:
+    return Settings.from_env(None, data_dir=data_dir, config_path=config, **overrides)
 
 
 @app.command()

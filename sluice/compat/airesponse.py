@@ -17,8 +17,19 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sluice.compat.envelope import modelriver_meta, text_of
+from sluice.events import (
+    AttemptEvent,
+    DeltaEvent,
+    ErrorEvent,
+    PartialEvent,
+    ResetEvent,
+    ResponseEvent,
+    StatusEvent,
+    WebhookEvent,
+    WireEvent,
+)
+from sluice.lifecycle.states import AWAITING_CALLBACK
 
-AWAITING_CALLBACK = "awaiting_callback"
 Push = tuple[str, dict[str, Any]]  # (event name, payload)
 
 _MESSAGES = {
@@ -49,28 +60,30 @@ class ResponseMapper:
         """The AI's own result while the request awaits its callback (the store has it; no event carries it)."""
         self.ai_data, self.ai_meta = data, meta
 
-    def feed(self, event: dict[str, Any]) -> list[Push]:
-        kind, seq = event.get("type"), event.get("seq")
-        if kind == "delta":
-            return [("chunk", {"seq": seq, "text": event.get("text", "")})]
-        if kind == "partial":
-            self.partial = event.get("data")
-            return [("partial", {"seq": seq, "data": self.partial})]
-        if kind == "reset":
-            self.partial = None
-            return [("reset", {"seq": seq, "reason": event.get("reason")})]
-        if kind == "response":
-            return [("response", self._final(event))]
-        if kind == "error":
-            return [("response", self._failed(event))]
-        pushes: list[Push] = [("progress", event)]
-        if kind == "attempt":
-            self.provider, self.model = event.get("provider"), event.get("model")
-        elif kind == "status" and event.get("status") == AWAITING_CALLBACK:
-            self.awaiting = True
-        elif kind == "webhook" and event.get("state") == "sent" and self.awaiting and not self.ai_generated_sent:
-            self.ai_generated_sent = True
-            pushes.append(("response", self._ai_generated(seq)))
+    def feed(self, wire: WireEvent) -> list[Push]:
+        seq, event = wire.seq, wire.event
+        match event:
+            case DeltaEvent(text=text):
+                return [("chunk", {"seq": seq, "text": text})]
+            case PartialEvent(data=data):
+                self.partial = data
+                return [("partial", {"seq": seq, "data": data})]
+            case ResetEvent(reason=reason):
+                self.partial = None
+                return [("reset", {"seq": seq, "reason": reason})]
+            case ResponseEvent():
+                return [("response", self._final(seq, event))]
+            case ErrorEvent():
+                return [("response", self._failed(seq, event))]
+        pushes: list[Push] = [("progress", {"seq": seq, "type": event.type, "ts": event.ts, **event.payload()})]
+        match event:
+            case AttemptEvent(provider=provider, model=model):
+                self.provider, self.model = provider, model
+            case StatusEvent(status=status) if status == AWAITING_CALLBACK:
+                self.awaiting = True
+            case WebhookEvent(state="sent") if self.awaiting and not self.ai_generated_sent:
+                self.ai_generated_sent = True
+                pushes.append(("response", self._ai_generated(seq)))
         return pushes
 
     def _base(self, status: str, seq: Any, data: Any, meta: dict[str, Any]) -> dict[str, Any]:
@@ -97,13 +110,13 @@ class ResponseMapper:
         payload["callback_required"] = True
         return payload
 
-    def _final(self, event: dict[str, Any]) -> dict[str, Any]:
-        sluice_meta = event.get("meta") or {}
+    def _final(self, seq: int, event: ResponseEvent) -> dict[str, Any]:
+        sluice_meta = event.meta
         # `callback` is set by the callback step on the terminal meta (also when rebuilt from the store).
         callback_flow = self.awaiting or "callback" in sluice_meta
         status = "completed" if callback_flow else "success"
         meta = modelriver_meta(sluice_meta or self._seen_meta(), status=status, workflow=self.workflow)
-        payload = self._base(status, event.get("seq"), event.get("data"), meta)
+        payload = self._base(status, seq, event.data, meta)
         if callback_flow:
             payload["task_id"] = sluice_meta.get("task_id")
             payload["callback_metadata"] = sluice_meta.get("callback_metadata")
@@ -115,11 +128,11 @@ class ResponseMapper:
                 }
         return payload
 
-    def _failed(self, event: dict[str, Any]) -> dict[str, Any]:
+    def _failed(self, seq: int, event: ErrorEvent) -> dict[str, Any]:
         meta = modelriver_meta(self._seen_meta(), status="error", http_status=502, workflow=self.workflow)
-        payload = self._base("error", event.get("seq"), None, meta)
+        payload = self._base("error", seq, None, meta)
         payload["content"] = None
-        payload["error"] = {"message": event.get("message", ""), "details": {"code": event.get("code")}}
+        payload["error"] = {"message": event.message, "details": {"code": event.code}}
         return payload
 
     def _seen_meta(self) -> dict[str, Any]:

@@ -15,15 +15,21 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
 from sluice.broker.base import Broker
+from sluice.channel.repair import announce_recorded
 from sluice.channel.writer import Channel
 from sluice.errors import Conflict, NotFound, SluiceError, Unauthorized, Unprocessable
-from sluice.events import ErrorEvent, ResetEvent, ResponseEvent, StatusEvent
+from sluice.events import ResetEvent, StatusEvent
+from sluice.lifecycle.finish import HandOff, finish
+from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.states import AWAITING_CALLBACK, COMPLETED
 from sluice.store import RequestRecord, Store
-from sluice.store.deliveries import AWAITING_CALLBACK, CallbackWait, WebhookStore
+from sluice.store.deliveries import CallbackWait, WebhookStore
+from sluice.store.outcomes import StoredOutcome
 from sluice.store.store import now
 
 log = logging.getLogger("sluice.callbacks")
@@ -80,12 +86,43 @@ def timeout_result(on_timeout: str, timeout_reason: str) -> dict[str, Any]:
     return {"kind": "response", "enriched": False, "reason": timeout_reason}
 
 
+def callback_outcome(result: dict[str, Any], record: RequestRecord) -> Outcome:
+    """How a request ends after the callback step: the backend's enriched object, the AI result delivered
+    un-enriched (on timeout, policy `deliver`), or an error (rejected, or timed out with policy `fail`)."""
+    ai_meta = dict(record.meta or {})
+    if result["kind"] == "error":
+        return Outcome.failed(result["code"], result["message"], ai_meta)
+    if result.get("enriched") is False:
+        meta = {**ai_meta, "enriched": False, "callback": {"status": "timeout", "reason": result["reason"]}}
+        return Outcome(status=COMPLETED, data=record.data, meta=meta, first_token_at=record.first_token_at)
+    meta = {**ai_meta, "enriched": True, "callback": {"status": "received"}}
+    for key, name in (("task_id", "task_id"), ("metadata", "callback_metadata")):
+        if key in result:
+            meta[name] = result[key]
+    return Outcome(status=COMPLETED, data=result["data"], meta=meta, first_token_at=record.first_token_at)
+
+
+# The delivery rows a request's end after its callback step triggers (its lifecycle webhook, if subscribed).
+WebhooksAfter = Callable[[RequestRecord, Outcome], list[dict[str, Any]]]
+
+
 class CallbackService:
-    def __init__(self, webhooks: WebhookStore, store: Store, broker: Broker, *, sweep_interval: float = 5.0) -> None:
+    def __init__(
+        self,
+        webhooks: WebhookStore,
+        store: Store,
+        broker: Broker,
+        *,
+        sweep_interval: float = 5.0,
+        webhooks_after: WebhooksAfter | None = None,
+        hand_off: Callable[[list[dict[str, Any]]], HandOff | None] | None = None,
+    ) -> None:
         self.webhooks = webhooks
         self.store = store
         self.broker = broker
         self.sweep_interval = sweep_interval
+        self.webhooks_after = webhooks_after
+        self.hand_off = hand_off
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -95,6 +132,9 @@ class CallbackService:
         for wait in await self.webhooks.waits_in_progress():
             record = await self.store.get_request(wait.request_id)
             if record is None:
+                continue
+            if record.finished:  # recorded, never announced (the gateway died in between)
+                await announce_recorded(self.broker, self.store, record)
                 continue
             if await self.broker.log_info(record.id) is None:
                 # Numbers jump past the old log's; a `reset` first says so explicitly, as for a re-run request
@@ -211,38 +251,22 @@ class CallbackService:
             )
 
     async def finish(self, request_id: str) -> RequestRecord | None:
-        """Write the terminal event of a resolved wait and record the request's end (idempotent)."""
+        """End a request whose wait was resolved: record, announce, hand off (`sluice.lifecycle.finish`). Idempotent;
+        also announces an end that was recorded but never announced (the gateway died in between)."""
         wait = await self.webhooks.get_wait(request_id)
         record = await self.store.get_request(request_id)
-        if wait is None or wait.result is None or record is None or record.status != AWAITING_CALLBACK:
+        if wait is None or wait.result is None or record is None:
             return record
-        result = wait.result
-        ai_meta = dict(record.meta or {})
-        if result["kind"] == "error":
-            event: ResponseEvent | ErrorEvent = ErrorEvent(code=result["code"], message=result["message"])
-            status, data, error = "failed", None, {"code": result["code"], "message": result["message"]}
-        elif result.get("enriched") is False:
-            meta = {**ai_meta, "enriched": False, "callback": {"status": "timeout", "reason": result["reason"]}}
-            event = ResponseEvent(data=record.data, meta=meta)
-            status, data, error, ai_meta = "completed", record.data, None, meta
-        else:
-            meta = {**ai_meta, "enriched": True, "callback": {"status": "received"}}
-            for key, name in (("task_id", "task_id"), ("metadata", "callback_metadata")):
-                if key in result:
-                    meta[name] = result[key]
-            event = ResponseEvent(data=result["data"], meta=meta)
-            status, data, error, ai_meta = "completed", result["data"], None, meta
+        if record.finished:
+            await announce_recorded(self.broker, self.store, record)
+            return record
+        if record.status != AWAITING_CALLBACK:
+            return record
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
-        wire = await channel.emit(event)
-        await self.store.finish_request(
-            record.id,
-            status=status,
-            terminal_seq=wire.seq if wire else None,
-            data=data,
-            error=error,
-            meta=ai_meta,
-            first_token_at=record.first_token_at,
-        )
+        outcome = callback_outcome(wait.result, record)
+        webhooks = self.webhooks_after(record, outcome) if self.webhooks_after is not None else []
+        recorder = StoredOutcome(self.store, record.id, expected=(AWAITING_CALLBACK,), deliveries=webhooks)
+        await finish(outcome, recorder, channel, self.hand_off(webhooks) if self.hand_off else None)
         return await self.store.get_request(record.id)
 
 

@@ -10,13 +10,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice.channel.writer import Channel
+from sluice.engine.ports import ChannelWriter
 from sluice.events import DeltaEvent, PartialEvent
 from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken
@@ -49,7 +49,9 @@ class Progress:
         return "".join(self.parts)
 
 
-async def within_deadlines(chunks: AsyncIterator[Chunk], deadlines: Deadlines, label: str) -> AsyncIterator[Chunk]:
+async def within_deadlines(
+    chunks: AsyncGenerator[Chunk, None], deadlines: Deadlines, label: str
+) -> AsyncGenerator[Chunk, None]:
     """The provider's chunks, or `ProviderTimeout` when one does not come in time."""
     loop = asyncio.get_running_loop()
     start = loop.time()
@@ -83,7 +85,7 @@ async def within_deadlines(chunks: AsyncIterator[Chunk], deadlines: Deadlines, l
 
 
 async def stream_attempt(
-    channel: Channel,
+    channel: ChannelWriter,
     provider: Provider,
     request: ProviderRequest,
     deadlines: Deadlines,

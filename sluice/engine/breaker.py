@@ -13,14 +13,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from sluice.workflows.loader import parse_duration
+from sluice.providers.options import BreakerPolicy  # validated with the provider's options, at load
 
-
-@dataclass(frozen=True)
-class BreakerPolicy:
-    failures: int = 5
-    cooldown: float = 30.0
-    probe_timeout: float = 60.0  # a probe that never reported back no longer blocks the next one
+__all__ = ["BreakerPolicy", "BreakerState", "admit", "record"]
 
 
 @dataclass(frozen=True)
@@ -56,16 +51,3 @@ def record(state: BreakerState, ok: bool, now: float, policy: BreakerPolicy) -> 
     if state.open_until or failures >= policy.failures:  # a failed probe re-opens at once
         return BreakerState(failures, open_until=now + policy.cooldown)
     return BreakerState(failures)
-
-
-def policy_from(options: dict[str, Any] | None) -> BreakerPolicy:
-    """`breaker: {failures: 3, cooldown: 30}` from a provider's config."""
-    if not options:
-        return BreakerPolicy()
-    unknown = set(options) - {"failures", "cooldown", "probe_timeout"}
-    if unknown:
-        raise ValueError(f"breaker: unknown keys {sorted(unknown)}; allowed: cooldown, failures, probe_timeout")
-    values: dict[str, Any] = {k: parse_duration(v, f"breaker.{k}") for k, v in options.items() if k != "failures"}
-    if "failures" in options:
-        values["failures"] = int(options["failures"])
-    return BreakerPolicy(**values)

@@ -5,6 +5,9 @@ retry may help (with backoff, or the provider's Retry-After), plus one re-ask af
 loop fails over to the next entry, or ends at once for a fail-fast error (see `sluice.providers.errors`). A provider
 whose circuit breaker is open is skipped. Output that streamed before a failure is retracted with `reset`, so the
 final answer always comes from a single attempt.
+
+No I/O of its own: the channel, the attempt log, the breaker records and the providers come in through the small
+protocols of `sluice.engine.ports`, and the clock, sleep and randomness are injected.
 """
 
 from __future__ import annotations
@@ -17,16 +20,16 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from sluice.broker.base import Broker
-from sluice.channel.writer import Channel
 from sluice.engine import breaker
 from sluice.engine.attempt import Deadlines, Progress, stream_attempt
+from sluice.engine.chat import ChatInput
+from sluice.engine.ports import AttemptLog, AttemptRecord, BreakerStates, ChannelWriter, Providers
 from sluice.engine.retry import RetryPolicy
-from sluice.events import AttemptEvent, ErrorEvent, FailoverEvent, ResetEvent, StatusEvent
-from sluice.providers.base import Message, ProviderRequest, Usage
+from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, StatusEvent
+from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.states import COMPLETED, RUNNING
+from sluice.providers.base import ProviderRequest, Usage
 from sluice.providers.errors import CircuitOpen, ProviderError
-from sluice.providers.pool import ProviderPool
-from sluice.store import Store
 from sluice.structured import SchemaViolation, finalize, reask
 from sluice.structured.native import prepare
 from sluice.workflows.model import ChainEntry, Workflow
@@ -35,18 +38,9 @@ DEFAULT_DEADLINES = Deadlines()
 
 
 @dataclass
-class Outcome:
-    status: str
-    data: Any = None
-    error: dict[str, str] | None = None
-    meta: dict[str, Any] = field(default_factory=dict)
-    first_token_at: datetime | None = None
-
-
-@dataclass
 class _Run:
     request_id: str
-    channel: Channel
+    channel: ChannelWriter
     workflow: Workflow
     started: float
     streamed: bool = True
@@ -57,28 +51,23 @@ class _Run:
 def build_request(
     entry: ChainEntry,
     workflow: Workflow,
-    body: dict[str, Any],
-    provider_type: str = "simulated",
+    chat: ChatInput,
+    dialect: str = "simulated",
     connect_timeout: float | None = None,
     streamed: bool = True,
 ) -> tuple[ProviderRequest, str | None]:
-    """The provider request for one chain entry, asking for the workflow's schema the way the provider type
-    understands (native mode or a prompt), and that mode (None without a schema). `streamed=False`: see `Runner.run`."""
-    messages = tuple(Message(role=m["role"], content=m["content"]) for m in body["messages"])
-    params = dict(entry.params)
-    for name in ("temperature", "max_tokens", "top_p"):
-        if body.get(name) is not None:
-            params[name] = body[name]
+    """The provider request for one chain entry, asking for the workflow's schema in the provider's structured-output
+    `dialect` (native mode or a prompt), and that mode (None without a schema). `streamed=False`: see `Runner.run`."""
     request = ProviderRequest(
         model=entry.model,
-        messages=messages,
-        system=body.get("system") or workflow.system,
+        messages=chat.messages,
+        system=chat.system or workflow.system,
         schema=workflow.schema,
-        params=params,
+        params={**entry.params, **chat.params},
         connect_timeout=connect_timeout,
         stream=streamed,
     )
-    mode, request = prepare(request, provider_type)
+    mode, request = prepare(request, dialect)
     return request, mode
 
 
@@ -96,8 +85,9 @@ def deadlines_for(entry: ChainEntry, default: Deadlines = DEFAULT_DEADLINES) -> 
 class Runner:
     def __init__(
         self,
-        providers: ProviderPool,
-        store: Store,
+        providers: Providers,
+        attempts: AttemptLog,
+        breakers: BreakerStates,
         *,
         retry: RetryPolicy | None = None,
         clock: Callable[[], float] = time.time,
@@ -105,26 +95,27 @@ class Runner:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.providers = providers
-        self.store = store
+        self.attempts = attempts
+        self.breakers = breakers
         self.retry = retry or RetryPolicy()
         self.clock = clock  # wall clock: breaker records are shared between instances
         self.sleep = sleep
         self.rand = rand
 
     async def run(
-        self, channel: Channel, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool = True
+        self, channel: ChannelWriter, request_id: str, workflow: Workflow, chat: ChatInput, *, streamed: bool = True
     ) -> Outcome:
         """Run the chain. `streamed=False`: nobody reads the answer before it is whole (a non-streamed
         `/v1/chat/completions`), so a provider may answer in one piece; the channel then gets one delta."""
-        await channel.emit(StatusEvent(status="running"))
-        if body.get("schema") is not None:  # a per-request override, compiled when the request was accepted
-            workflow = replace(workflow, schema=body["schema"])
+        await channel.emit(StatusEvent(status=RUNNING))
+        if chat.schema is not None:  # a per-request override, compiled when the request was accepted
+            workflow = replace(workflow, schema=chat.schema)
         run = _Run(
             request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(), streamed=streamed
         )
         last_error: ProviderError | None = None
         for index, entry in enumerate(workflow.chain):
-            result = await self._run_entry(run, entry, body)
+            result = await self._run_entry(run, entry, chat)
             if isinstance(result, Outcome):
                 return result
             last_error = result
@@ -135,38 +126,29 @@ class Runner:
         error = last_error or ProviderError("the workflow has no provider to run")
         tried = {(a["provider"], a["model"]) for a in run.attempts}
         message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
-        return Outcome(
-            status="failed",
-            error={"code": error.code, "message": message},
-            meta={
-                "workflow": workflow.name,
-                "attempts": run.attempts,
-                "duration_ms": _round((time.perf_counter() - run.started) * 1000),
-            },
-        )
+        meta = {"workflow": workflow.name, "attempts": run.attempts, "duration_ms": _elapsed_ms(run.started)}
+        return Outcome.failed(error.code, message, meta)
 
-    async def _run_entry(self, run: _Run, entry: ChainEntry, body: dict[str, Any]) -> Outcome | ProviderError:
+    async def _run_entry(self, run: _Run, entry: ChainEntry, chat: ChatInput) -> Outcome | ProviderError:
         """Attempts on one chain entry until one succeeds or the error says to move on."""
-        broker = run.channel.broker
         key = _label(entry)
-        policy = self.providers.breaker_policy(entry.provider)
-        if not await self._admit(broker, key, policy):
-            error = CircuitOpen(f"{key} skipped: its circuit breaker is open after repeated failures")
-            run.count += 1
-            await self._record_failure(run, entry, error, Progress(), time.perf_counter(), status="skipped")
-            return error
+        try:
+            policy = self.providers.breaker_policy(entry.provider)
+        except ProviderError as gone:  # the provider left the catalog (an admin change mid-run)
+            return await self._refused(run, entry, gone)
+        if not await self._admit(key, policy):
+            skipped = CircuitOpen(f"{key} skipped: its circuit breaker is open after repeated failures")
+            return await self._refused(run, entry, skipped, status="skipped")
         try:
             provider = self.providers.get(entry.provider)
             deadlines = deadlines_for(entry)
             if not run.streamed:  # the first text may be the whole answer: only the total deadline applies
                 deadlines = replace(deadlines, first_token=deadlines.total)
             request, mode = build_request(
-                entry, run.workflow, body, self.providers.type_of(entry.provider), deadlines.connect, run.streamed
+                entry, run.workflow, chat, self.providers.dialect(entry.provider), deadlines.connect, run.streamed
             )
         except ProviderError as error:
-            run.count += 1
-            await self._record_failure(run, entry, error, Progress(), time.perf_counter())
-            return error
+            return await self._refused(run, entry, error)
         retries = self.retry if entry.retries is None else replace(self.retry, retries=entry.retries)
         retry, reasked = 0, False
         while True:
@@ -175,14 +157,11 @@ class Runner:
             started, progress = time.perf_counter(), Progress()
             try:
                 await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
-                data = (
-                    finalize(run.workflow.schema, progress.text)
-                    if run.workflow.schema is not None
-                    else {"content": progress.text}
-                )
+                schema = run.workflow.schema
+                data = finalize(schema, progress.text) if schema is not None else {"content": progress.text}
             except ProviderError as error:
                 await self._record_failure(run, entry, error, progress, started)
-                await self._record_health(broker, key, policy, ok=not error.health)
+                await self._record_health(key, policy, ok=not error.health)
                 if progress.streamed:
                     await run.channel.emit(ResetEvent(reason=f"attempt {run.count} failed: {error.message}"))
                 if isinstance(error, SchemaViolation) and not reasked:
@@ -195,30 +174,34 @@ class Runner:
                     return error
                 await self.sleep(delay)
                 continue
-            await self._record_health(broker, key, policy, ok=True)
+            await self._record_health(key, policy, ok=True)
             return await self._succeeded(run, entry, progress, started, data, mode)
 
+    async def _refused(
+        self, run: _Run, entry: ChainEntry, error: ProviderError, status: str = "failed"
+    ) -> ProviderError:
+        """An attempt that never reached the provider: logged like any attempt, then the loop moves on."""
+        run.count += 1
+        await self._record_failure(run, entry, error, Progress(), time.perf_counter(), status=status)
+        return error
+
     async def _succeeded(
-        self,
-        run: _Run,
-        entry: ChainEntry,
-        progress: Progress,
-        started: float,
-        data: Any,
-        mode: str | None,
+        self, run: _Run, entry: ChainEntry, progress: Progress, started: float, data: Any, mode: str | None
     ) -> Outcome:
         usage = progress.usage or Usage()
-        await self.store.record_attempt(
-            run.request_id,
-            attempt=run.count,
-            provider=entry.provider,
-            model=entry.model,
-            status="succeeded",
-            ttft_ms=progress.ttft_ms,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            tokens_in=usage.input_tokens,
-            tokens_out=usage.output_tokens,
-            started_at=_wall(started),
+        await self.attempts.record_attempt(
+            AttemptRecord(
+                request_id=run.request_id,
+                attempt=run.count,
+                provider=entry.provider,
+                model=entry.model,
+                status="succeeded",
+                ttft_ms=progress.ttft_ms,
+                duration_ms=_elapsed_ms(started, rounded=False),
+                tokens_in=usage.input_tokens,
+                tokens_out=usage.output_tokens,
+                started_at=_wall(started),
+            )
         )
         run.attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
         meta = {
@@ -227,12 +210,12 @@ class Runner:
             "model": entry.model,
             "attempts": run.attempts,
             "ttft_ms": _round(progress.ttft_ms),
-            "duration_ms": _round((time.perf_counter() - run.started) * 1000),
+            "duration_ms": _elapsed_ms(run.started),
             "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
             "structured_output": run.workflow.schema is not None,
             "structured_mode": mode,
         }
-        return Outcome(status="completed", data=data, meta=meta, first_token_at=progress.first_token_at)
+        return Outcome(status=COMPLETED, data=data, meta=meta, first_token_at=progress.first_token_at)
 
     async def _record_failure(
         self,
@@ -253,33 +236,35 @@ class Runner:
                 "reason": error.message,
             }
         )
-        await self.store.record_attempt(
-            run.request_id,
-            attempt=run.count,
-            provider=entry.provider,
-            model=entry.model,
-            status=status,
-            error_code=error.code,
-            error_message=error.message,
-            ttft_ms=progress.ttft_ms,
-            duration_ms=(time.perf_counter() - started) * 1000,
-            started_at=_wall(started),
-            tokens_in=usage.input_tokens if usage else None,
-            tokens_out=usage.output_tokens if usage else None,
+        await self.attempts.record_attempt(
+            AttemptRecord(
+                request_id=run.request_id,
+                attempt=run.count,
+                provider=entry.provider,
+                model=entry.model,
+                status=status,
+                error_code=error.code,
+                error_message=error.message,
+                ttft_ms=progress.ttft_ms,
+                duration_ms=_elapsed_ms(started, rounded=False),
+                started_at=_wall(started),
+                tokens_in=usage.input_tokens if usage else None,
+                tokens_out=usage.output_tokens if usage else None,
+            )
         )
 
-    async def _admit(self, broker: Broker, key: str, policy: breaker.BreakerPolicy) -> bool:
-        state = breaker.BreakerState.from_record(await broker.breaker_state(key))
+    async def _admit(self, key: str, policy: breaker.BreakerPolicy) -> bool:
+        state = breaker.BreakerState.from_record(await self.breakers.breaker_state(key))
         allowed, updated = breaker.admit(state, self.clock(), policy)
         if updated != state:
-            await broker.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
+            await self.breakers.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
         return allowed
 
-    async def _record_health(self, broker: Broker, key: str, policy: breaker.BreakerPolicy, *, ok: bool) -> None:
-        state = breaker.BreakerState.from_record(await broker.breaker_state(key))
+    async def _record_health(self, key: str, policy: breaker.BreakerPolicy, *, ok: bool) -> None:
+        state = breaker.BreakerState.from_record(await self.breakers.breaker_state(key))
         updated = breaker.record(state, ok, self.clock(), policy)
         if updated != state:
-            await broker.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
+            await self.breakers.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
 
 
 def _label(entry: ChainEntry) -> str:
@@ -291,10 +276,10 @@ def _wall(perf_started: float) -> datetime:
     return datetime.fromtimestamp(time.time() - (time.perf_counter() - perf_started), UTC)
 
 
+def _elapsed_ms(perf_started: float, *, rounded: bool = True) -> float:
+    elapsed = (time.perf_counter() - perf_started) * 1000
+    return round(elapsed, 2) if rounded else elapsed
+
+
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
-
-
-def error_event(outcome: Outcome) -> ErrorEvent:
-    assert outcome.error is not None
-    return ErrorEvent(code=outcome.error["code"], message=outcome.error["message"])

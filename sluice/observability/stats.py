@@ -5,6 +5,7 @@ Pure functions over rows; the clock is passed in."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -26,6 +27,30 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
     return None if start is None or end is None else (end - start).total_seconds() * 1000
 
 
+@dataclass
+class _Bucket:
+    """One step of the dashboard: counts, and the latencies it rendered as percentiles."""
+
+    t: str
+    requests: int = 0
+    errors: int = 0
+    failovers: int = 0
+    latency: list[float] = field(default_factory=list)
+    ttft: list[float] = field(default_factory=list)
+
+    def render(self) -> dict[str, Any]:
+        return {
+            "t": self.t,
+            "requests": self.requests,
+            "errors": self.errors,
+            "failovers": self.failovers,
+            "p50_latency_ms": percentile(self.latency, 50),
+            "p99_latency_ms": percentile(self.latency, 99),
+            "p50_ttft_ms": percentile(self.ttft, 50),
+            "p99_ttft_ms": percentile(self.ttft, 99),
+        }
+
+
 def dashboard(
     requests: list[dict[str, Any]],
     attempts: list[dict[str, Any]],
@@ -39,17 +64,7 @@ def dashboard(
     attempt after a request's first (a retry on the same provider or a move to the next one)."""
     count = max(1, int(window / step))
     start = now - step * count
-    buckets = [
-        {
-            "t": (start + step * i).isoformat(timespec="seconds").replace("+00:00", "Z"),
-            "requests": 0,
-            "errors": 0,
-            "failovers": 0,
-            "_latency": [],
-            "_ttft": [],
-        }
-        for i in range(count)
-    ]
+    buckets = [_Bucket(t=(start + step * i).isoformat(timespec="seconds").replace("+00:00", "Z")) for i in range(count)]
 
     def index(moment: datetime) -> int | None:
         i = int((moment - start) / step)
@@ -60,35 +75,27 @@ def dashboard(
         if i is None:
             continue
         bucket = buckets[i]
-        bucket["requests"] += 1
-        bucket["errors"] += row["status"] in FAILED
+        bucket.requests += 1
+        bucket.errors += row["status"] in FAILED
         latency = _ms(row["created_at"], row["completed_at"])
         ttft = _ms(row["created_at"], row["first_token_at"])
         if latency is not None:
-            bucket["_latency"].append(latency)
+            bucket.latency.append(latency)
         if ttft is not None:
-            bucket["_ttft"].append(ttft)
+            bucket.ttft.append(ttft)
     for row in attempts:
         i = index(row["started_at"])
         if i is not None and row["attempt"] > 1:
-            buckets[i]["failovers"] += 1
-    all_latency = [v for b in buckets for v in b["_latency"]]
-    all_ttft = [v for b in buckets for v in b["_ttft"]]
-    for bucket in buckets:
-        latency, ttft = bucket.pop("_latency"), bucket.pop("_ttft")
-        bucket.update(
-            p50_latency_ms=percentile(latency, 50),
-            p99_latency_ms=percentile(latency, 99),
-            p50_ttft_ms=percentile(ttft, 50),
-            p99_ttft_ms=percentile(ttft, 99),
-        )
-    total = sum(b["requests"] for b in buckets)
-    errors = sum(b["errors"] for b in buckets)
+            buckets[i].failovers += 1
+    all_latency = [v for b in buckets for v in b.latency]
+    all_ttft = [v for b in buckets for v in b.ttft]
+    total = sum(b.requests for b in buckets)
+    errors = sum(b.errors for b in buckets)
     totals = {
         "requests": total,
         "errors": errors,
         "error_rate": round(errors / total, 4) if total else 0.0,
-        "failovers": sum(b["failovers"] for b in buckets),
+        "failovers": sum(b.failovers for b in buckets),
         "requests_per_minute": round(total / (window.total_seconds() / 60), 2),
         "p50_latency_ms": percentile(all_latency, 50),
         "p99_latency_ms": percentile(all_latency, 99),
@@ -99,7 +106,7 @@ def dashboard(
         "window_seconds": window.total_seconds(),
         "step_seconds": step.total_seconds(),
         "totals": totals,
-        "buckets": buckets,
+        "buckets": [bucket.render() for bucket in buckets],
     }
 
 

@@ -8,7 +8,7 @@ It delegates everything else unchanged (including methods only some brokers have
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from sluice.broker.base import Broker
 from sluice.events import Event, WireEvent
@@ -40,7 +40,8 @@ class ObservedBroker:
 
 
 def observed(inner: Broker, *observers: Observer) -> Broker:
-    return ObservedBroker(inner, *observers)  # type: ignore[return-value]
+    # It forwards what it does not wrap (`__getattr__`), which a type checker cannot follow.
+    return cast(Broker, ObservedBroker(inner, *observers))
 
 
 def observe_deliveries(dispatcher: WebhookDispatcher, metrics: Metrics) -> None:

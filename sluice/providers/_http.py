@@ -142,7 +142,7 @@ def _connect_timeout(seconds: float) -> aiohttp.ClientTimeout:
 
 async def sse_events(response: Response) -> AsyncIterator[tuple[str, str]]:
     """(event name, data) per Server-Sent Event; the name is "message" when the server sends none."""
-    event, data = "", []
+    event, data = "", list[str]()
     try:
         async for raw in response.content:
             line = raw.rstrip(b"\r\n")
@@ -168,7 +168,7 @@ async def sse_batches(response: Response) -> AsyncIterator[list[tuple[str, str]]
     the per-event costs (deadline timer, event encoding, broker append, subscriber wake-up) for each token. A
     provider paced slower than the gateway reads still gives one event per read, so nothing is delayed.
     """
-    event, data = "", []
+    event, data = "", list[str]()
     pending = b""
     try:
         async for received in response.content.iter_any():

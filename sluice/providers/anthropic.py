@@ -6,7 +6,7 @@ Errors are `{"type": "error", "error": {"type", "message"}}`; HTTP 529 means ove
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sluice.providers._http import Client, drain, merge, open_stream, parse_chunk, sse_events
@@ -74,7 +74,7 @@ class AnthropicProvider:
         body.update({_PARAM_NAMES.get(k, k): v for k, v in request.params.items()})
         return merge(body, request.extra)
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         input_tokens = output_tokens = 0
         stop_reason: str | None = None
         # Native structured output forces one tool; its input JSON, streamed as `input_json_delta`, is the answer.

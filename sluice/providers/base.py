@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -26,6 +26,9 @@ class ProviderRequest:
     # False: the caller takes the whole answer at once (a non-streamed `/v1/chat/completions`). An adapter may then
     # ask its provider for a non-streamed answer and yield it as one chunk; the OpenAI-shaped ones do.
     stream: bool = True
+    # Re-asks so far (`sluice.structured.reask`); each ended `messages` with the bad answer and a correction. Real
+    # adapters send the messages as they are; the simulated provider reads it to behave on a re-ask.
+    reasks: int = 0
 
 
 @dataclass(frozen=True)
@@ -48,7 +51,9 @@ class Provider(Protocol):
 
     name: str
 
-    def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]: ...
+    def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
+        """An async generator: the caller closes it (`aclosing`) when it stops reading early."""
+        ...
 
     async def aclose(self) -> None: ...
 

@@ -7,7 +7,7 @@ Errors are `{"error": {"code", "message", "status"}}` (sometimes wrapped in a li
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 from urllib.parse import quote
 
@@ -62,7 +62,7 @@ class GeminiProvider:
             body["generationConfig"] = {_PARAM_NAMES.get(k, k): v for k, v in request.params.items()}
         return merge(body, request.extra)
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         url = f"{self.base_url}/v1beta/models/{quote(request.model, safe='')}:streamGenerateContent"
         async with open_stream(
             self.client,

@@ -3,7 +3,7 @@ counts `prompt_eval_count` / `eval_count`). Errors are `{"error": "…"}`, also 
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sluice.providers._http import Client, bearer, drain, merge, ndjson_lines, open_stream, parse_chunk
@@ -42,7 +42,7 @@ class OllamaProvider:
             body["keep_alive"] = self.keep_alive
         return merge(body, request.extra)
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         async with open_stream(
             self.client,
             self.name,

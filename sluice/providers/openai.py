@@ -6,7 +6,7 @@ Usage comes in a last chunk with empty `choices` when `stream_options.include_us
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 from sluice.providers._http import Client, bearer, drain, merge, open_stream, parse_chunk, sse_batches
@@ -50,7 +50,7 @@ class OpenAIProvider:
         body.update({self.param_names.get(k, k): v for k, v in request.params.items()})
         return merge(body, request.extra)
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         async with open_stream(
             self.client,
             self.name,
@@ -67,7 +67,7 @@ class OpenAIProvider:
             async for batch in batches:
                 # The events of one read become one Chunk (see `sse_batches`) unless `merge_reads` is off.
                 for group in [batch] if self.merge_reads else [[event] for event in batch]:
-                    texts, finish, usage, done = [], None, None, False
+                    texts, finish, usage, done = list[str](), None, None, False
                     for _, data in group:
                         if data == "[DONE]":
                             done = True

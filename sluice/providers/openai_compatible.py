@@ -1,6 +1,6 @@
 """Any server that speaks OpenAI Chat Completions: rows of data, not modules.
 
-`preset` fills in the base URL; `base_url` always wins. Local servers need no key.
+`preset` fills in the base URL (`options.PRESETS`); `base_url` always wins. Local servers need no key.
 """
 
 from __future__ import annotations
@@ -10,16 +10,7 @@ from typing import Any
 from sluice.providers._http import Client
 from sluice.providers.errors import NotConfigured
 from sluice.providers.openai import OpenAIProvider
-
-PRESETS: dict[str, str] = {
-    "vllm": "http://127.0.0.1:8000/v1",
-    "llamacpp": "http://127.0.0.1:8080/v1",
-    "lmstudio": "http://127.0.0.1:1234/v1",
-    "groq": "https://api.groq.com/openai/v1",
-    "together": "https://api.together.xyz/v1",
-    "openrouter": "https://openrouter.ai/api/v1",
-    "ollama": "http://127.0.0.1:11434/v1",
-}
+from sluice.providers.options import PRESETS
 
 
 class OpenAICompatibleProvider(OpenAIProvider):

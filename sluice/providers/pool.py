@@ -3,20 +3,23 @@ client (created here, closed on shutdown)."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from sluice.engine.breaker import BreakerPolicy, policy_from
 from sluice.providers.base import Provider
+from sluice.providers.config import ProviderConfig
 from sluice.providers.errors import NotConfigured
-from sluice.providers.registry import HTTP_TYPES, create_provider
-from sluice.workflows.model import Catalog, ProviderConfig
+from sluice.providers.options import BreakerPolicy
+from sluice.providers.registry import create_provider
 
 if TYPE_CHECKING:  # aiohttp is imported only once an HTTP provider is used
     from sluice.providers._http import Client
 
-# Provider options the engine reads itself; the adapter never sees them.
-ENGINE_OPTIONS = ("breaker",)
+
+class Catalog(Protocol):
+    """What the pool reads of a catalog (`sluice.workflows.model.Catalog`)."""
+
+    @property
+    def providers(self) -> dict[str, ProviderConfig]: ...
 
 
 class ProviderPool:
@@ -50,23 +53,21 @@ class ProviderPool:
     def type_of(self, name: str) -> str:
         return self.config(name).type
 
+    def dialect(self, name: str) -> str:
+        """The structured-output dialect the provider is asked in (`sluice.structured.native`)."""
+        return self.config(name).dialect
+
     def breaker_policy(self, name: str) -> BreakerPolicy:
-        try:
-            return policy_from(self.config(name).options.get("breaker"))
-        except (ValueError, TypeError, NotConfigured):
-            return BreakerPolicy()
+        return self.config(name).breaker
 
     def get(self, name: str) -> Provider:
         instance = self._instances.get(name)
         if instance is None:
             config = self.config(name)
-            adapter_config = replace(
-                config, options={k: v for k, v in config.options.items() if k not in ENGINE_OPTIONS}
-            )
             shared = dict(self._shared)
-            if config.type in HTTP_TYPES:
+            if config.entry.http:
                 shared["client"] = self.client
-            instance = self._instances[name] = create_provider(adapter_config, **shared)
+            instance = self._instances[name] = create_provider(config, **shared)
         return instance
 
     async def aclose(self) -> None:

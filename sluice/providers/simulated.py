@@ -12,7 +12,7 @@ Scripted misbehaviour, chosen by the model name, exercises the structured-output
     sim-wrong-enum       the first enum field set to a value not in the enum    → re-asked, valid on the re-ask
     sim-<fault>-always   the same fault on the re-ask too                       → the run fails over
 
-A re-ask is recognised by the correction message `structured.reask` appends; any other model name behaves normally.
+A re-ask is recognised by `ProviderRequest.reasks` (set by `structured.reask`); any other model name behaves normally.
 """
 
 from __future__ import annotations
@@ -20,13 +20,12 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 
 from sluice.providers.base import Chunk, ProviderRequest, Usage
-from sluice.structured.output import REASK_PREFIX
 
 _POSITIVE = {"love", "great", "thanks", "thank", "good", "happy", "excellent", "nice", "awesome", "glad", "like"}
 _NEGATIVE = {"hate", "bad", "angry", "broken", "problem", "issue", "terrible", "awful", "slow", "bug", "wrong", "sad"}
@@ -42,7 +41,7 @@ class SimulatedProvider:
         self.name = name
         self.pace = float(pace_ms) / 1000
 
-    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+    async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         prompt = _last_user_text(request)
         pace = float(request.params.get("pace_ms", self.pace * 1000)) / 1000
         if request.schema is not None:
@@ -68,8 +67,7 @@ def _fault(request: ProviderRequest) -> str | None:
     fault = name.removesuffix("-always")
     if fault not in FAULTS:
         return None
-    reasked = any(m.role == "user" and m.content.startswith(REASK_PREFIX) for m in request.messages)
-    return fault if always or not reasked else None
+    return fault if always or not request.reasks else None
 
 
 def _misbehave(request: ProviderRequest, value: Any) -> str | None:
@@ -111,9 +109,10 @@ def _first_enum_path(schema: dict[str, Any], value: Any) -> list[Any] | None:
 
 
 def _last_user_text(request: ProviderRequest) -> str:
-    """The user's question: the last user message that is not a re-ask correction."""
-    for message in reversed(request.messages):
-        if message.role == "user" and not message.content.startswith(REASK_PREFIX):
+    """The user's question: the last user message before the re-asks (two messages each, see `reasks`)."""
+    asked = request.messages[: max(len(request.messages) - 2 * request.reasks, 0)]
+    for message in reversed(asked):
+        if message.role == "user":
             return message.content
     return request.messages[-1].content if request.messages else ""
 

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import logging
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.crypto import CredentialCipher, CredentialsUnreadable
-from sluice.delivery.signing import SECRET_PREFIX
+from sluice.lifecycle.states import AWAITING_CALLBACK, TERMINAL
 from sluice.store.schema import (
     callback_waits,
     requests,
@@ -22,9 +20,6 @@ from sluice.store.schema import (
     webhook_settings,
 )
 from sluice.store.store import as_utc, now, utc_values
-
-AWAITING_CALLBACK = "awaiting_callback"
-log = logging.getLogger("sluice.webhooks")
 
 
 @dataclass(frozen=True)
@@ -65,23 +60,26 @@ class CallbackWait:
         return cls(**utc_values(row, "expires_at", "created_at", "resolved_at"))
 
 
+class SecretSealer(Protocol):
+    """Seals webhook signing secrets for storage and opens them again (`sluice.delivery.secrets.SecretBox`)."""
+
+    def seal(self, secret: str) -> str: ...
+
+    def open(self, stored: str) -> str | None:
+        """The plaintext secret, or None if it cannot be opened (sealed under another SLUICE_SECRET_KEY)."""
+        ...
+
+
 class WebhookStore:
-    def __init__(self, engine: AsyncEngine, cipher: CredentialCipher | None = None) -> None:
+    def __init__(self, engine: AsyncEngine, sealer: SecretSealer | None = None) -> None:
         self.engine = engine
-        self.cipher = cipher  # signing secrets are encrypted at rest when set (the gateway always sets it)
+        self.sealer = sealer  # signing secrets are sealed at rest when set (the gateway always sets it)
 
     def _seal(self, secret: str) -> str:
-        return self.cipher.encrypt({"secret": secret}) if self.cipher is not None else secret
+        return self.sealer.seal(secret) if self.sealer is not None else secret
 
     def _open(self, stored: str) -> str | None:
-        """The plaintext secret, or None if it was sealed under another SLUICE_SECRET_KEY."""
-        if stored.startswith(SECRET_PREFIX) or self.cipher is None:
-            return stored  # written before secrets were encrypted
-        try:
-            return str(self.cipher.decrypt(stored)["secret"])
-        except CredentialsUnreadable:
-            log.warning("a webhook signing secret cannot be decrypted with this SLUICE_SECRET_KEY; it is skipped")
-            return None
+        return self.sealer.open(stored) if self.sealer is not None else stored
 
     # secrets and settings ----------------------------------------------------------------------------------------
 
@@ -96,7 +94,7 @@ class WebhookStore:
                 )
             ).all()
         moment = now()
-        found = [self._open(row.secret) for row in rows if row.expires_at is None or as_utc(row.expires_at) > moment]
+        found = [self._open(row.secret) for row in rows if row.expires_at is None or _after(row.expires_at, moment)]
         return [secret for secret in found if secret is not None]
 
     async def add_secret(self, project_id: str, secret: str, *, overlap: float) -> tuple[str, datetime]:
@@ -169,7 +167,7 @@ class WebhookStore:
 
     # deliveries ----------------------------------------------------------------------------------------------------
 
-    def _delivery_values(
+    def delivery_row(
         self, *, project_id: str, request_id: str, type: str, url: str, body: str, lease: float
     ) -> dict[str, Any]:
         moment = now()
@@ -190,7 +188,7 @@ class WebhookStore:
     async def create_delivery(
         self, *, project_id: str, request_id: str, type: str, url: str, body: str, lease: float
     ) -> str:
-        values = self._delivery_values(
+        values = self.delivery_row(
             project_id=project_id, request_id=request_id, type=type, url=url, body=body, lease=lease
         )
         async with self.engine.begin() as conn:
@@ -212,7 +210,7 @@ class WebhookStore:
     ) -> str:
         """In one transaction: the request moves to `awaiting_callback` keeping the AI result, the wait and the
         webhook delivery are recorded. A crash before this commits leaves the request to be re-run by recovery."""
-        values = self._delivery_values(project_id=project_id, request_id=request_id, lease=lease, **delivery)
+        values = self.delivery_row(project_id=project_id, request_id=request_id, lease=lease, **delivery)
         async with self.engine.begin() as conn:
             await conn.execute(
                 requests.update()
@@ -427,13 +425,23 @@ class WebhookStore:
             )
 
     async def waits_in_progress(self) -> list[CallbackWait]:
-        """Waits whose request has not finished: still waiting, or resolved but the terminal event not yet written."""
+        """Waits whose request has not finished: still waiting, or resolved but the terminal event not yet written;
+        and resolved waits whose request recorded its end but never announced it (the gateway died in between)."""
+        unannounced = sa.and_(
+            callback_waits.c.state != "waiting", requests.c.status.in_(TERMINAL), requests.c.terminal_seq.is_(None)
+        )
         async with self.engine.connect() as conn:
             rows = (
                 await conn.execute(
                     sa.select(callback_waits)
                     .join(requests, requests.c.id == callback_waits.c.request_id)
-                    .where(requests.c.status == AWAITING_CALLBACK)
+                    .where(sa.or_(requests.c.status == AWAITING_CALLBACK, unannounced))
                 )
             ).all()
         return [CallbackWait.from_row(row) for row in rows]
+
+
+def _after(stored: datetime, moment: datetime) -> bool:
+    """Whether a stored timestamp (naive from SQLite, aware from PostgreSQL) is later than `moment`."""
+    aware = as_utc(stored)
+    return aware is not None and aware > moment

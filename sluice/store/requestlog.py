@@ -10,22 +10,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from sluice.store.schema import attempts, requests
-from sluice.store.store import RequestRecord, Store
+from sluice.store.store import RequestRecord, Store, attempt_values, now
+
+if TYPE_CHECKING:
+    from sluice.engine.ports import AttemptRecord
+    from sluice.lifecycle.outcome import Outcome
 
 log = logging.getLogger("sluice.store")
 FLUSH_EVERY = 0.05  # seconds: how long a finished request may wait to be written with others
-_ATTEMPT_COLUMNS = [name for name in attempts.c.keys() if name != "id"]
 _REQUEST_COLUMNS = list(requests.c.keys())
 
 
 class RequestLog:
     """Collects attempts in memory per request and writes finished requests in batches.
 
-    Has the two store methods a run calls (`record_attempt`, `reserve_seq`), so a `Runner` and a `Channel` can
-    use it in place of the store.
+    It is a run's `AttemptLog` (`sluice.engine.ports`), and `outcome(record)` its `OutcomeRecorder`.
     """
 
     def __init__(self, store: Store) -> None:
@@ -37,14 +40,12 @@ class RequestLog:
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
-    async def record_attempt(self, request_id: str, **values: Any) -> None:
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
         # Every column present in every row: one executemany needs the same keys in each.
-        row = dict.fromkeys(_ATTEMPT_COLUMNS)
-        row.update(values, request_id=request_id)
-        self._attempts.setdefault(request_id, []).append(row)
+        self._attempts.setdefault(attempt.request_id, []).append(attempt_values(attempt))
 
-    async def reserve_seq(self, request_id: str, reserved: int) -> None:
-        return None  # no durable row to keep ahead: a lost log loses the (non-durable) request with it
+    def outcome(self, record: RequestRecord) -> LoggedOutcome:
+        return LoggedOutcome(self, record)
 
     def finish(self, record: RequestRecord, **final: Any) -> None:
         """Queue the finished request — `record` with the `final` column values over it — and its attempts for the
@@ -92,3 +93,34 @@ class RequestLog:
             await self._task
             self._task = None
         await self.flush()
+
+
+class LoggedOutcome:
+    """The `OutcomeRecorder` of a pass-through: its row is written once, in its final state, with the number of its
+    terminal event, so "recorded" only holds the outcome until the announcement gives that number."""
+
+    __slots__ = ("_log", "_outcome", "_record", "_recorded_at")
+
+    def __init__(self, log: RequestLog, record: RequestRecord) -> None:
+        self._log = log
+        self._record = record
+        self._outcome: Outcome | None = None
+        self._recorded_at: datetime | None = None
+
+    async def record(self, outcome: Outcome) -> bool:
+        self._outcome, self._recorded_at = outcome, now()
+        return True
+
+    async def announced(self, terminal_seq: int | None) -> None:
+        outcome = self._outcome
+        assert outcome is not None, "announced before recorded"
+        self._log.finish(
+            self._record,
+            status=outcome.status,
+            terminal_seq=terminal_seq,
+            data=outcome.data,
+            error=outcome.error,
+            meta=outcome.meta,
+            first_token_at=outcome.first_token_at,
+            completed_at=self._recorded_at,
+        )

@@ -50,6 +50,7 @@ requests = sa.Table(
     sa.Column("status", sa.String(32), nullable=False),
     sa.Column("mode", sa.String(16), nullable=False),
     sa.Column("body", sa.JSON, nullable=False),
+    sa.Column("plan", sa.JSON),  # sluice.lifecycle.plan.Plan.to_record() (migration 0004)
     sa.Column("metadata", sa.JSON),
     sa.Column("idempotency_key", sa.String(255)),
     sa.Column("body_hash", sa.String(64)),

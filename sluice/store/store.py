@@ -10,18 +10,21 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from sluice.store.schema import api_keys, attempts, projects, requests
+from sluice.lifecycle.states import RUNNING, TERMINAL, UNFINISHED
+from sluice.store.schema import api_keys, attempts, projects, requests, webhook_deliveries
+
+if TYPE_CHECKING:
+    from sluice.engine.ports import AttemptRecord
+    from sluice.lifecycle.outcome import Outcome
 
 DEFAULT_PROJECT = "default"
 KEY_PREFIX = "sk_sluice_"
-UNFINISHED = ("queued", "running", "streaming", "validating")
-TERMINAL_STATUSES = ("completed", "failed", "cancelled")
 
 
 def now() -> datetime:
@@ -80,6 +83,7 @@ class RequestRecord:
     started_at: datetime | None
     first_token_at: datetime | None
     completed_at: datetime | None
+    plan: dict[str, Any] | None = None  # `sluice.lifecycle.plan.Plan.to_record()`; None if accepted before 0004
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> RequestRecord:
@@ -87,7 +91,7 @@ class RequestRecord:
 
     @property
     def finished(self) -> bool:
-        return self.status in TERMINAL_STATUSES
+        return self.status in TERMINAL
 
 
 class Store:
@@ -123,7 +127,8 @@ class Store:
             except IntegrityError:
                 pass
         async with self.engine.connect() as conn:
-            return await conn.scalar(sa.select(projects.c.id).where(projects.c.name == name))
+            existing = await conn.scalar(sa.select(projects.c.id).where(projects.c.name == name))
+        return str(existing)
 
     async def create_api_key(self, project_id: str, name: str, *, admin: bool = False) -> tuple[str, ApiKeyRecord]:
         """A new key: the plaintext is returned once and only its SHA-256 is stored."""
@@ -209,11 +214,11 @@ class Store:
             result = await conn.execute(
                 requests.update()
                 .where(requests.c.id == request_id, requests.c.status.in_(UNFINISHED))
-                .values(status="running", run_count=requests.c.run_count + 1, started_at=now())
+                .values(status=RUNNING, run_count=requests.c.run_count + 1, started_at=now())
             )
             if result.rowcount == 0:
                 return None
-            row = (await conn.execute(sa.select(requests).where(requests.c.id == request_id))).first()
+            row = (await conn.execute(sa.select(requests).where(requests.c.id == request_id))).one()
         return RequestRecord.from_row(row)
 
     async def reserve_seq(self, request_id: str, reserved: int) -> None:
@@ -227,32 +232,40 @@ class Store:
     async def finish_request(
         self,
         request_id: str,
+        outcome: Outcome,
         *,
-        status: str,
-        terminal_seq: int | None,
-        data: Any = None,
-        error: dict[str, Any] | None = None,
-        meta: dict[str, Any] | None = None,
-        first_token_at: datetime | None = None,
-    ) -> None:
+        expected: tuple[str, ...],
+        deliveries: list[dict[str, Any]] | tuple[()] = (),
+    ) -> bool:
+        """Record a request's end if it is in one of the `expected` states (`sluice.lifecycle.states.sources`), with
+        the webhook deliveries that end triggers, in one transaction. False (nothing written) if it was not."""
         async with self.writing() as conn:
-            await conn.execute(
+            result = await conn.execute(
                 requests.update()
-                .where(requests.c.id == request_id)
+                .where(requests.c.id == request_id, requests.c.status.in_(expected))
                 .values(
-                    status=status,
-                    terminal_seq=terminal_seq,
-                    data=data,
-                    error=error,
-                    meta=meta,
-                    first_token_at=first_token_at,
+                    status=outcome.status,
+                    data=outcome.data,
+                    error=outcome.error,
+                    meta=outcome.meta,
+                    first_token_at=outcome.first_token_at,
                     completed_at=now(),
                 )
             )
+            if result.rowcount == 0:
+                return False
+            if deliveries:
+                await conn.execute(webhook_deliveries.insert(), list(deliveries))
+        return True
 
-    async def record_attempt(self, request_id: str, **values: Any) -> None:
+    async def set_terminal_seq(self, request_id: str, seq: int) -> None:
+        """The number the request's terminal event went out with (it was announced)."""
         async with self.writing() as conn:
-            await conn.execute(attempts.insert().values(request_id=request_id, **values))
+            await conn.execute(requests.update().where(requests.c.id == request_id).values(terminal_seq=seq))
+
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
+        async with self.writing() as conn:
+            await conn.execute(attempts.insert().values(**attempt_values(attempt)))
 
     async def list_attempts(self, request_id: str) -> list[dict[str, Any]]:
         async with self.engine.connect() as conn:
@@ -263,6 +276,14 @@ class Store:
             ).all()
         hidden = ("id", "request_id")
         return [{k: v for k, v in utc_values(row, "started_at").items() if k not in hidden} for row in rows]
+
+
+def attempt_values(attempt: AttemptRecord) -> dict[str, Any]:
+    """An attempt as an `attempts` row."""
+    return {name: getattr(attempt, name) for name in ATTEMPT_COLUMNS}
+
+
+ATTEMPT_COLUMNS = tuple(name for name in attempts.c.keys() if name != "id")
 
 
 class IdempotencyConflict(Exception):

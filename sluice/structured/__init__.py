@@ -3,7 +3,8 @@
 - `PartialStream(schema)`: feed raw text deltas, get the parsed object so far when it changed (coalesced).
 - `finalize(schema, text)`: parse, repair cheaply, validate; returns the object or raises `SchemaViolation`.
 - `reask(request, bad_text, violation)`: the same provider request with the validation error told to the model.
-- `native.request_options(provider_type, schema)`: how a provider type is asked for JSON natively.
+- `native.prepare(request, dialect)`: the request made to ask for its schema in a dialect (the provider's native
+  mode, named by the provider registry, or a prompt instruction).
 """
 
 from sluice.structured.output import PartialStream, SchemaViolation, finalize, reask

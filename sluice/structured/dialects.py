@@ -5,6 +5,10 @@
   nullable instead (the final check drops such nulls again, see `output.finalize`). Keywords strict mode rejects
   (`minLength`, `maxLength`, `patternProperties`, `if`/`then`/`else`, `not`, `dependent*`, …) are removed; the
   validator still enforces them on the final object.
+- `anthropic_json`: the subset of Anthropic's JSON outputs (`output_config.format`): every object gets
+  `additionalProperties: false`; optional properties stay optional (the API caps how many, and how many unions, so
+  they are not made nullable as for OpenAI); numeric, length and most array constraints, and string formats it does
+  not know, are removed (the validator still enforces them).
 - `gemini`: the OpenAPI 3.0 subset of Gemini's `responseSchema`: upper-case `type`, `nullable` instead of a `null`
   type, string-only `enum`, local `$ref`s inlined, no `additionalProperties`; `propertyOrdering` follows the schema's
   own order so the model writes `reply` first and it can stream.
@@ -41,6 +45,19 @@ _OPENAI_DROPPED = frozenset(
         "contentMediaType",
     }
 )
+_ANTHROPIC_DROPPED = _OPENAI_DROPPED | {
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+    "maxItems",
+    "unevaluatedItems",
+}
+_ANTHROPIC_FORMATS = frozenset(
+    {"date-time", "time", "date", "duration", "email", "hostname", "uri", "ipv4", "ipv6", "uuid"}
+)
+_SCHEMA_MAPS = frozenset({"properties", "$defs", "definitions"})  # name → schema: the names are not keywords
 _GEMINI_KEPT = frozenset(
     {
         "type",
@@ -78,7 +95,7 @@ def _strict(node: Any) -> Any:
         return [_strict(item) for item in node]
     if not isinstance(node, dict):
         return node
-    out = {key: _strict(value) for key, value in node.items() if key not in _OPENAI_DROPPED}
+    out = {key: _each(_strict, key, value) for key, value in node.items() if key not in _OPENAI_DROPPED}
     if isinstance(out.get("properties"), dict):
         required = set(node.get("required") or ())
         out["properties"] = {
@@ -90,9 +107,32 @@ def _strict(node: Any) -> Any:
         out.setdefault("properties", {})
         out["required"] = []
         out["additionalProperties"] = False
-    for key in ("$defs", "definitions"):
-        if isinstance(node.get(key), dict):
-            out[key] = {name: _strict(sub) for name, sub in node[key].items()}
+    return out
+
+
+def _each(rewrite: Any, key: str, value: Any) -> Any:
+    """`value` of keyword `key` rewritten: a map of named subschemas entry by entry, anything else as a whole."""
+    if key in _SCHEMA_MAPS and isinstance(value, dict):
+        return {name: rewrite(sub) for name, sub in value.items()}
+    return rewrite(value)
+
+
+def anthropic_json(schema: dict[str, Any]) -> dict[str, Any]:
+    return _anthropic(schema)
+
+
+def _anthropic(node: Any) -> Any:
+    if isinstance(node, list):
+        return [_anthropic(item) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {key: _each(_anthropic, key, value) for key, value in node.items() if key not in _ANTHROPIC_DROPPED}
+    if isinstance(out.get("minItems"), int) and out["minItems"] > 1:
+        out["minItems"] = 1  # only 0 or 1 is accepted
+    if "format" in out and out["format"] not in _ANTHROPIC_FORMATS:
+        del out["format"]
+    if out.get("type") == "object" or isinstance(out.get("properties"), dict):
+        out["additionalProperties"] = False
     return out
 
 

@@ -13,10 +13,11 @@ from typing import Any
 
 import yaml
 
-from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, ProviderConfig, Timeouts, Workflow
+from sluice import durations
+from sluice.providers.config import OptionsError, ProviderConfig, validate_options
+from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, Timeouts, Workflow
 from sluice.workflows.shorthand import ShorthandError, compile_schema
 
-PROVIDER_TYPES = ("simulated", "openai", "anthropic", "gemini", "ollama", "openai-compatible")
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
 _WORKFLOW_KEYS = {"event", "chain", "system", "schema", "callback", "webhook_url", "echo_fields", "description"}
 _CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
@@ -76,15 +77,23 @@ def build_catalog(raw: dict[str, Any], environ: Any) -> Catalog:
 
 
 def parse_provider(name: str, record: Any, environ: Any) -> ProviderConfig:
+    """A provider record validated by its type's options model (`sluice.providers.options`), after `${VAR}`s are
+    replaced; a ConfigError names each problem by path (`providers.openai.api_kye: unknown option; allowed: …`)."""
     where = f"providers.{name}"
     if not isinstance(record, dict):
         raise ConfigError(f"{where}: expected a mapping with at least 'type'")
-    kind = record.get("type")
-    if kind not in PROVIDER_TYPES:
-        raise ConfigError(f"{where}.type: must be one of {', '.join(PROVIDER_TYPES)}, not {kind!r}")
     missing: list[str] = []
-    options = {key: _interpolate(value, environ, missing) for key, value in record.items() if key != "type"}
-    return ProviderConfig(name=name, type=kind, options=options, missing_env=tuple(missing))
+    unset: list[tuple[str | int, ...]] = []
+    options = {
+        key: _interpolate(value, environ, missing, (key,), unset) for key, value in record.items() if key != "type"
+    }
+    try:
+        settings = validate_options(record.get("type"), options, unset)
+    except OptionsError as exc:
+        raise ConfigError(
+            "\n".join(f"{where}.{path}: {why}" if path else f"{where}: {why}" for path, why in exc.problems)
+        ) from None
+    return ProviderConfig(name=name, type=record["type"], settings=settings, missing_env=tuple(dict.fromkeys(missing)))
 
 
 def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig]) -> Workflow:
@@ -149,14 +158,11 @@ def _parse_chain_entry(entry: Any, where: str, providers: dict[str, ProviderConf
 
 
 def parse_duration(value: Any, where: str) -> float:
-    """`300`, `300s`, `5m`, `1h`, `250ms` → seconds."""
-    if isinstance(value, int | float) and not isinstance(value, bool) and value > 0:
-        return float(value)
-    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*", str(value))
-    if not match:
-        raise ConfigError(f"{where}: expected a duration such as 30s, 5m or 250ms, not {value!r}")
-    number, unit = float(match.group(1)), match.group(2) or "s"
-    return number * {"ms": 0.001, "s": 1, "m": 60, "h": 3600}[unit]
+    """`sluice.durations.parse_duration`, failing with a ConfigError that names `where`."""
+    try:
+        return durations.parse_duration(value, where)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def _reject_unknown(record: dict[str, Any], allowed: set[str], where: str) -> None:
@@ -165,7 +171,11 @@ def _reject_unknown(record: dict[str, Any], allowed: set[str], where: str) -> No
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}; allowed: {', '.join(sorted(allowed))}")
 
 
-def _interpolate(value: Any, environ: Any, missing: list[str]) -> Any:
+def _interpolate(
+    value: Any, environ: Any, missing: list[str], path: tuple[str | int, ...], unset: list[tuple[str | int, ...]]
+) -> Any:
+    """`value` with `${VAR}`s replaced; an unset VAR (without a default) is added to `missing`, and the path of the
+    value that needed it to `unset`."""
     if isinstance(value, str):
 
         def substitute(match: re.Match[str]) -> str:
@@ -174,12 +184,13 @@ def _interpolate(value: Any, environ: Any, missing: list[str]) -> Any:
                 return environ[name]
             if default is None:
                 missing.append(name)
+                unset.append(path)
                 return ""
             return default
 
         return _ENV_PATTERN.sub(substitute, value)
     if isinstance(value, dict):
-        return {k: _interpolate(v, environ, missing) for k, v in value.items()}
+        return {k: _interpolate(v, environ, missing, (*path, k), unset) for k, v in value.items()}
     if isinstance(value, list):
-        return [_interpolate(v, environ, missing) for v in value]
+        return [_interpolate(v, environ, missing, (*path, i), unset) for i, v in enumerate(value)]
     return value

@@ -5,13 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-
-@dataclass(frozen=True)
-class ProviderConfig:
-    name: str
-    type: str
-    options: dict[str, Any] = field(default_factory=dict)
-    missing_env: tuple[str, ...] = ()
+from sluice.providers.config import ProviderConfig
 
 
 @dataclass(frozen=True)

@@ -50,10 +50,10 @@ def compile_schema(schema: dict[str, Any]) -> dict[str, Any]:
     return _compile_object(schema, "schema")
 
 
-def _compile_object(fields: dict[str, Any], path: str) -> dict[str, Any]:
+def _compile_object(fields: dict[Any, Any], path: str) -> dict[str, Any]:
     if not fields:
         raise ShorthandError(path, "", 0, "an object needs at least one field")
-    properties = {}
+    properties: dict[str, Any] = {}
     for name, value in fields.items():
         if not isinstance(name, str) or not name.strip():
             raise ShorthandError(f"{path}.{name}", "", 0, "field names must be non-empty strings")

@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import sqlalchemy as sa
 
 from sluice.store.schema import providers
 from sluice.testing import FakeProvider, Script
-from tests.conftest import MASTER_KEY, RunningGateway, chat_body
+from tests.conftest import MASTER_KEY, RunningGateway, StartGateway, chat_body, write_config
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 SECRET = "sk-test-very-secret-0123456789"
@@ -83,12 +85,26 @@ async def test_invalid_providers_are_refused_by_field(gw: RunningGateway) -> Non
         cases = [
             ({"type": "telepathy"}, "type"),
             ({"type": "openai", "options": {"api_key": "x"}}, "options.api_key"),
-            ({"type": "openai", "options": {"colour": "blue"}}, "options"),
+            ({"type": "openai", "options": {"colour": "blue"}}, "options.colour"),
+            ({"type": "openai", "options": {"breaker": {"failurs": 3}}}, "options.breaker.failurs"),
+            ({"type": "openai", "options": {"base_url": "localhost"}}, "options.base_url"),
+            ({"type": "openai", "credentials": {"api_kye": "x"}}, "credentials.api_kye"),
+            ({"type": "openai-compatible", "options": {}}, "options"),  # needs base_url or a preset
+            ({"type": "anthropic", "options": {"structured_output": "json"}}, "options.structured_output"),
         ]
         for body, field in cases:
             response = await client.post("/v1/admin/providers", headers=ADMIN, json={"name": "p", **body})
             assert response.status_code == 422, (body, response.text)
             assert response.json()["error"]["field"] == field, (body, response.json())
+        unknown = await client.post(
+            "/v1/admin/providers", headers=ADMIN, json={"name": "p", "type": "openai", "options": {"api_kye": "x"}}
+        )
+        assert unknown.json()["error"] == {
+            "code": "invalid_provider",
+            "field": "options.api_kye",
+            "message": "options.api_kye: unknown option; "
+            "allowed: api_key, base_url, breaker, headers, merge_reads, stream_usage",
+        }
         assert (
             await client.post("/v1/admin/providers", headers=ADMIN, json={"name": "simulated", "type": "simulated"})
         ).status_code == 409
@@ -121,3 +137,44 @@ async def test_credentials_under_another_secret_key_are_reported_not_used(gw: Ru
         repaired = await client.put("/v1/admin/providers/old", headers=ADMIN, json={"credentials": {"api_key": "new"}})
         assert repaired.status_code == 200, repaired.text
     assert "old" in gw.gateway.catalog.providers and "providers.old" not in gw.gateway.stored_catalog.problems
+
+
+async def test_the_types_come_from_the_registry_with_their_options(gw: RunningGateway) -> None:
+    from sluice.providers.registry import TYPES
+
+    async with gw.client() as client:
+        assert (await client.get("/v1/admin/providers/types")).status_code == 403  # a project key is no admin key
+        response = await client.get("/v1/admin/providers/types", headers=ADMIN)
+    assert response.status_code == 200
+    types = {t["name"]: t for t in response.json()["types"]}
+    assert list(types) == list(TYPES)
+    anthropic = types["anthropic"]
+    assert anthropic["description"] and anthropic["secrets"] == ["api_key", "headers"]
+    assert anthropic["structured_output"] == ["tool", "output_format"]
+    options = anthropic["options"]
+    assert options["additionalProperties"] is False
+    assert options["properties"]["max_tokens"]["default"] == 4096
+    assert options["properties"]["api_key"]["secret"] is True and "secret" not in options["properties"]["base_url"]
+    breaker = options["$defs"]["BreakerPolicy"]
+    assert set(breaker["properties"]) == {"failures", "cooldown", "probe_timeout"}
+    assert types["simulated"]["secrets"] == [] and "pace_ms" in types["simulated"]["options"]["properties"]
+    assert types["openai-compatible"]["options"]["properties"]["preset"]["enum"][0] == "vllm"
+
+
+async def test_a_config_file_provider_is_listed_with_its_non_secret_options(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path,
+        """
+providers:
+  local: {type: openai-compatible, preset: vllm, api_key: sk-file-secret, breaker: {failures: 2}}
+workflows: {}
+""",
+    )
+    gw = await start_gateway(config_path=config)
+    async with gw.client() as client:
+        listed = {p["name"]: p for p in (await client.get("/v1/admin/providers", headers=ADMIN)).json()["providers"]}
+    assert "sk-file-secret" not in str(listed)
+    assert listed["local"]["options"]["preset"] == "vllm"
+    assert listed["local"]["options"]["breaker"]["failures"] == 2

@@ -23,9 +23,8 @@ async def _await_webhook(
         "I love this",
         workflow=workflow,
         webhook_url=receiver.url,
-        events=["webhook_received"],
         metadata={"conversationId": "c-1"},
-        **extra,
+        **{"events": ["webhook_received"], **extra},
     )
     async with gw.client() as client:
         accepted = (await client.post("/v1/ai/async", json=body)).json()
@@ -176,3 +175,20 @@ async def test_concurrent_callbacks_one_wins(start_gateway: StartGateway, tmp_pa
     winner = next(n for n, a in enumerate(answers) if a.status_code == 200)
     terminals = [e for e in events if e["type"] in ("response", "error")]
     assert terminals == [events[-1]] and events[-1]["data"] == {"n": winner}
+
+
+async def test_a_subscribed_lifecycle_webhook_follows_the_callback_step(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    """`events: ["webhook_received", "request.completed"]`: the enriched end is also sent as `task.completed`
+    (recorded with the end, sent after its terminal event)."""
+    gw = await _gateway(start_gateway, tmp_path)
+    async with running_receiver() as receiver:
+        accepted, payload = await _await_webhook(gw, receiver, events=["webhook_received", "request.completed"])
+        async with httpx.AsyncClient(timeout=10) as client:
+            assert (await client.post(payload["callback_url"], json={"enriched": "yes"})).status_code == 200
+        events = await channel_events(accepted["websocket_url"])
+        completed = json_of(await receiver.next())
+    assert events[-1]["type"] == "response" and events[-1]["data"] == {"enriched": "yes"}
+    assert completed["type"] == "task.completed" and completed["event"] == "request.completed"
+    assert completed["data"] == {"enriched": "yes"} and completed["meta"]["enriched"] is True

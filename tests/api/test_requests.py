@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from typing import Any
 
 import httpx
 import pytest
@@ -120,6 +121,28 @@ async def test_malformed_bodies_are_422_naming_the_field(gw: RunningGateway, bod
     error = response.json()["error"]
     assert error["code"] == "invalid_request"
     assert error["message"].startswith(field + ":"), error["message"]
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ({"delivery_method": "none", "webhook_url": "https://example.com/hook"}, "delivery_method 'none' sends no"),
+        ({"delivery_method": "none", "events": ["webhook_received"]}, "delivery_method 'none' sends no"),
+        ({"delivery_method": "webhook"}, "delivery_method 'webhook' needs a webhook_url"),
+    ],
+)
+async def test_a_delivery_method_the_request_contradicts_is_422(
+    gw: RunningGateway, extra: dict[str, Any], message: str
+) -> None:
+    async with gw.client() as client:
+        response = await client.post("/v1/ai/async", json=chat_body(**extra))
+        assert response.status_code == 422 and response.json()["error"]["code"] == "invalid_delivery"
+        assert response.json()["error"]["message"].startswith(message)
+        accepted = await client.post("/v1/ai/async", json=chat_body(delivery_method="none"))
+        assert accepted.status_code == 202  # none: the channel only, which is all this request needs
+        record = await gw.gateway.store.get_request(accepted.json()["channel_id"])
+    assert record is not None and record.plan == {"kind": "chat", "target": None, "callback_event": None,
+                                                  "lifecycle": []}  # fmt: skip
 
 
 async def test_invalid_json_is_422(gw: RunningGateway) -> None:

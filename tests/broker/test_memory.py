@@ -35,7 +35,7 @@ async def test_subscription_replays_then_follows_and_times_out_empty() -> None:
     await asyncio.sleep(0)
     await broker.append("c", DeltaEvent(text="d"))
     batch = await asyncio.wait_for(waiting, 1)
-    assert [e.as_dict()["text"] for e in batch] == ["d"]
+    assert [e.event for e in batch] == [DeltaEvent(text="d", ts=batch[0].event.ts)]
 
 
 async def test_finished_log_expires_after_retention() -> None:

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import base64
 
+import orjson
 import pytest
 
 from sluice.compat import phoenix_wire as wire
 from sluice.compat.airesponse import ResponseMapper
 from sluice.compat.customer import customer_data
 from sluice.compat.envelope import modelriver_meta, text_of
+from sluice.events import WireEvent
 
 
 def test_frames_round_trip_and_refs_are_echoed_as_strings() -> None:
@@ -71,8 +73,13 @@ def test_modelriver_meta_names() -> None:
     assert text_of({"content": "plain"}) == "plain" and text_of({"reply": "x"}) == '{"reply":"x"}'
 
 
-def _events(*events: dict) -> list[dict]:
-    return [{"seq": i + 1, **event} for i, event in enumerate(events)]
+def _wire(event: dict) -> WireEvent:
+    """A channel event as a subscriber reads it from the broker."""
+    return WireEvent(event["seq"], event["type"], orjson.dumps(event).decode())
+
+
+def _events(*events: dict) -> list[WireEvent]:
+    return [_wire({"seq": i + 1, **event}) for i, event in enumerate(events)]
 
 
 def test_mapper_plain_request() -> None:
@@ -104,24 +111,27 @@ def test_mapper_event_driven_request() -> None:
         {"type": "webhook", "state": "failed", "attempt": 1, "status_code": 500},
         {"type": "webhook", "state": "sent", "attempt": 2},
     ):
-        if event["seq"] == 1:
+        if event.seq == 1:
             mapper.ai_result({"reply": "ai"}, {"duration_ms": 12})
         names += [(name, payload.get("status")) for name, payload in mapper.feed(event)]
     assert names.count(("response", "ai_generated")) == 1  # once, however many delivery attempts
     [(_, done)] = mapper.feed(
-        {
-            "seq": 9,
-            "type": "response",
-            "data": {"reply": "enriched"},
-            "meta": {"task_id": "t", "callback_metadata": {"x": 1}, "callback": {}},
-        }
+        _wire(
+            {
+                "seq": 9,
+                "type": "response",
+                "data": {"reply": "enriched"},
+                "meta": {"task_id": "t", "callback_metadata": {"x": 1}, "callback": {}},
+            }
+        )
     )
     assert done["status"] == "completed" and done["task_id"] == "t" and done["callback_metadata"] == {"x": 1}
     assert done["ai_response"]["data"] == {"reply": "ai"} and done["event_name"] == "new_chat"
     # a late join that only sees the terminal event (rebuilt from the store) still says `completed`
     late = ResponseMapper(channel_id="c", workflow="w")
     assert (
-        late.feed({"seq": 9, "type": "response", "data": {}, "meta": {"callback": {}}})[0][1]["status"] == "completed"
+        late.feed(_wire({"seq": 9, "type": "response", "data": {}, "meta": {"callback": {}}}))[0][1]["status"]
+        == "completed"
     )
-    [(_, failed)] = late.feed({"seq": 10, "type": "error", "code": "x", "message": "boom"})
+    [(_, failed)] = late.feed(_wire({"seq": 10, "type": "error", "code": "x", "message": "boom"}))
     assert failed["status"] == "error" and failed["error"] == {"message": "boom", "details": {"code": "x"}}

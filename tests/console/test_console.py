@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 from playwright.async_api import Browser, Page, async_playwright, expect
 
+from sluice.providers.registry import TYPES
 from sluice.testing import FakeProvider
 from tests.conftest import MASTER_KEY, StartGateway, chat_body, paced_config
 from tests.delivery.receiver import running_receiver
@@ -94,10 +95,31 @@ async def test_console_pages_main_actions(start_gateway: StartGateway, tmp_path:
         refused = await client.post("/v1/ai/async", json=chat_body(), headers={"Authorization": f"Bearer {new_key}"})
         assert refused.status_code == 401
 
-        # Providers: add one with an API key, test the connection against the fake OpenAI server.
+        # Providers: the types and their options come from the registry (GET /v1/admin/providers/types).
         await page.click("[data-nav=providers]")
+        await expect(page.locator("#provider-type option")).to_have_count(len(TYPES))
+        assert await page.locator("#provider-type option").all_inner_texts() == list(TYPES)
+        await page.select_option("#provider-type", "anthropic")
+        await expect(page.locator("#provider-type-hint")).to_have_text(TYPES["anthropic"].description)
+        hints = page.locator("#provider-option-hints")
+        await expect(hints.locator("[data-option=max_tokens]")).to_contain_text("integer = 4096")
+        await expect(hints.locator("[data-option=structured_output]")).to_contain_text("tool | output_format")
+        await expect(hints.locator("[data-option=breaker]")).to_contain_text("failures: integer = 5")
+        await expect(hints.locator("[data-option=headers]")).to_contain_text("secret")
+        await page.select_option("#provider-type", "simulated")
+        await expect(page.locator("#provider-base-url")).to_be_hidden()
+        await expect(page.locator("#provider-api-key")).to_be_hidden()
+        # A misspelt option is refused by name, before anything is stored.
         await page.fill("#provider-name", "fake-openai")
         await page.select_option("#provider-type", "openai")
+        await expect(page.locator("#provider-base-url")).to_have_attribute(
+            "placeholder", "Default: https://api.openai.com/v1."
+        )
+        await page.fill("#provider-options", '{"stream_usag": false}')
+        await page.click("#provider-save")
+        await expect(page.locator("#provider-error")).to_contain_text("options.stream_usag: unknown option")
+        await page.fill("#provider-options", "")
+        # Add one with an API key, test the connection against the fake OpenAI server.
         await page.fill("#provider-base-url", fake.base_url)
         await page.fill("#provider-api-key", "sk-from-the-console")
         await page.click("#provider-save")

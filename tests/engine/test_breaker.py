@@ -6,9 +6,7 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-import pytest
-
-from sluice.engine.breaker import BreakerPolicy, BreakerState, admit, policy_from, record
+from sluice.engine.breaker import BreakerPolicy, BreakerState, admit, record
 from sluice.testing import FakeProvider, Script
 from tests.conftest import StartGateway, chat_body, write_config
 
@@ -40,10 +38,16 @@ def test_half_open_admits_one_probe_then_closes_or_reopens() -> None:
     assert reopened.open_until == 67 and not admit(reopened, 40, POLICY)[0]
 
 
-def test_policy_from_config() -> None:
-    assert policy_from({"failures": 2, "cooldown": "500ms"}) == BreakerPolicy(failures=2, cooldown=0.5)
-    with pytest.raises(ValueError, match="unknown keys"):
-        policy_from({"failure": 2})
+def test_the_policy_comes_from_the_providers_validated_config() -> None:
+    from sluice.providers.options import BreakerPolicy as Validated
+    from sluice.providers.pool import ProviderPool
+    from sluice.workflows.loader import build_catalog
+
+    assert BreakerPolicy is Validated  # re-exported: `breaker:` is validated with the provider's options
+    record = {"type": "simulated", "breaker": {"failures": 2, "cooldown": "500ms"}}
+    pool = ProviderPool(build_catalog({"providers": {"p": record, "q": {"type": "simulated"}}, "workflows": {}}, {}))
+    assert pool.breaker_policy("p") == BreakerPolicy(failures=2, cooldown=0.5)
+    assert pool.breaker_policy("q") == BreakerPolicy()
 
 
 async def test_failing_provider_is_skipped_during_cooldown_and_probed_after(

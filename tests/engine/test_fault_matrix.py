@@ -16,16 +16,11 @@ from typing import Any
 import orjson
 import pytest
 
+from sluice.providers.registry import TYPES
 from sluice.testing import FakeProvider, Script
 from tests.conftest import StartGateway, chat_body, free_port, write_config
 
-ADAPTERS = {  # provider type -> fake kind
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-    "ollama": "ollama",
-    "openai-compatible": "openai",
-}
+ADAPTERS = {name: entry.fake for name, entry in TYPES.items() if entry.fake}  # provider type -> fake protocol
 PRIMARY_TEXT = "Primary answer: the first provider streams this text in pieces."
 BACKUP_TEXT = "Backup answer: the second provider streams a different text."
 

@@ -1,59 +1,212 @@
-"""The run loop's structured-output policy: a schema violation is re-asked once on the same provider, then the
-run fails over; every attempt is in the request log."""
+"""The run loop without a server: in-memory ports (`sluice.engine.ports`), scripted providers, an injected clock and
+sleep. The same loop runs against real fake providers through a gateway in test_fault_matrix.py."""
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Any
+import dataclasses
+from collections.abc import AsyncIterator
 
-import orjson
-
-from tests.conftest import RunningGateway, StartGateway, chat_body, write_config
-
-CONFIG = """
-providers:
-  simulated: {type: simulated, pace_ms: 0}
-workflows:
-  repaired:
-    schema: {reply: string, sentiment: "positive | negative"}
-    chain: [{provider: simulated, model: sim-invalid-json}]
-  failed_over:
-    schema: {reply: string, sentiment: "positive | negative"}
-    chain: [{provider: simulated, model: sim-invalid-json-always}, {provider: simulated, model: sim-1}]
-"""
+from sluice.engine.breaker import BreakerPolicy
+from sluice.engine.chat import ChatInput
+from sluice.engine.ports import AttemptRecord
+from sluice.engine.retry import RetryPolicy
+from sluice.engine.run import Runner
+from sluice.events import Event, WireEvent
+from sluice.lifecycle.outcome import Outcome
+from sluice.providers.base import Chunk, Message, ProviderRequest
+from sluice.providers.errors import InvalidRequest, ProviderError, ProviderUnavailable, RateLimited, StreamBroken
+from sluice.workflows.model import ChainEntry, Workflow
+from sluice.workflows.shorthand import compile_schema
 
 
-async def run(gw: RunningGateway, workflow: str) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    async with gw.client() as client:
-        accepted = (await client.post("/v1/ai/async", json=chat_body("I love it", workflow=workflow))).json()
-        async with client.stream("GET", accepted["events_url"]) as response:
-            events = [orjson.loads(line[6:]) async for line in response.aiter_lines() if line.startswith("data: ")]
-        record = (await client.get(f"/v1/requests/{accepted['request_id']}")).json()
-    return events, record
+@dataclasses.dataclass
+class Scripted:
+    """A provider that answers each attempt from a script: text pieces, then optionally an error."""
+
+    name: str
+    answers: list[tuple[list[str], ProviderError | None]]
+    requests: list[ProviderRequest] = dataclasses.field(default_factory=list)
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        pieces, error = self.answers.pop(0) if self.answers else (["ok"], None)
+        for piece in pieces:
+            yield Chunk(text=piece)
+        if error is not None:
+            raise error
+
+    async def aclose(self) -> None:
+        return None
 
 
-async def test_schema_violation_is_reasked_on_the_same_provider(start_gateway: StartGateway, tmp_path: Path) -> None:
-    gw = await start_gateway(config_path=write_config(tmp_path, CONFIG))
-    events, record = await run(gw, "repaired")
-    kinds = [e["type"] for e in events]
-    assert kinds.count("attempt") == 2 and "failover" not in kinds
-    assert kinds.index("reset") < max(i for i, k in enumerate(kinds) if k == "attempt")
-    assert events[-1]["type"] == "response" and events[-1]["data"]["sentiment"] == "positive"
-    assert events[-1]["meta"]["structured_mode"] == "native"
-    assert [(a["model"], a["status"], a["error_code"]) for a in record["attempts"]] == [
-        ("sim-invalid-json", "failed", "schema_violation"),
-        ("sim-invalid-json", "succeeded", None),
-    ]
+class Pool:
+    def __init__(self, *providers: Scripted, policy: BreakerPolicy | None = None) -> None:
+        self.providers = {p.name: p for p in providers}
+        self.policy = policy or BreakerPolicy()
+
+    def get(self, name: str) -> Scripted:
+        return self.providers[name]
+
+    def dialect(self, name: str) -> str:
+        return "simulated"  # asks for nothing extra: the scripted answers are the JSON
+
+    def breaker_policy(self, name: str) -> BreakerPolicy:
+        return self.policy
 
 
-async def test_repeated_schema_violation_fails_over(start_gateway: StartGateway, tmp_path: Path) -> None:
-    gw = await start_gateway(config_path=write_config(tmp_path, CONFIG))
-    events, record = await run(gw, "failed_over")
-    kinds = [e["type"] for e in events]
-    assert kinds.count("reset") == 2 and kinds.count("failover") == 1
-    assert events[-1]["type"] == "response" and events[-1]["meta"]["model"] == "sim-1"
-    assert [(a["model"], a["status"]) for a in record["attempts"]] == [
-        ("sim-invalid-json-always", "failed"),
-        ("sim-invalid-json-always", "failed"),
-        ("sim-1", "succeeded"),
-    ]
+class Events:
+    def __init__(self) -> None:
+        self.events: list[Event] = []
+
+    async def emit(self, event: Event) -> WireEvent | None:
+        self.events.append(event)
+        return WireEvent(len(self.events), event.type, "", event)
+
+    @property
+    def kinds(self) -> list[str]:
+        return [e.type for e in self.events]
+
+
+class Attempts:
+    def __init__(self) -> None:
+        self.rows: list[AttemptRecord] = []
+
+    async def record_attempt(self, attempt: AttemptRecord) -> None:
+        self.rows.append(attempt)
+
+    def summary(self) -> list[tuple[str, str, str | None]]:
+        return [(a.provider, a.status, a.error_code) for a in self.rows]
+
+
+class Breakers:
+    def __init__(self) -> None:
+        self.records: dict[str, dict[str, object]] = {}
+
+    async def breaker_state(self, key: str) -> dict[str, object] | None:
+        return self.records.get(key)
+
+    async def set_breaker_state(self, key: str, state: dict[str, object], ttl: float) -> None:
+        self.records[key] = state
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+        self.slept: list[float] = []
+
+    def __call__(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def workflow(*providers: str, schema: dict[str, object] | None = None, retries: int | None = None) -> Workflow:
+    chain = tuple(ChainEntry(provider=p, model=f"{p}-model", retries=retries) for p in providers)
+    return Workflow(name="w", chain=chain, schema=schema)
+
+
+CHAT = ChatInput(messages=(Message(role="user", content="hi"),))
+
+
+def runner(pool: Pool, attempts: Attempts, breakers: Breakers, clock: Clock) -> Runner:
+    return Runner(
+        pool, attempts, breakers, retry=RetryPolicy(retries=1), clock=clock, sleep=clock.sleep, rand=lambda: 0.5
+    )
+
+
+async def run(
+    pool: Pool, flow: Workflow, *, breakers: Breakers | None = None, clock: Clock | None = None, chat: ChatInput = CHAT
+) -> tuple[Outcome, Events, Attempts, Clock]:
+    events, attempts, clock = Events(), Attempts(), clock or Clock()
+    outcome = await runner(pool, attempts, breakers or Breakers(), clock).run(events, "req-1", flow, chat)
+    return outcome, events, attempts, clock
+
+
+async def test_a_first_attempt_that_works_is_the_answer() -> None:
+    outcome, events, attempts, _ = await run(Pool(Scripted("a", [(["Hel", "lo"], None)])), workflow("a"))
+    assert outcome.status == "completed" and outcome.data == {"content": "Hello"}
+    assert events.kinds == ["status", "attempt", "delta", "delta"]
+    assert attempts.summary() == [("a", "succeeded", None)]
+
+
+async def test_a_retryable_error_is_retried_on_the_same_provider_after_backoff() -> None:
+    pool = Pool(Scripted("a", [(["par"], ProviderUnavailable("503")), (["whole"], None)]))
+    outcome, events, attempts, clock = await run(pool, workflow("a"))
+    assert outcome.data == {"content": "whole"}
+    assert clock.slept == [0.5 * 0.25]  # full jitter (rand 0.5) of the first backoff step
+    assert events.kinds == ["status", "attempt", "delta", "reset", "attempt", "delta"]
+    assert attempts.summary() == [("a", "failed", "provider_unavailable"), ("a", "succeeded", None)]
+
+
+async def test_retry_after_is_waited_for_when_short_and_a_long_one_moves_on() -> None:
+    short = Pool(Scripted("a", [([], RateLimited("429", retry_after=2.0)), (["x"], None)]))
+    outcome, _, _, clock = await run(short, workflow("a"))
+    assert outcome.status == "completed" and clock.slept == [2.0]
+    long = Pool(Scripted("a", [([], RateLimited("429", retry_after=60.0))]), Scripted("b", [(["b"], None)]))
+    outcome, events, _, clock = await run(long, workflow("a", "b"))
+    assert outcome.data == {"content": "b"} and clock.slept == []
+    assert "failover" in events.kinds
+
+
+async def test_a_broken_stream_fails_over_and_retracts_what_streamed() -> None:
+    pool = Pool(Scripted("a", [(["half an"], StreamBroken("cut"))]), Scripted("b", [(["backup"], None)]))
+    outcome, events, attempts, _ = await run(pool, workflow("a", "b"))
+    assert outcome.data == {"content": "backup"} and outcome.meta["provider"] == "b"
+    assert events.kinds == ["status", "attempt", "delta", "reset", "failover", "attempt", "delta"]
+    failover = events.events[4]
+    assert (failover.from_, failover.to) == ("a/a-model", "b/b-model")
+    assert attempts.summary() == [("a", "failed", "stream_broken"), ("b", "succeeded", None)]
+
+
+async def test_a_fail_fast_error_ends_the_run_without_failing_over() -> None:
+    pool = Pool(Scripted("a", [([], InvalidRequest("400: bad"))]), Scripted("b", []))
+    outcome, events, attempts, _ = await run(pool, workflow("a", "b"))
+    assert outcome.status == "failed" and outcome.error == {"code": "invalid_request", "message": "400: bad"}
+    assert "failover" not in events.kinds and pool.get("b").requests == []
+    assert attempts.summary() == [("a", "failed", "invalid_request")]
+
+
+async def test_every_provider_failing_names_the_last_error() -> None:
+    pool = Pool(Scripted("a", [([], StreamBroken("a cut"))]), Scripted("b", [([], StreamBroken("b cut"))]))
+    outcome, *_ = await run(pool, workflow("a", "b", retries=0))
+    assert outcome.error == {"code": "stream_broken", "message": "every provider failed; last error: b cut"}
+    assert [a["status"] for a in outcome.meta["attempts"]] == ["failed", "failed"]
+
+
+async def test_a_schema_violation_is_reasked_once_with_the_validation_error() -> None:
+    schema = compile_schema({"reply": "string", "mood": "happy | sad"})
+    bad, good = '{"reply": "hi", "mood": "angry"}', '{"reply": "hi", "mood": "happy"}'
+    provider = Scripted("a", [([bad], None), ([good], None)])
+    outcome, events, attempts, _ = await run(Pool(provider), workflow("a", schema=schema))
+    assert outcome.data == {"reply": "hi", "mood": "happy"}
+    assert attempts.summary() == [("a", "failed", "schema_violation"), ("a", "succeeded", None)]
+    reasked = provider.requests[1].messages
+    assert [m.role for m in reasked] == ["user", "assistant", "user"] and "mood" in reasked[-1].content
+    assert "reset" in events.kinds and "partial" in events.kinds
+
+
+async def test_the_breaker_opens_skips_then_probes_after_the_cooldown() -> None:
+    policy = BreakerPolicy(failures=2, cooldown=30, probe_timeout=10)
+    flaky = Scripted("a", [([], StreamBroken("cut")), ([], StreamBroken("cut"))])
+    pool = Pool(flaky, Scripted("b", [(["b1"], None), (["b2"], None), (["b3"], None), (["b4"], None)]), policy=policy)
+    breakers, clock = Breakers(), Clock()
+    for _ in range(2):  # two health failures in a row open it
+        await run(pool, workflow("a", "b", retries=0), breakers=breakers, clock=clock)
+    assert breakers.records["a/a-model"]["open_until"] == clock.now + 30
+    _, _, attempts, _ = await run(pool, workflow("a", "b", retries=0), breakers=breakers, clock=clock)
+    assert attempts.summary() == [("a", "skipped", "circuit_open"), ("b", "succeeded", None)]
+    assert len(flaky.requests) == 2  # the skipped attempt never reached the provider
+    clock.now += 31  # cooldown over: one probe goes through, succeeds, and closes the breaker
+    outcome, _, attempts, _ = await run(pool, workflow("a", "b", retries=0), breakers=breakers, clock=clock)
+    assert attempts.summary() == [("a", "succeeded", None)] and outcome.meta["provider"] == "a"
+    assert breakers.records["a/a-model"] == {"failures": 0, "open_until": 0.0, "probe_until": 0.0}
+
+
+async def test_request_overrides_reach_the_provider_request() -> None:
+    provider = Scripted("a", [(["x"], None)])
+    chat = ChatInput(messages=CHAT.messages, system="be brief", params={"temperature": 0.2})
+    await run(Pool(provider), workflow("a"), chat=chat)
+    sent = provider.requests[0]
+    assert sent.system == "be brief" and sent.params == {"temperature": 0.2} and sent.model == "a-model"

@@ -8,19 +8,14 @@ from dataclasses import replace
 import pytest
 
 from sluice.providers.base import Chunk, Message, Provider, ProviderRequest
-from sluice.providers.errors import NotConfigured, ProviderError
+from sluice.providers.errors import ProviderError
 from sluice.providers.pool import ProviderPool
+from sluice.providers.registry import TYPES
 from sluice.structured.native import prepare
 from sluice.testing import FakeProvider, Script
-from sluice.workflows.loader import build_catalog
+from sluice.workflows.loader import ConfigError, build_catalog
 
-KINDS = {
-    "openai": "openai",
-    "anthropic": "anthropic",
-    "gemini": "gemini",
-    "ollama": "ollama",
-    "openai-compatible": "openai",
-}
+KINDS = {name: entry.fake for name, entry in TYPES.items() if entry.fake}  # provider type → its fake's protocol
 SCHEMA = {
     "type": "object",
     "properties": {"reply": {"type": "string"}},
@@ -37,16 +32,14 @@ REQUEST = ProviderRequest(
 
 @pytest.fixture(params=list(KINDS))
 async def adapter(request: pytest.FixtureRequest) -> AsyncIterator[tuple[str, Provider, FakeProvider]]:
-    provider_type = request.param
+    async for found in _adapter(request.param):
+        yield found
+
+
+async def _adapter(provider_type: str, **options: object) -> AsyncIterator[tuple[str, Provider, FakeProvider]]:
     async with FakeProvider(KINDS[provider_type], text='{"reply": "fine"}') as fake:
-        catalog = build_catalog(
-            {
-                "providers": {"p": {"type": provider_type, "api_key": "secret-key", "base_url": fake.base_url}},
-                "workflows": {},
-            },
-            {},
-        )
-        pool = ProviderPool(catalog)
+        record = {"type": provider_type, "api_key": "secret-key", "base_url": fake.base_url, **options}
+        pool = ProviderPool(build_catalog({"providers": {"p": record}, "workflows": {}}, {}))
         try:
             yield provider_type, pool.get("p"), fake
         finally:
@@ -93,22 +86,39 @@ async def test_speaks_the_providers_wire_format(adapter: tuple[str, Provider, Fa
         assert body["options"] == {"temperature": 0.2, "num_predict": 64}
 
 
-async def test_native_structured_output_reaches_the_wire(adapter: tuple[str, Provider, FakeProvider]) -> None:
-    provider_type, provider, fake = adapter
-    mode, request = prepare(
-        ProviderRequest(model="m-1", messages=(Message("user", "hi"),), schema=SCHEMA), provider_type
-    )
-    chunks = await collect(provider, request)
-    assert mode == "native"
-    assert "".join(c.text for c in chunks) == '{"reply": "fine"}'  # Anthropic: from the forced tool's JSON
-    body = fake.requests[0].body
-    assert {
-        "openai": "response_format",
-        "openai-compatible": "response_format",
-        "anthropic": "tool_choice",
-        "gemini": "generationConfig",
-        "ollama": "format",
-    }[provider_type] in body
+# Each dialect's tell-tale request field, and how the fake answers it (Anthropic: a forced tool's JSON).
+WIRE_FIELD = {
+    "response_format": "response_format",
+    "structured_outputs": "structured_outputs",
+    "guided_json": "guided_json",
+    "tool": "tool_choice",
+    "output_format": "output_config",
+    "response_schema": "generationConfig",
+    "format": "format",
+}
+DIALECTS = [(name, dialect) for name in KINDS for dialect in TYPES[name].dialects]
+
+
+@pytest.mark.parametrize(("provider_type", "dialect"), DIALECTS)
+async def test_every_dialect_reaches_the_wire_and_its_answer_comes_back(provider_type: str, dialect: str) -> None:
+    options = {"structured_output": dialect} if len(TYPES[provider_type].dialects) > 1 else {}
+    async for _, provider, fake in _adapter(provider_type, **options):
+        pool_dialect = (
+            build_catalog(
+                {"providers": {"p": {"type": provider_type, "base_url": fake.base_url, **options}}, "workflows": {}}, {}
+            )
+            .providers["p"]
+            .dialect
+        )
+        assert pool_dialect == dialect
+        mode, request = prepare(ProviderRequest(model="m-1", messages=(Message("user", "hi"),), schema=SCHEMA), dialect)
+        chunks = await collect(provider, request)
+        assert "".join(c.text for c in chunks) == '{"reply": "fine"}'
+        body = fake.requests[0].body
+        if dialect == "prompt":
+            assert mode == "prompt" and "JSON Schema" in body["messages"][0]["content"]
+        else:
+            assert mode == "native" and WIRE_FIELD[dialect] in body
 
 
 async def test_keep_alive_reuses_one_connection(adapter: tuple[str, Provider, FakeProvider]) -> None:
@@ -119,10 +129,9 @@ async def test_keep_alive_reuses_one_connection(adapter: tuple[str, Provider, Fa
     assert len(fake._connections) == 1  # the pooled client kept one connection open
 
 
-async def test_unknown_option_is_a_clear_config_error() -> None:
-    catalog = build_catalog({"providers": {"p": {"type": "anthropic", "api_kee": "x"}}, "workflows": {}}, {})
-    with pytest.raises(NotConfigured, match="api_kee"):
-        ProviderPool(catalog).get("p")
+def test_an_unknown_option_is_refused_when_the_config_loads() -> None:
+    with pytest.raises(ConfigError, match=r"providers\.p\.api_kee: unknown option"):
+        build_catalog({"providers": {"p": {"type": "anthropic", "api_kee": "x"}}, "workflows": {}}, {})
 
 
 async def test_error_messages_never_carry_the_key(adapter: tuple[str, Provider, FakeProvider]) -> None:

@@ -20,8 +20,9 @@ async def answer(
     schema: dict | None = DEMO,
     text: str = "I love this but the app is slow",
     messages: tuple[Message, ...] | None = None,
+    reasks: int = 0,
 ) -> tuple[str, int]:
-    request = ProviderRequest(model=model, messages=messages or (Message("user", text),), schema=schema)
+    request = ProviderRequest(model=model, messages=messages or (Message("user", text),), schema=schema, reasks=reasks)
     chunks = [chunk async for chunk in SimulatedProvider(pace_ms=0).stream(request)]
     return "".join(c.text for c in chunks), len(chunks)
 
@@ -67,14 +68,14 @@ async def test_semantic_faults_fail_validation_then_succeed_on_the_reask(fault: 
         model=f"sim-{fault}", messages=(Message("user", "I love this but the app is slow"),), schema=DEMO
     )
     again = reask(request, text, caught.value)
-    fixed, _ = await answer(f"sim-{fault}", messages=again.messages)
+    fixed, _ = await answer(f"sim-{fault}", messages=again.messages, reasks=again.reasks)
     clean, _ = await answer("sim-1")
     assert finalize(DEMO, fixed) == finalize(DEMO, clean)  # answers the original question, not the correction
 
     always = reask(
         ProviderRequest(model=f"sim-{fault}-always", messages=request.messages, schema=DEMO), text, caught.value
     )
-    still_bad, _ = await answer(f"sim-{fault}-always", messages=always.messages)
+    still_bad, _ = await answer(f"sim-{fault}-always", messages=always.messages, reasks=always.reasks)
     with pytest.raises(SchemaViolation):
         finalize(DEMO, still_bad)
 

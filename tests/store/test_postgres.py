@@ -9,6 +9,8 @@ import pytest
 import sqlalchemy as sa
 
 from sluice.channel.writer import SEQ_BLOCK
+from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.states import UNFINISHED
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.database import alembic_config, create_engine, migrate
@@ -88,9 +90,9 @@ async def test_request_lifecycle_round_trips_through_postgresql(database_url: st
         assert [r.id for r in await store.list_unfinished()] == ["req-1"]
         started = await store.start_run("req-1")
         assert started is not None and started.status == "running" and started.run_count == 1
-        await store.finish_request(
-            "req-1", status="completed", terminal_seq=12, data=["a", {"b": 1.5}], meta={"provider": "simulated"}
-        )
+        outcome = Outcome(status="completed", data=["a", {"b": 1.5}], meta={"provider": "simulated"})
+        assert await store.finish_request("req-1", outcome, expected=UNFINISHED)
+        await store.set_terminal_seq("req-1", 12)
         assert await store.start_run("req-1") is None  # finished: a duplicate job is not run again
         done = await store.get_request("req-1")
         assert done is not None and done.finished and done.data == ["a", {"b": 1.5}] and done.terminal_seq == 12

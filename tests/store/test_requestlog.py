@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from sluice.channel.writer import SEQ_BLOCK
+from sluice.engine.ports import AttemptRecord
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.database import create_engine, migrate
@@ -63,7 +64,10 @@ async def test_closing_during_a_write_lets_it_finish_and_writes_the_rest(tmp_pat
         await migrate(store.engine)
         project = await store.ensure_project()
         requests = RequestLog(store)
-        await requests.record_attempt("a", attempt=1, provider="p", model="m", status="succeeded", started_at=now())
+        attempt = AttemptRecord(
+            "a", attempt=1, provider="p", model="m", status="succeeded", started_at=now(), duration_ms=1
+        )
+        await requests.record_attempt(attempt)
         store.hold = True
         requests.finish(finished("a", project))
         async with asyncio.timeout(5):

@@ -1,4 +1,4 @@
-"""Native structured-output request fields per provider type, and the schema dialects behind them."""
+"""Native structured-output request fields per dialect, and the schema subsets behind them."""
 
 from typing import Any
 
@@ -6,8 +6,8 @@ import jsonschema_rs
 import pytest
 
 from sluice.providers.base import Message, ProviderRequest
-from sluice.structured.dialects import gemini, openai_strict
-from sluice.structured.native import prepare, request_options
+from sluice.structured.dialects import anthropic_json, gemini, openai_strict
+from sluice.structured.native import DIALECTS, prepare, request_options
 from sluice.workflows.loader import DEMO_SCHEMA
 from sluice.workflows.shorthand import compile_schema
 
@@ -40,7 +40,7 @@ def objects(node: Any) -> list[dict[str, Any]]:
 
 
 def test_openai_gets_response_format_json_schema_strict() -> None:
-    mode, extra = request_options("openai", DEMO)
+    mode, extra = request_options("response_format", DEMO)
     assert mode == "native"
     fmt = extra["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
@@ -61,28 +61,47 @@ def test_openai_strict_rewrites_a_loose_schema_to_its_rules() -> None:
     jsonschema_rs.validator_for(strict).validate({"reply": "x", "note": None, "tags": ["a"], "meta": None})
 
 
-@pytest.mark.parametrize("kind", ["openai-compatible", "lmstudio", "groq", "openrouter", "llama.cpp"])
-def test_openai_compatible_servers_get_response_format(kind: str) -> None:
-    assert request_options(kind, DEMO)[1]["response_format"]["type"] == "json_schema"
+@pytest.mark.parametrize("rewrite", [openai_strict, anthropic_json])
+def test_a_field_named_like_a_keyword_is_kept(rewrite: Any) -> None:
+    schema = {
+        "type": "object",
+        "properties": {"default": {"type": "string"}, "examples": {"type": "string"}, "not": {"type": "integer"}},
+        "required": ["default", "examples", "not"],
+    }
+    assert list(rewrite(schema)["properties"]) == ["default", "examples", "not"]
 
 
-def test_vllm_guided_json_and_structured_outputs() -> None:
-    assert request_options("vllm", DEMO) == ("native", {"structured_outputs": {"json": DEMO}})
-    assert request_options("vllm-legacy", DEMO) == ("native", {"guided_json": DEMO})
+def test_vllm_structured_outputs_and_guided_json() -> None:
+    assert request_options("structured_outputs", DEMO) == ("native", {"structured_outputs": {"json": DEMO}})
+    assert request_options("guided_json", DEMO) == ("native", {"guided_json": DEMO})
 
 
-def test_anthropic_forced_tool_and_output_config() -> None:
-    mode, extra = request_options("anthropic", DEMO)
+def test_anthropic_forced_tool() -> None:
+    mode, extra = request_options("tool", DEMO)
     assert mode == "native"
     assert extra["tools"][0]["input_schema"] == DEMO
     assert extra["tool_choice"] == {"type": "tool", "name": extra["tools"][0]["name"]}
-    _, alt = request_options("anthropic-output", LOOSE)
-    assert alt["output_config"]["format"]["type"] == "json_schema"
-    assert alt["output_config"]["format"]["schema"]["additionalProperties"] is False
+
+
+def test_anthropic_json_output_is_output_config_format_in_its_subset() -> None:
+    mode, extra = request_options("output_format", LOOSE)
+    assert mode == "native" and list(extra) == ["output_config"]
+    fmt = extra["output_config"]["format"]
+    assert fmt["type"] == "json_schema"
+    schema = fmt["schema"]
+    for node in objects(schema):
+        assert node["additionalProperties"] is False
+    assert schema["required"] == ["reply", "tags"]  # optional fields stay optional: the API caps nullable unions
+    assert schema["properties"]["note"] == {"type": "string"}
+    assert "minLength" not in schema["properties"]["reply"] and "minimum" not in str(schema)
+    bounded = anthropic_json(
+        {"type": "array", "minItems": 3, "maxItems": 5, "items": {"type": "string", "format": "colour"}}
+    )
+    assert bounded == {"type": "array", "minItems": 1, "items": {"type": "string"}}  # only 0 or 1; known formats
 
 
 def test_gemini_response_schema_is_the_openapi_subset() -> None:
-    mode, extra = request_options("gemini", DEMO)
+    mode, extra = request_options("response_schema", DEMO)
     config = extra["generationConfig"]
     assert mode == "native" and config["responseMimeType"] == "application/json"
     schema = config["responseSchema"]
@@ -115,20 +134,28 @@ def test_gemini_conversion_of_nullables_refs_and_unions() -> None:
 
 
 def test_ollama_format_and_simulated() -> None:
-    assert request_options("ollama", DEMO) == ("native", {"format": DEMO})
+    assert request_options("format", DEMO) == ("native", {"format": DEMO})
     assert request_options("simulated", DEMO) == ("native", {})
 
 
-def test_an_unknown_type_falls_back_to_a_prompt_instruction() -> None:
-    mode, extra = request_options("some-new-server", DEMO)
+def test_the_prompt_dialect_appends_an_instruction_to_the_system_prompt() -> None:
+    mode, extra = request_options("prompt", DEMO)
     assert mode == "prompt" and '"sentiment"' in extra["system"] and "JSON" in extra["system"]
     request = ProviderRequest(model="m", messages=(Message("user", "hi"),), system="Be kind.", schema=DEMO)
-    used, prepared = prepare(request, "some-new-server")
+    used, prepared = prepare(request, "prompt")
     assert used == "prompt" and prepared.system.startswith("Be kind.\n\n") and extra["system"] in prepared.system
+    assert prepared.extra == {}
+
+
+def test_an_unknown_dialect_is_refused_not_guessed() -> None:
+    with pytest.raises(LookupError, match="vllm"):
+        request_options("vllm", DEMO)
+    assert "prompt" in DIALECTS and "response_format" in DIALECTS
 
 
 def test_prepare_merges_native_fields_into_the_request() -> None:
     request = ProviderRequest(model="m", messages=(Message("user", "hi"),), schema=DEMO)
-    used, prepared = prepare(request, "ollama")
+    used, prepared = prepare(request, "format")
     assert used == "native" and prepared.extra["format"] == DEMO and prepared.system is None
-    assert prepare(ProviderRequest(model="m", messages=()), "openai") == (None, ProviderRequest(model="m", messages=()))
+    none = ProviderRequest(model="m", messages=())
+    assert prepare(none, "response_format") == (None, none)

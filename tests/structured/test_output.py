@@ -101,6 +101,7 @@ def test_reask_keeps_the_request_and_tells_the_model_what_to_fix() -> None:
     assert '$.sentiment: "happy" is not allowed' in correction.content
     assert '"enum":["positive","negative","neutral","mixed"]' in correction.content  # the schema is repeated
     assert request.messages == (Message("user", "hello"),)  # the original is untouched
+    assert (request.reasks, again.reasks, reask(again, "bad", caught.value).reasks) == (0, 1, 2)  # for the simulator
 
 
 def test_reask_of_a_huge_answer_is_bounded() -> None:

@@ -1,7 +1,50 @@
 // Providers: list (config-file ones read-only), add/edit with an API key that is never shown again, test connection.
+// The types, their options and hints come from GET /v1/admin/providers/types (the provider registry).
 import { $, api, badge, fmtMs, h, requireSignIn, showError } from './console.js';
 
 let editing = null;
+let types = {};
+
+function kind(prop) {
+  if (prop.enum) return prop.enum.join(' | ');
+  if (prop.$ref) return 'mapping';
+  const kinds = prop.anyOf ? prop.anyOf.map(kind) : [].concat(prop.type ?? 'any');
+  return kinds.filter((k) => k && k !== 'null').map((k) => (k === 'object' ? 'mapping' : k)).join(' or ');
+}
+
+function optionHint(name, prop, schema, secret) {
+  let shape = kind(prop);
+  if (prop.$ref) {  // a nested mapping (breaker): list its own options
+    const nested = schema.$defs[prop.$ref.split('/').pop()].properties;
+    shape = `{${Object.entries(nested).map(([key, sub]) => `${key}: ${kind(sub)} = ${sub.default}`).join(', ')}}`;
+  } else if (prop.default !== undefined && prop.default !== null) {
+    shape += ` = ${JSON.stringify(prop.default)}`;
+  }
+  return h('li', { dataset: { option: name } }, h('code', {}, name), ` ${shape}`,
+    prop.description ? ` — ${prop.description}` : '', secret ? ' (secret: sent as a credential, never shown)' : '');
+}
+
+function showType() {
+  const type = types[$('#provider-type').value];
+  if (!type) return;
+  const { properties } = type.options;
+  $('#provider-type-hint').textContent = type.description;
+  $('#provider-base-url-label').hidden = !properties.base_url;
+  $('#provider-base-url').placeholder = properties.base_url?.default ?? properties.base_url?.description ?? '';
+  $('#provider-api-key-label').hidden = !properties.api_key;
+  $('#provider-option-hints').replaceChildren(...Object.entries(properties)
+    .filter(([name]) => name !== 'base_url' && name !== 'api_key')
+    .map(([name, prop]) => optionHint(name, prop, type.options, type.secrets.includes(name))));
+}
+
+async function loadTypes() {
+  const listed = (await api('/v1/admin/providers/types')).types;
+  types = Object.fromEntries(listed.map((type) => [type.name, type]));
+  const first = listed.find((type) => type.http) ?? listed[0];  // the form's default: a provider to connect to
+  $('#provider-type').replaceChildren(...listed.map((type) =>
+    h('option', { value: type.name, title: type.description, selected: type === first }, type.name)));
+  showType();
+}
 
 function settings(provider) {
   const entries = Object.entries(provider.options ?? {});
@@ -28,6 +71,7 @@ function edit(provider) {
   $('#provider-name').value = provider.name;
   $('#provider-name').readOnly = true;
   $('#provider-type').value = provider.type;
+  showType();
   const { base_url: baseUrl, ...rest } = provider.options ?? {};
   $('#provider-base-url').value = baseUrl ?? '';
   $('#provider-options').value = Object.keys(rest).length ? JSON.stringify(rest, null, 2) : '';
@@ -43,6 +87,7 @@ function reset() {
   $('#provider-form-title').textContent = 'Add a provider';
   $('#provider-api-key').placeholder = 'encrypted at rest, never shown';
   $('#provider-cancel').hidden = true;
+  showType();
 }
 
 async function load() {
@@ -71,9 +116,15 @@ $('#provider-form').addEventListener('submit', async (event) => {
     return;
   }
   if ($('#provider-base-url').value.trim()) options.base_url = $('#provider-base-url').value.trim();
-  const body = { type: $('#provider-type').value, options };
+  const type = $('#provider-type').value;
+  const credentials = {};
+  for (const name of types[type]?.secrets ?? []) {  // secrets typed into the JSON go where they are encrypted
+    if (name in options) { credentials[name] = options[name]; delete options[name]; }
+  }
   const apiKey = $('#provider-api-key').value;
-  if (apiKey) body.credentials = { api_key: apiKey };
+  if (apiKey) credentials.api_key = apiKey;
+  const body = { type, options };
+  if (Object.keys(credentials).length) body.credentials = credentials;
   try {
     if (editing) await api(`/v1/admin/providers/${encodeURIComponent(editing)}`, { method: 'PUT', body });
     else await api('/v1/admin/providers', { method: 'POST', body: { name: $('#provider-name').value.trim(), ...body } });
@@ -85,6 +136,7 @@ $('#provider-form').addEventListener('submit', async (event) => {
   }
 });
 
+$('#provider-type').addEventListener('change', showType);
 $('#provider-cancel').addEventListener('click', reset);
 
-if (requireSignIn()) load().catch(showError);
+if (requireSignIn()) loadTypes().then(load).catch(showError);

@@ -20,6 +20,8 @@ connection = config.attributes.get("connection")
 if connection is not None:
     run(connection)
 else:
-    engine = create_engine(config.get_main_option("sqlalchemy.url"))
+    url = config.get_main_option("sqlalchemy.url")
+    assert url, "alembic.ini names no sqlalchemy.url"
+    engine = create_engine(url)
     with engine.begin() as conn:
         run(conn)

@@ -1,0 +1,66 @@
+"""How a run (or the callback step, or a refusal) ended, and the one terminal event each ending is announced with.
+
+The same `Outcome` is recorded in the store, announced on the channel and handed to delivery (`finish`), and is
+rebuilt from a stored request for a subscriber whose log is no longer held (`terminal_from_store`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from sluice.events import ErrorEvent, ResponseEvent, WireEvent
+from sluice.lifecycle.states import COMPLETED, FAILED
+
+if TYPE_CHECKING:
+    from sluice.store import RequestRecord
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: str  # completed | failed | cancelled
+    data: Any = None
+    error: dict[str, str] | None = None
+    meta: dict[str, Any] = field(default_factory=dict)
+    first_token_at: datetime | None = None
+
+    @classmethod
+    def failed(cls, code: str, message: str, meta: dict[str, Any] | None = None) -> Outcome:
+        return cls(status=FAILED, error={"code": code, "message": message}, meta=meta or {})
+
+    @classmethod
+    def internal_error(cls, exc: BaseException) -> Outcome:
+        """A run that crashed inside the gateway: the client learns that much, the log has the traceback."""
+        return cls.failed("internal_error", f"the gateway failed: {type(exc).__name__}")
+
+    @classmethod
+    def of(cls, record: RequestRecord) -> Outcome:
+        """The outcome a finished request recorded."""
+        return cls(
+            status=record.status,
+            data=record.data,
+            error=record.error,
+            meta=record.meta or {},
+            first_token_at=record.first_token_at,
+        )
+
+    def terminal_event(self, *, ts: str | None = None, from_store: bool = False) -> ResponseEvent | ErrorEvent:
+        """`response` for a completed request, else `error`; `ts` and `from_store` for one rebuilt from the store."""
+        stamp = {"ts": ts} if ts is not None else {}
+        if self.status == COMPLETED:
+            return ResponseEvent(data=self.data, meta=self.meta, from_store=from_store, **stamp)
+        error = self.error or {"code": self.status, "message": f"the request was {self.status}"}
+        return ErrorEvent(code=error["code"], message=error["message"], from_store=from_store, **stamp)
+
+
+def terminal_from_store(record: RequestRecord) -> WireEvent:
+    """A finished request's terminal event rebuilt from the store, marked `from_store` (its log is no longer held).
+
+    It keeps its number when it was announced; one never announced (the gateway died between recording and
+    announcing) gets a number past any the run could have used, so numbers only move forward."""
+    completed = (record.completed_at or record.created_at).astimezone(UTC)
+    ts = completed.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    seq = record.terminal_seq or record.seq_reserved + 1
+    event = Outcome.of(record).terminal_event(ts=ts, from_store=True)
+    return WireEvent(seq, event.type, event.to_wire(seq), event)

@@ -1,0 +1,113 @@
+"""The worker without a server: a real SQLite store, the in-process broker, tasks chosen by the plan's kind."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sluice.broker.base import Job
+from sluice.broker.memory import MemoryBroker
+from sluice.events import DeltaEvent, Event, StatusEvent
+from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.plan import Plan
+from sluice.lifecycle.ports import ChannelWriter
+from sluice.lifecycle.states import QUEUED
+from sluice.settings import Settings
+from sluice.store import Store
+from sluice.store.database import create_engine, migrate
+from sluice.store.outcomes import StoredOutcome
+from sluice.worker import Worker
+from sluice.workflows.loader import load_catalog
+from sluice.workflows.model import Workflow
+from tests.store.test_requestlog import finished
+
+
+class Journal:
+    """What happened, in order, across the store and the broker."""
+
+    def __init__(self) -> None:
+        self.entries: list[str] = []
+
+
+class JournaledStore(Store):
+    def __init__(self, journal: Journal, *args: Any) -> None:
+        super().__init__(*args)
+        self.journal = journal
+
+    async def finish_request(self, request_id: str, outcome: Outcome, **kwargs: Any) -> bool:
+        self.journal.entries.append(f"record {outcome.status}")
+        return await super().finish_request(request_id, outcome, **kwargs)
+
+
+class JournaledBroker(MemoryBroker):
+    def __init__(self, journal: Journal) -> None:
+        super().__init__()
+        self.journal = journal
+
+    async def append(self, channel_id: str, event: Event) -> Any:
+        self.journal.entries.append(f"append {event.type}")
+        return await super().append(channel_id, event)
+
+
+async def echo(channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *,
+               streamed: bool) -> Outcome:  # fmt: skip
+    await channel.emit(DeltaEvent(text="echo"))
+    return Outcome(status="completed", data={"content": body["messages"][0]["content"]})
+
+
+@pytest.fixture
+async def parts(tmp_path: Path) -> AsyncIterator[tuple[Journal, JournaledStore, JournaledBroker]]:
+    journal = Journal()
+    store = JournaledStore(journal, create_engine(Settings(data_dir=tmp_path).resolved_database_url))
+    await migrate(store.engine)
+    yield journal, store, JournaledBroker(journal)
+    await store.aclose()
+
+
+async def queued(store: Store, broker: MemoryBroker, plan: Plan, request_id: str = "r1") -> None:
+    project = await store.ensure_project()
+    record = replace(finished(request_id, project), status=QUEUED, terminal_seq=None, completed_at=None, run_count=0)
+    record = replace(record, body={"workflow": "demo", "messages": [{"role": "user", "content": "hi"}]})
+    await store.insert_request(replace(record, plan=plan.to_record()))
+    await broker.open_log(request_id)
+
+
+async def events_of(broker: MemoryBroker, channel_id: str) -> list[Event]:
+    return [wire.event for wire in await broker.subscribe(channel_id, 0).next_batch(0)]
+
+
+async def test_the_worker_runs_the_task_of_the_plans_kind_and_finishes_in_order(parts: Any) -> None:
+    journal, store, broker = parts
+    await queued(store, broker, Plan(kind="chat"))
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))
+    assert journal.entries == ["append delta", "record completed", "append response"]  # recorded, then announced
+    stored = await store.get_request("r1")
+    assert stored is not None and stored.data == {"content": "hi"} and stored.terminal_seq == 2
+
+
+async def test_a_kind_this_gateway_cannot_run_fails_with_a_clear_error(parts: Any) -> None:
+    _, store, broker = parts
+    await queued(store, broker, Plan(kind="embeddings"))
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))
+    [end] = await events_of(broker, "r1")
+    assert (end.type, end.code) == ("error", "unsupported_request")  # type: ignore[attr-defined]
+
+
+async def test_a_reclaimed_job_announces_an_end_recorded_by_a_run_that_died(parts: Any) -> None:
+    journal, store, broker = parts
+    await queued(store, broker, Plan())
+    await broker.append("r1", StatusEvent(status="running"))
+    # The run that died: it recorded its end, and the gateway was killed before the announcement.
+    await StoredOutcome(store, "r1", expected=(QUEUED,)).record(Outcome(status="completed", data={"done": True}))
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))  # another instance claims the job
+    kinds = [e.type for e in await events_of(broker, "r1")]
+    assert kinds == ["status", "response"] and "append delta" not in journal.entries  # announced, not run again
+    stored = await store.get_request("r1")
+    assert stored is not None and stored.terminal_seq == 2
