@@ -6,7 +6,8 @@
 `concurrency` workers each keep one HTTP/1.1 keep-alive connection and send the same request back to back, until
 `requests` have been sent or `duration` seconds have passed (whichever comes first: every run is bounded). Latency is
 from the first byte sent to the last byte of the response; with `--stream`, `ttft` is to the first chunk carrying
-non-empty `content` (the role-only first chunk does not count). Only 127.0.0.1 targets are accepted.
+non-empty `content` or a tool call's non-empty `arguments` (the role-only first chunk does not count, nor a tool
+call's first piece that only names it). Only 127.0.0.1 targets are accepted.
 
 It speaks raw HTTP/1.1 over asyncio streams (uvloop when installed) rather than through httpx or aiohttp, because
 the client shares two cores with the servers it measures: every microsecond it spends is taken from them.
@@ -23,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-_CONTENT = re.compile(rb'"content":\s*"[^"]')
+_CONTENT = re.compile(rb'"(?:content|arguments)":\s*"[^"]')
 
 
 @dataclass
@@ -187,8 +188,29 @@ async def run_load(
     }
 
 
-def chat_body(model: str, stream: bool) -> dict[str, Any]:
-    return {"model": model, "stream": stream, "messages": [{"role": "user", "content": "How fast is this gateway?"}]}
+def chat_body(model: str, stream: bool, tools: bool = False) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "model": model,
+        "stream": stream,
+        "messages": [{"role": "user", "content": "How fast is this gateway?"}],
+    }
+    if tools:
+        body["tools"] = [WEATHER_TOOL]
+    return body
+
+
+WEATHER_TOOL = {
+    "type": "function",
+    "function": {
+        "name": "get_weather",
+        "description": "The current weather in a city.",
+        "parameters": {
+            "type": "object",
+            "properties": {"city": {"type": "string"}, "unit": {"type": "string", "enum": ["celsius", "fahrenheit"]}},
+            "required": ["city"],
+        },
+    },
+}
 
 
 def install_uvloop() -> None:

@@ -1,6 +1,7 @@
-"""A fast OpenAI-compatible mock upstream for benchmarks: `POST …/chat/completions`, streamed or not.
+"""A fast OpenAI-compatible mock upstream for benchmarks: `POST …/chat/completions`, streamed or not, with or without
+tools, and `POST …/embeddings`.
 
-    .venv/bin/python bench/mock_upstream.py [--port 0] [--chunks 20] [--pace-ms 0] [--ttft-ms 0]
+    .venv/bin/python bench/mock_upstream.py [--port 0] [--chunks 20] [--pace-ms 0] [--ttft-ms 0] [--dimensions 1536]
 
 Prints its base URL (`http://127.0.0.1:PORT/v1`) on the first line of stdout, then serves until killed.
 
@@ -15,12 +16,21 @@ cost in its own. It speaks just enough HTTP/1.1 (keep-alive, Content-Length bodi
   is the zero-delay mode: the whole stream is written at once.
 - `--hold`: streams wait (after the role chunk) until someone calls `POST /_release`, so a benchmark can connect all
   its subscribers to idle channels first (the fan-out scenario).
+- A chat request with `tools` is answered with a call of its first tool instead of text: streamed, a first
+  `tool_calls` delta with the call's id and name, then its arguments (a JSON object) in N pieces (`--chunks`), then
+  `finish_reason: tool_calls`; not streamed, one `tool_calls` message. The tool's name does not change the bytes
+  (always `get_weather`), so they are rendered once too.
+- `POST …/embeddings`: OpenAI's embeddings answer, one vector per input (a string or a list of strings) of
+  `dimensions` floats (the request's, else `--dimensions`), as floats or, with `encoding_format: base64`, as the
+  base64 of little-endian float32 bytes. Rendered once per (inputs, dimensions, encoding) and kept.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import base64
+import struct
 import sys
 import time
 
@@ -74,8 +84,72 @@ class Replies:
         self.finish = event([{"index": 0, "delta": {}, "finish_reason": "stop"}])
         self.usage = event([], usage=usage)
         self.done = _chunked(b"data: [DONE]\n\n") + b"0\r\n\r\n"
+        # Tools: a call of `get_weather` whose arguments stream in `chunks` pieces.
+        arguments = orjson.dumps({"city": "".join(_WORDS[:chunks]).strip(), "unit": "celsius"}).decode()
+        size = -(-len(arguments) // max(chunks, 1))
+        pieces = [arguments[i : i + size] for i in range(0, len(arguments), size)]
+        call = {"index": 0, "id": "call_mock", "type": "function", "function": {"name": "get_weather", "arguments": ""}}
+        self.tool_first = event([{"index": 0, "delta": {"tool_calls": [call]}, "finish_reason": None}])
+        self.tool_deltas = [
+            event(
+                [
+                    {
+                        "index": 0,
+                        "delta": {"tool_calls": [{"index": 0, "function": {"arguments": p}}]},
+                        "finish_reason": None,
+                    }
+                ]
+            )
+            for p in pieces
+        ]
+        self.tool_finish = event([{"index": 0, "delta": {}, "finish_reason": "tool_calls"}])
+        whole_call = {
+            "id": "call_mock",
+            "type": "function",
+            "function": {"name": "get_weather", "arguments": arguments},
+        }
+        message = {"role": "assistant", "content": None, "tool_calls": [whole_call]}
+        tool_body = orjson.dumps(
+            {
+                "id": "chatcmpl-mock",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": "mock",
+                "choices": [{"index": 0, "message": message, "finish_reason": "tool_calls", "logprobs": None}],
+                "usage": usage,
+            }
+        )
+        self.tool_complete = _response(b"application/json", tool_body)
+        self.embeddings: dict[tuple[int, int, bool], bytes] = {}
         self.released = b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n"
         self.not_found = b"HTTP/1.1 404 Not Found\r\ncontent-type: application/json\r\ncontent-length: 2\r\n\r\n{}"
+
+    def embedding(self, count: int, dimensions: int, packed: bool) -> bytes:
+        """The embeddings answer for `count` inputs (rendered on first use, then kept)."""
+        key = (count, dimensions, packed)
+        found = self.embeddings.get(key)
+        if found is None:
+            data = []
+            for index in range(count):
+                vector = [round(((index * 31 + j * 7) % 1000) / 1000 - 0.5, 6) for j in range(dimensions)]
+                encoded = base64.b64encode(struct.pack(f"<{dimensions}f", *vector)).decode() if packed else vector
+                data.append({"object": "embedding", "index": index, "embedding": encoded})
+            tokens = 8 * count
+            body = {
+                "object": "list",
+                "data": data,
+                "model": "mock",
+                "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+            }
+            found = self.embeddings[key] = _response(b"application/json", orjson.dumps(body))
+        return found
+
+
+def _response(content_type: bytes, body: bytes) -> bytes:
+    return (
+        b"HTTP/1.1 200 OK\r\ncontent-type: " + content_type + b"\r\ncontent-length: " + str(len(body)).encode()
+        + b"\r\n\r\n" + body
+    )  # fmt: skip
 
 
 def _content_length(head: bytes) -> int:
@@ -91,8 +165,11 @@ def _chunked(payload: bytes) -> bytes:
 
 
 class MockProtocol(asyncio.Protocol):
-    def __init__(self, replies: Replies, pace: float, ttft: float, hold: asyncio.Event | None = None) -> None:
+    def __init__(
+        self, replies: Replies, pace: float, ttft: float, hold: asyncio.Event | None = None, dimensions: int = 1536
+    ) -> None:
         self.replies, self.pace, self.ttft, self.hold = replies, pace, ttft, hold
+        self.dimensions = dimensions
         self.buffer = b""
         self.transport: asyncio.Transport | None = None
         self.busy: asyncio.Task[None] | None = None  # a paced stream being written; requests wait behind it
@@ -125,47 +202,70 @@ class MockProtocol(asyncio.Protocol):
                 self.hold.set()
                 self.transport.write(self.replies.released)
                 continue
-            if not head.startswith(b"post") or b"/chat/completions" not in head[: head.find(b"\r\n")]:
+            line = head[: head.find(b"\r\n")]
+            if head.startswith(b"post") and b"/embeddings" in line:
+                request = orjson.loads(body) if body else {}
+                texts = request.get("input")
+                count = 1 if isinstance(texts, str) else len(texts or ())
+                dimensions = int(request.get("dimensions") or self.dimensions)
+                packed = request.get("encoding_format") == "base64"
+                self.transport.write(self.replies.embedding(count, dimensions, packed))
+                continue
+            if not head.startswith(b"post") or b"/chat/completions" not in line:
                 self.transport.write(self.replies.not_found)
                 continue
             request = orjson.loads(body) if body else {}
+            tools = bool(request.get("tools"))
             if not request.get("stream"):
-                self.transport.write(self.replies.complete)
+                self.transport.write(self.replies.tool_complete if tools else self.replies.complete)
                 continue
             usage = bool((request.get("stream_options") or {}).get("include_usage"))
             if self.pace or self.ttft or (self.hold is not None and not self.hold.is_set()):
-                self.busy = asyncio.ensure_future(self._paced(usage))
+                self.busy = asyncio.ensure_future(self._paced(usage, tools))
                 return
             replies = self.replies
-            parts = [replies.stream_head, replies.role, *replies.deltas, replies.finish]
+            if tools:
+                parts = [
+                    replies.stream_head,
+                    replies.role,
+                    replies.tool_first,
+                    *replies.tool_deltas,
+                    replies.tool_finish,
+                ]
+            else:
+                parts = [replies.stream_head, replies.role, *replies.deltas, replies.finish]
             if usage:
                 parts.append(replies.usage)
             parts.append(replies.done)
             self.transport.write(b"".join(parts))
 
-    async def _paced(self, usage: bool) -> None:
+    async def _paced(self, usage: bool, tools: bool = False) -> None:
         replies, transport = self.replies, self.transport
         assert transport is not None
-        transport.write(replies.stream_head + replies.role)
+        transport.write(replies.stream_head + replies.role + (replies.tool_first if tools else b""))
         if self.hold is not None:
             await self.hold.wait()
         if self.ttft:
             await asyncio.sleep(self.ttft)
-        for index, delta in enumerate(replies.deltas):
+        for index, delta in enumerate(replies.tool_deltas if tools else replies.deltas):
             if index and self.pace:
                 await asyncio.sleep(self.pace)
             transport.write(delta)
-        transport.write(replies.finish + (replies.usage if usage else b"") + replies.done)
+        finish = replies.tool_finish if tools else replies.finish
+        transport.write(finish + (replies.usage if usage else b"") + replies.done)
         self.busy = None
         self._serve_buffered()
 
 
-async def serve(port: int, chunks: int, pace_ms: float, ttft_ms: float, hold: bool) -> None:
+async def serve(port: int, chunks: int, pace_ms: float, ttft_ms: float, hold: bool, dimensions: int = 1536) -> None:
     replies = Replies(chunks)
     loop = asyncio.get_running_loop()
     released = asyncio.Event() if hold else None
     server = await loop.create_server(
-        lambda: MockProtocol(replies, pace_ms / 1000, ttft_ms / 1000, released), "127.0.0.1", port, backlog=4096
+        lambda: MockProtocol(replies, pace_ms / 1000, ttft_ms / 1000, released, dimensions),
+        "127.0.0.1",
+        port,
+        backlog=4096,
     )
     bound = server.sockets[0].getsockname()[1]
     print(f"http://127.0.0.1:{bound}/v1", flush=True)
@@ -180,6 +280,7 @@ def main() -> None:
     parser.add_argument("--pace-ms", type=float, default=0.0)
     parser.add_argument("--ttft-ms", type=float, default=0.0)
     parser.add_argument("--hold", action="store_true", help="streams wait for POST /_release")
+    parser.add_argument("--dimensions", type=int, default=1536, help="of an embedding the request gives no size for")
     args = parser.parse_args()
     try:
         import uvloop
@@ -188,7 +289,7 @@ def main() -> None:
     except ImportError:  # pragma: no cover - Windows
         runner = asyncio.run
     try:
-        runner(serve(args.port, args.chunks, args.pace_ms, args.ttft_ms, args.hold))
+        runner(serve(args.port, args.chunks, args.pace_ms, args.ttft_ms, args.hold, args.dimensions))
     except KeyboardInterrupt:
         sys.exit(0)
 

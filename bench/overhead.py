@@ -1,14 +1,16 @@
-"""Scenarios 1, 2 and 5: what a gateway adds to an OpenAI-shaped call, direct vs Sluice (vs LiteLLM), same run.
+"""Scenarios 1, 2 and 5: what a gateway adds to an OpenAI-shaped call, direct vs Sluice (vs LiteLLM), same run;
+and, with `--mode tools`, scenario 6: the same streamed call with `tools`, answered with a tool call whose arguments
+stream in `--chunks` pieces (the report's key is then `tools`).
 
     .venv/bin/python bench/overhead.py [--concurrency 1 16 64 256] [--repeats 3] [--seconds 3] [--litellm]
-                                       [--stream | --no-stream] [--json bench/results/overhead.json]
+                                       [--mode sync|stream|both|tools] [--json bench/results/overhead.json]
 
 The same client (bench/loadgen.py) sends the same `POST /v1/chat/completions` to: the mock upstream directly, Sluice
 (a workflow `bench` whose only provider is the mock, called as `model: bench`) and, with `--litellm`, the LiteLLM proxy
 (one worker, model `bench` = the mock). For each concurrency the targets take turns, `repeats` times, and the table
 shows medians of the repeats: latency p50/p99, the overhead (through - direct, p50 and p99), requests/s, and the
-ratios Sluice/LiteLLM. Streaming adds time to the first content chunk (TTFT). Each run is bounded by `--requests`
-and `--seconds`.
+ratios Sluice/LiteLLM. Streaming adds time to the first content chunk (TTFT; with tools, the first piece of the
+call's arguments). Each run is bounded by `--requests` and `--seconds`.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ import sys
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _servers import LITELLM_KEY, WORKFLOW, litellm_proxy, mock_upstream, sluice_gateway
@@ -61,6 +65,7 @@ async def measure(
     seconds: float,
     requests: int,
     rate: float | None = None,
+    tools: bool = False,
 ) -> dict[str, Any]:
     results: dict[str, Any] = {}
     for level in concurrency:
@@ -71,7 +76,7 @@ async def measure(
                 runs[name].append(
                     await run_load(
                         url,
-                        chat_body(model, stream),
+                        chat_body(model, stream, tools),
                         concurrency=level,
                         requests=max(requests, level * 4),
                         duration=seconds,
@@ -87,6 +92,14 @@ async def measure(
                     results[str(level)]["direct"], results[str(level)][name]
                 )
     return results
+
+
+def answers_with_a_tool_call(url: str, key: str | None, model: str) -> bool:
+    """One streamed request with tools: does the answer stream a tool call? (A gateway that drops the tools answers
+    text instead, and its figures would not be about tools at all.)"""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    answer = httpx.post(url, json=chat_body(model, True, tools=True), headers=headers, timeout=30)
+    return answer.status_code == 200 and '"tool_calls"' in answer.text and '"get_weather"' in answer.text
 
 
 def overhead(direct: dict[str, Any], through: dict[str, Any]) -> dict[str, float | None]:
@@ -144,11 +157,14 @@ def main() -> None:
     parser.add_argument("--litellm", action="store_true", help="also measure the LiteLLM proxy (scenario 5)")
     parser.add_argument("--paced-rate", type=float, default=200.0, help="requests/s of the paced run; 0: none")
     parser.add_argument("--paced-concurrency", type=int, default=64)
-    parser.add_argument("--mode", choices=["sync", "stream", "both"], default="both")
+    parser.add_argument(
+        "--mode", choices=["sync", "stream", "both", "tools"], default="both", help="tools: streamed, with tools"
+    )
     parser.add_argument("--json", type=Path, default=Path(__file__).parent / "results" / "overhead.json")
     args = parser.parse_args()
     install_uvloop()
-    modes = [False, True] if args.mode == "both" else [args.mode == "stream"]
+    tools = args.mode == "tools"
+    modes = [False, True] if args.mode == "both" else [args.mode in ("stream", "tools")]
     report: dict[str, Any] = {"chunks": args.chunks, "repeats": args.repeats, "seconds": args.seconds}
     with ExitStack() as stack:
         upstream = stack.enter_context(mock_upstream(chunks=args.chunks))
@@ -160,8 +176,17 @@ def main() -> None:
         if args.litellm:
             litellm_url = stack.enter_context(litellm_proxy(upstream))
             targets["litellm"] = (f"{litellm_url}/v1/chat/completions", LITELLM_KEY)
+        if tools:
+            verified = {
+                name: answers_with_a_tool_call(url, key, "mock" if name == "direct" else WORKFLOW)
+                for name, (url, key) in targets.items()
+            }
+            report["tools_verified"] = verified
+            for name, ok in verified.items():
+                if not ok:
+                    print(f"! {name}: the answer has no tool call (the tools were not passed on?)", file=sys.stderr)
         for stream in modes:
-            name = "stream" if stream else "sync"
+            name = "tools" if tools else "stream" if stream else "sync"
             results = asyncio.run(
                 measure(
                     targets,
@@ -170,11 +195,13 @@ def main() -> None:
                     repeats=args.repeats,
                     seconds=args.seconds,
                     requests=args.requests,
+                    tools=tools,
                 )
             )
             report[name] = results
+            how = "streaming with tools" if tools else "streaming" if stream else "non-streaming"
             print_table(
-                f"{'streaming' if stream else 'non-streaming'} /v1/chat/completions, {args.chunks} chunks, "
+                f"{how} /v1/chat/completions, {args.chunks} {'argument pieces' if tools else 'chunks'}, "
                 f"medians of {args.repeats} runs (+ = overhead over direct)",
                 results,
                 stream,
@@ -192,6 +219,7 @@ def main() -> None:
                         seconds=args.seconds,
                         requests=args.requests,
                         rate=args.paced_rate,
+                        tools=tools,
                     )
                 )
                 report[f"{name}_paced"] = {"rate": args.paced_rate, **results}

@@ -41,17 +41,20 @@ def overhead_tables(data: dict[str, Any]) -> list[str]:
         ("sync_paced", "Non-streaming, paced"),
         ("stream", "Streaming"),
         ("stream_paced", "Streaming, paced"),
+        ("tools", "Streaming a tool call"),
+        ("tools_paced", "Streaming a tool call, paced"),
     ):
         if mode not in data:
             continue
-        stream = mode.startswith("stream")
+        stream = mode.startswith(("stream", "tools"))
         how = (
             f"open loop at {data[mode]['rate']:g} requests/s"
             if mode.endswith("paced")
             else "closed loop: each connection sends as soon as it has its answer"
         )
+        pieces = "argument pieces, `tools` in the request" if mode.startswith("tools") else "chunks"
         lines += [
-            f"**{title}** `POST /v1/chat/completions` ({data['chunks']} chunks, {how}, medians of "
+            f"**{title}** `POST /v1/chat/completions` ({data['chunks']} {pieces}, {how}, medians of "
             f"{data['repeats']} runs; + = added over the direct call, same run)",
             "",
         ]
@@ -89,6 +92,25 @@ def overhead_tables(data: dict[str, Any]) -> list[str]:
                 )
         lines.append("")
     return lines
+
+
+def embeddings_table(data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"**Embeddings** `POST /v1/embeddings` ({data['inputs']} inputs x {data['dimensions']} dimensions, closed "
+        f"loop, medians of {data['repeats']} runs; + = added over the direct call, same run)",
+        "",
+        "| encoding | conc | target | p50 ms | p99 ms | +p50 ms | +p99 ms | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for encoding in ("base64", "float"):
+        for level, row in data.get(encoding, {}).items():
+            for name, v in row.items():
+                extra = v.get("overhead", {})
+                lines.append(
+                    f"| {encoding} | {level} | {name} | {_f(v['p50_ms'])} | {_f(v['p99_ms'])} | "
+                    f"{_f(extra.get('p50_ms'))} | {_f(extra.get('p99_ms'))} | {_f(v['rps'], 0)} | {v['errors']} |"
+                )
+    return [*lines, ""]
 
 
 def async_table(data: dict[str, Any]) -> list[str]:
@@ -294,8 +316,13 @@ fig.savefig(out, dpi=110)
 def main() -> None:
     sections: list[str] = []
     overhead, async_ws, fanout = load("overhead"), load("async_ws"), load("fanout")
+    tools, embeddings = load("tools"), load("embeddings")
     if overhead:
         sections += overhead_tables(overhead)
+    if tools:
+        sections += overhead_tables(tools)
+    if embeddings:
+        sections += embeddings_table(embeddings)
     if async_ws is not None:
         sections += async_table(async_ws)
     if fanout is not None:

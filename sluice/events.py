@@ -82,6 +82,18 @@ class DeltaEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ToolCallEvent(Event):
+    """A piece of a tool call as it streams: the first piece of call `index` has its `id` and `name`, later ones
+    more of its `arguments` (JSON text), as Chat Completions streams `tool_calls[index]`."""
+
+    type: ClassVar[str] = "tool_call"
+    index: int
+    id: str | None = None
+    name: str | None = None
+    arguments: str = ""
+
+
+@dataclass(frozen=True, kw_only=True)
 class PartialEvent(Event):
     type: ClassVar[str] = "partial"
     data: Any
@@ -159,6 +171,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         StatusEvent,
         AttemptEvent,
         DeltaEvent,
+        ToolCallEvent,
         PartialEvent,
         ResetEvent,
         FailoverEvent,

@@ -27,12 +27,12 @@ from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
 from sluice.ids import new_request_id
 from sluice.keycache import KeyCache
-from sluice.lifecycle.plan import Plan, plan_for
+from sluice.lifecycle.plan import CHAT, Plan, plan_for
 from sluice.lifecycle.states import QUEUED, RUNNING
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
-from sluice.passthrough import PassThrough
+from sluice.passthrough import Finished, PassThrough
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.settings import Settings
@@ -71,7 +71,7 @@ class Submission:
     record: RequestRecord
     replayed: bool = False
     # A pass-through's run in this process; it ends with the terminal event (see `PassThrough.start`).
-    run: asyncio.Task[WireEvent | None] | None = None
+    run: asyncio.Task[Finished] | None = None
 
 
 class Gateway:
@@ -169,12 +169,14 @@ class Gateway:
         idempotency_key: str | None = None,
         durable: bool = True,
         streamed: bool = True,
+        kind: str = CHAT,
     ) -> Submission:
         """Durably record and queue a request. Returns only once a restart could not lose it.
 
         `durable=False` (the pass-through of `/v1/chat/completions`, see `sluice.passthrough`): run it at once in this
         process and record it when it has finished, if nothing happens after its answer (else: durable anyway).
         `streamed=False` (a pass-through's caller wants the answer whole): providers may answer in one piece.
+        `kind`: the request kind (`sluice.lifecycle.plan.KINDS`), which task runs it.
         """
         workflow_name = body["workflow"]
         workflow = self.catalog.workflow(workflow_name)
@@ -183,7 +185,7 @@ class Gateway:
             raise NotFound(
                 f"workflow {workflow_name!r} does not exist; known workflows: {known}", code="workflow_not_found"
             )
-        plan = plan_for(body, workflow)
+        plan = plan_for(body, workflow, kind)
         await self.delivery.check_request(principal.project_id, plan)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}

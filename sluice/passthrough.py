@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from sluice.broker.base import Broker
 from sluice.broker.errors import LogLost
@@ -38,19 +39,28 @@ from sluice.workflows.model import Workflow
 log = logging.getLogger("sluice.worker")
 
 
+@dataclass(frozen=True)
+class Finished:
+    """A pass-through's end: its terminal event as the channel has it (None if the log had already ended), and the
+    outcome, with the result kept off the log (`Outcome.result`)."""
+
+    wire: WireEvent | None
+    outcome: Outcome
+
+
 class PassThrough:
     def __init__(self, broker: Broker, store: Store, providers: ProviderPool) -> None:
         self.broker = broker
         self.log = RequestLog(store)
         # The run's attempts go to the write-behind log, not to the store.
         self.tasks: Mapping[str, Task] = tasks_for(Runner(providers, self.log, broker))
-        self._tasks: set[asyncio.Task[WireEvent | None]] = set()
+        self._tasks: set[asyncio.Task[Finished]] = set()
 
     async def start(
         self, record: RequestRecord, workflow: Workflow, plan: Plan, *, streamed: bool = True
-    ) -> asyncio.Task[WireEvent | None]:
-        """Open the request's channel and start its run: the task ends with the terminal event as the channel has it
-        (None if the log had already ended). A caller may follow the channel instead, like any subscriber.
+    ) -> asyncio.Task[Finished]:
+        """Open the request's channel and start its run: the task ends with its `Finished`. A caller may follow the
+        channel instead, like any subscriber.
         `streamed=False`: see `Runner.run`."""
         await self.broker.open_log(record.id)
         # The same lifecycle on the channel as a queued request (and `sluice_requests_received` counts it).
@@ -60,7 +70,7 @@ class PassThrough:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    async def _run(self, record: RequestRecord, workflow: Workflow, plan: Plan, streamed: bool) -> WireEvent | None:
+    async def _run(self, record: RequestRecord, workflow: Workflow, plan: Plan, streamed: bool) -> Finished:
         bind_request_id(record.id)
         channel = Channel(self.broker, None, record.id, record.seq_reserved)  # no durable row to keep ahead
         try:
@@ -71,7 +81,7 @@ class PassThrough:
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)
             outcome = Outcome.internal_error(exc)
-        return await finish(outcome, self.log.outcome(record), channel)
+        return Finished(await finish(outcome, self.log.outcome(record), channel), outcome)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

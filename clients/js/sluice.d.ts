@@ -24,6 +24,13 @@ interface BaseEvent<T extends string> {
 export type StatusEvent = BaseEvent<'status'> & { status: RequestStatus };
 export type AttemptEvent = BaseEvent<'attempt'> & { provider: string; model: string; attempt: number };
 export type DeltaEvent = BaseEvent<'delta'> & { text: string };
+/** A piece of a tool call: the first piece of call `index` has `id` and `name`, later ones more `arguments`. */
+export type ToolCallEvent = BaseEvent<'tool_call'> & {
+  index: number;
+  id: string | null;
+  name: string | null;
+  arguments: string;
+};
 export type PartialEvent<M = Record<string, unknown>> = BaseEvent<'partial'> & { data: Partial<M> };
 export type ResetEvent = BaseEvent<'reset'> & { reason: string };
 export type FailoverEvent = BaseEvent<'failover'> & { from: string; to: string; error: string };
@@ -43,12 +50,20 @@ export type ChannelEvent<M = Record<string, unknown>> =
   | StatusEvent
   | AttemptEvent
   | DeltaEvent
+  | ToolCallEvent
   | PartialEvent<M>
   | ResetEvent
   | FailoverEvent
   | WebhookEvent
   | ResponseEvent<M>
   | ErrorEvent;
+
+export interface ToolCall {
+  id: string | null;
+  name: string;
+  /** JSON text; complete once the call is (when the next call starts, or at the terminal event). */
+  arguments: string;
+}
 
 export interface SluiceError {
   code: string;
@@ -64,6 +79,9 @@ export interface ChannelState<M = Record<string, unknown>> {
   message: Partial<M> | M | null;
   /** Raw generated text of the current attempt (from `delta` events). */
   text: string;
+  /** The tools the model is calling, as they stream (`tool_call` events), then as the final answer has them:
+   * show "calling get_weather…" from `name` before `arguments` is complete JSON. */
+  toolCalls: ToolCall[];
   meta: Record<string, unknown> | null;
   error: SluiceError | null;
   /** Every event received, in order. */

@@ -11,6 +11,7 @@ export function initialState(channelId = null) {
     status: channelId ? 'connecting' : 'idle',
     message: null,
     text: '',
+    toolCalls: [],
     meta: null,
     error: null,
     events: [],
@@ -38,6 +39,9 @@ export function applyEvent(state, event) {
     case 'delta':
       next.text = state.text + event.text;
       break;
+    case 'tool_call':
+      next.toolCalls = withToolCallPiece(state.toolCalls, event);
+      break;
     case 'partial':
       next.message = event.data;
       break;
@@ -45,10 +49,18 @@ export function applyEvent(state, event) {
       // A failover or a repair threw away what the last attempt streamed: so does the user's screen.
       next.text = '';
       next.message = null;
+      next.toolCalls = [];
       break;
     case 'response':
       next.message = event.data;
       next.meta = event.meta ?? null;
+      if (Array.isArray(event.data?.tool_calls)) {
+        next.toolCalls = event.data.tool_calls.map((call) => ({
+          id: call.id,
+          name: call.function?.name ?? '',
+          arguments: call.function?.arguments ?? '',
+        }));
+      }
       next.status = 'completed';
       next.done = true;
       break;
@@ -60,6 +72,21 @@ export function applyEvent(state, event) {
     default:
       break; // failover, webhook and future types: kept in `events` only
   }
+  return next;
+}
+
+/**
+ * The calls streamed so far with one more piece: the first piece of call `index` names it (`id`, `name`), later
+ * ones add to its `arguments` (JSON text, complete once the call is).
+ */
+function withToolCallPiece(calls, event) {
+  const next = calls.slice();
+  const current = next[event.index] ?? { id: null, name: '', arguments: '' };
+  next[event.index] = {
+    id: current.id ?? event.id ?? null,
+    name: current.name || event.name || '',
+    arguments: current.arguments + (event.arguments ?? ''),
+  };
   return next;
 }
 

@@ -17,6 +17,8 @@ from sluice.api import (
     admin_workflows,
     callbacks,
     channels,
+    embeddings,
+    models,
     openai_compat,
     ops,
     requests,
@@ -60,6 +62,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(requests.router)
     app.include_router(openai_compat.router)
+    app.include_router(embeddings.router)
+    app.include_router(models.router)
     app.include_router(channels.router)
     app.include_router(phoenix_socket.router)
     app.include_router(callbacks.router)

@@ -4,9 +4,10 @@ It is the route a gateway's speed is judged on (docs/performance.md), and on it 
 its middleware, router, dependency solving and request object — cost as much CPU as the gateway's own work (the
 profile is in docs/performance.md). So `SluiceAPI` hands it to `HotPath` before all that, which keeps the route's
 contract: the same API-key check and rate limit (`principal_for`), body model, validation messages, body size limit
-and error bodies, and the same handler (`openai_compat.complete`). FastAPI still declares the route, which documents
-it in `/openapi.json`. The channel WebSocket is handed over the same way, for the memory an idle subscriber holds
-and the cost of each frame (see `serve_channel_socket`). Every other request goes through FastAPI as before.
+and error bodies (OpenAI's shape: `sluice.api.errors`), and the same handler (`openai_compat.complete`). FastAPI
+still declares the route, which documents it in `/openapi.json`. The channel WebSocket is handed over the same way,
+for the memory an idle subscriber holds and the cost of each frame (see `serve_channel_socket`). Every other request
+goes through FastAPI as before.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from starlette.websockets import WebSocket
 
 from sluice.api.auth import bearer_key, principal_for
 from sluice.api.channels import channel_socket
-from sluice.api.errors import describe_validation_error, error_response
+from sluice.api.errors import openai_error_response, validation_error_response
 from sluice.api.limits import over_limit_message
 from sluice.api.openai_compat import ChatCompletionRequest, complete
 from sluice.errors import PayloadTooLarge, SluiceError
@@ -98,14 +99,14 @@ class HotPath:
             request = ChatCompletionRequest.model_validate_json(body)
             return await complete(gateway, request, principal)
         except ValidationError as exc:
-            return error_response(422, "invalid_request", describe_validation_error(exc.errors()))
+            return validation_error_response(PATH, exc.errors())  # 400 with `param`, as FastAPI's handler answers
         except SluiceError as exc:
-            return error_response(exc.status_code, exc.code, exc.message, headers=getattr(exc, "headers", None))
+            return openai_error_response(exc.status_code, exc.code, exc.message, getattr(exc, "headers", None))
         except ClientGone:
             raise
         except Exception:
             log.exception("unhandled error")
-            return error_response(500, "internal_error", "the gateway failed to handle this request")
+            return openai_error_response(500, "internal_error", "the gateway failed to handle this request")
 
 
 async def read_body(receive: Receive, declared_length: bytes | None, max_bytes: int) -> bytes:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sluice.api.errors import error_response
+from sluice.api.errors import error_response_at
 
 
 def over_limit_message(max_bytes: int) -> str:
@@ -27,7 +27,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers") or []).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await error_response(413, "payload_too_large", self.message)(scope, receive, send)
+            await error_response_at(scope["path"], 413, "payload_too_large", self.message)(scope, receive, send)
             return
         received = 0
 

@@ -6,22 +6,17 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-
-class ChatMessage(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    role: Literal["system", "user", "assistant", "tool"]
-    content: str = Field(max_length=200_000)
+from sluice.api.conversation import Conversation
 
 
-class AIRequest(BaseModel):
-    """A request to run a workflow. Unknown top-level fields are accepted and kept with the request (ModelRiver
-    clients send such fields and get them back as `customer_data`)."""
+class AIRequest(Conversation):
+    """A request to run a workflow. `messages`, `tools`, `tool_choice` and `parallel_tool_calls` are Chat
+    Completions' (text and image parts, tool calls and results). Unknown top-level fields are accepted and kept with
+    the request (ModelRiver clients send such fields and get them back as `customer_data`)."""
 
     model_config = ConfigDict(extra="allow")
 
     workflow: str = Field(min_length=1, max_length=200, description="Name of the workflow to run.")
-    messages: list[ChatMessage] = Field(min_length=1, max_length=1000)
     delivery_method: Literal["websocket", "webhook", "none"] = "websocket"
     webhook_url: str | None = Field(default=None, max_length=2048)
     events: list[str] = Field(default_factory=list, max_length=20)

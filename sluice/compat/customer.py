@@ -41,6 +41,10 @@ REQUEST_FIELDS = frozenset(
         "top_p",
         "stop",
         "seed",
+        "tools",
+        "tool_choice",
+        "parallel_tool_calls",
+        "passthrough",
     }
 )
 

@@ -86,12 +86,16 @@ def text_of(data: Any) -> str:
 def raw_completion(channel_id: str, data: Any, meta: dict[str, Any]) -> dict[str, Any]:
     """The raw format: what the provider's Chat Completions API would have answered (OpenAI's shape for every
     provider, so one parser fits; the structured object is the message content, as JSON)."""
+    message: dict[str, Any] = {"role": "assistant", "content": text_of(data)}
+    if isinstance(data, dict) and data.get("tool_calls") and not meta.get("structured_output"):
+        message = {"role": "assistant", "content": data.get("content") or None, "tool_calls": data["tool_calls"]}
+    finish = meta.get("finish_reason") or "stop"
     return {
         "id": f"chatcmpl-{channel_id}",
         "object": "chat.completion",
         "created": int(time.time()),
         "model": meta.get("model"),
-        "choices": [{"index": 0, "message": {"role": "assistant", "content": text_of(data)}, "finish_reason": "stop"}],
+        "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": usage_of(meta),
     }
 

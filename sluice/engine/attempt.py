@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+import uuid
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 from dataclasses import dataclass, field
@@ -17,9 +18,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.engine.ports import ChannelWriter
-from sluice.events import DeltaEvent, PartialEvent
+from sluice.events import DeltaEvent, PartialEvent, ToolCallEvent
 from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken
+from sluice.providers.messages import ToolCall, ToolCallDelta
 from sluice.structured import PartialStream
 
 log = logging.getLogger("sluice.engine")
@@ -34,19 +36,50 @@ class Deadlines:
 
 
 @dataclass
+class _Call:
+    """A tool call being streamed: its id and name from the first piece, its arguments from every piece."""
+
+    id: str | None = None
+    name: str = ""
+    arguments: list[str] = field(default_factory=list)
+
+
+@dataclass
 class Progress:
     parts: list[str] = field(default_factory=list)
+    calls: dict[int, _Call] = field(default_factory=dict)  # by the call's index in the answer
     usage: Usage | None = None
+    finish_reason: str | None = None
     ttft_ms: float | None = None
     first_token_at: datetime | None = None
 
     @property
     def streamed(self) -> bool:
-        return bool(self.parts)
+        return bool(self.parts or self.calls)
 
     @property
     def text(self) -> str:
         return "".join(self.parts)
+
+    def add_call(self, delta: ToolCallDelta) -> None:
+        call = self.calls.setdefault(delta.index, _Call())
+        call.id = call.id or delta.id
+        call.name = call.name or delta.name or ""
+        if delta.arguments:
+            call.arguments.append(delta.arguments)
+
+    def first_token(self, started: float) -> None:
+        if self.ttft_ms is None:
+            self.ttft_ms = (time.perf_counter() - started) * 1000
+            self.first_token_at = datetime.now(UTC)
+
+    def tool_calls(self) -> list[ToolCall]:
+        """The calls the answer made, in order (a call its provider gave no id gets a new one, unique across turns:
+        the next turn's tool result names it)."""
+        return [
+            ToolCall(id=call.id or f"call_{uuid.uuid4().hex[:24]}", name=call.name, arguments="".join(call.arguments))
+            for _, call in sorted(self.calls.items())
+        ]
 
 
 async def within_deadlines(
@@ -80,7 +113,7 @@ async def within_deadlines(
                 # An adapter that chokes on an unexpected response shape fails this attempt, not the whole request.
                 log.exception("%s: the adapter failed on the provider's response", label)
                 raise StreamBroken(f"{label}: unexpected response ({type(exc).__name__})") from exc
-            seen_text = seen_text or bool(chunk.text)
+            seen_text = seen_text or bool(chunk.text) or bool(chunk.tool_calls)
             yield chunk
 
 
@@ -99,11 +132,18 @@ async def stream_attempt(
         async for chunk in chunks:
             if chunk.usage is not None:
                 progress.usage = chunk.usage
+            if chunk.finish_reason is not None:
+                progress.finish_reason = chunk.finish_reason
+            if chunk.tool_calls:
+                progress.first_token(started)
+                for delta in chunk.tool_calls:
+                    progress.add_call(delta)
+                    await channel.emit(
+                        ToolCallEvent(index=delta.index, id=delta.id, name=delta.name, arguments=delta.arguments)
+                    )
             if not chunk.text:
                 continue
-            if progress.ttft_ms is None:
-                progress.ttft_ms = (time.perf_counter() - started) * 1000
-                progress.first_token_at = datetime.now(UTC)
+            progress.first_token(started)
             progress.parts.append(chunk.text)
             await channel.emit(DeltaEvent(text=chunk.text))
             if partial is not None and (update := partial.feed(chunk.text)) is not None:

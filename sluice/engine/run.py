@@ -64,6 +64,11 @@ def build_request(
         system=chat.system or workflow.system,
         schema=workflow.schema,
         params={**entry.params, **chat.params},
+        tools=chat.tools,
+        tool_choice=chat.tool_choice,
+        parallel_tool_calls=chat.parallel_tool_calls,
+        response_format=chat.response_format,
+        passthrough=chat.passthrough,
         connect_timeout=connect_timeout,
         stream=streamed,
     )
@@ -157,8 +162,7 @@ class Runner:
             started, progress = time.perf_counter(), Progress()
             try:
                 await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
-                schema = run.workflow.schema
-                data = finalize(schema, progress.text) if schema is not None else {"content": progress.text}
+                data = answer_of(progress, run.workflow.schema)
             except ProviderError as error:
                 await self._record_failure(run, entry, error, progress, started)
                 await self._record_health(key, policy, ok=not error.health)
@@ -211,9 +215,10 @@ class Runner:
             "attempts": run.attempts,
             "ttft_ms": _round(progress.ttft_ms),
             "duration_ms": _elapsed_ms(run.started),
-            "usage": {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens},
+            "usage": usage_meta(usage),
             "structured_output": run.workflow.schema is not None,
             "structured_mode": mode,
+            "finish_reason": progress.finish_reason or ("tool_calls" if progress.calls else "stop"),
         }
         return Outcome(status=COMPLETED, data=data, meta=meta, first_token_at=progress.first_token_at)
 
@@ -267,6 +272,18 @@ class Runner:
             await self.breakers.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
 
 
+def answer_of(progress: Progress, schema: dict[str, Any] | None) -> Any:
+    """The run's result: the validated object for a schema, else the assistant message (`content`, and `tool_calls`
+    in Chat Completions' shape when the model called tools: a call is a step of the conversation, not its answer,
+    so it is not held to the schema)."""
+    calls = progress.tool_calls()
+    if calls:
+        return {"content": progress.text, "tool_calls": [call.to_openai() for call in calls]}
+    if schema is not None:
+        return finalize(schema, progress.text)
+    return {"content": progress.text}
+
+
 def _label(entry: ChainEntry) -> str:
     return f"{entry.provider}/{entry.model}"
 
@@ -283,3 +300,14 @@ def _elapsed_ms(perf_started: float, *, rounded: bool = True) -> float:
 
 def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
+
+
+def usage_meta(usage: Usage) -> dict[str, int]:
+    """The terminal event's `meta.usage`: the counts, and the cache and reasoning shares where the provider gave
+    them (only then, so an ordinary answer's event stays as small as before)."""
+    meta = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
+    if usage.cached_input_tokens:
+        meta["cached_input_tokens"] = usage.cached_input_tokens
+    if usage.reasoning_tokens:
+        meta["reasoning_tokens"] = usage.reasoning_tokens
+    return meta

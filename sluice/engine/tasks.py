@@ -8,9 +8,10 @@ from __future__ import annotations
 from typing import Any, Protocol
 
 from sluice.engine.chat import ChatInput
+from sluice.engine.embed import EmbedInput, EmbedRunner
 from sluice.engine.run import Runner
 from sluice.lifecycle.outcome import Outcome
-from sluice.lifecycle.plan import CHAT
+from sluice.lifecycle.plan import CHAT, EMBEDDINGS
 from sluice.lifecycle.ports import ChannelWriter
 from sluice.workflows.model import Workflow
 
@@ -33,6 +34,19 @@ class ChatTask:
         return await self.runner.run(channel, request_id, workflow, ChatInput.from_body(body), streamed=streamed)
 
 
+class EmbeddingsTask:
+    """An embeddings request through the workflow's provider chain (`EmbedRunner`); the vectors are in the
+    outcome's `result` only."""
+
+    def __init__(self, runner: Runner) -> None:
+        self.runner = EmbedRunner(runner)
+
+    async def __call__(
+        self, channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool
+    ) -> Outcome:
+        return await self.runner.run(channel, request_id, workflow, EmbedInput.from_body(body))
+
+
 def tasks_for(runner: Runner) -> dict[str, Task]:
     """The task of every request kind, running chains with `runner`."""
-    return {CHAT: ChatTask(runner)}
+    return {CHAT: ChatTask(runner), EMBEDDINGS: EmbeddingsTask(runner)}

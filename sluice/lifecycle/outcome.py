@@ -24,6 +24,9 @@ class Outcome:
     error: dict[str, str] | None = None
     meta: dict[str, Any] = field(default_factory=dict)
     first_token_at: datetime | None = None
+    # For the caller only, never recorded or announced: a result too large for the log (embedding vectors); the
+    # recorded `data` then summarises it.
+    result: Any = None
 
     @classmethod
     def failed(cls, code: str, message: str, meta: dict[str, Any] | None = None) -> Outcome:

@@ -1,6 +1,7 @@
 """What a request is and what happens after its run, decided once when it is accepted and stored with it.
 
-`kind` says which task runs it (the worker dispatches on it: `chat` now; embeddings and the other APIs add theirs).
+`kind` says which task runs it (the worker and the pass-through dispatch on it): `chat`, or `embeddings`
+(`POST /v1/embeddings`); other APIs add theirs.
 The rest is the delivery plan: where the webhook goes, whether the callback step applies, which outcomes get a
 lifecycle webhook. `delivery_method` (DESIGN.md §4):
 
@@ -13,6 +14,7 @@ lifecycle webhook. `delivery_method` (DESIGN.md §4):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import Unprocessable
@@ -23,7 +25,8 @@ if TYPE_CHECKING:
     from sluice.store import RequestRecord
 
 CHAT = "chat"
-KINDS = (CHAT,)
+EMBEDDINGS = "embeddings"
+KINDS = (CHAT, EMBEDDINGS)
 # A workflow whose webhook_url is "forward" (the seed's "Localhost CLI" type) sends every webhook through
 # `sluice forward`, whatever URL the request names.
 FORWARD_TARGET = "forward"
@@ -52,13 +55,18 @@ class Plan:
     def webhook_on(self, status: str) -> bool:
         return self.target is not None and status in self.lifecycle
 
-    def to_record(self) -> dict[str, Any]:
+    @cached_property
+    def _record(self) -> dict[str, Any]:
         return {
             "kind": self.kind,
             "target": self.target,
             "callback_event": self.callback_event,
             "lifecycle": sorted(self.lifecycle),
         }
+
+    def to_record(self) -> dict[str, Any]:
+        """The plan as stored with its request (one dict per plan object: not to be changed)."""
+        return self._record
 
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> Plan:
@@ -70,8 +78,18 @@ class Plan:
         )
 
 
+_CHANNEL_ONLY = Plan()
+# Embeddings go to their caller only: the vectors are never recorded, so no webhook could carry them.
+_EMBEDDINGS_ONLY = Plan(kind=EMBEDDINGS)
+_DELIVERY_FIELDS = frozenset({"delivery_method", "webhook_url", "events"})
+
+
 def plan_for(body: dict[str, Any], workflow: Workflow | None, kind: str = CHAT) -> Plan:
     """The plan of an accepted request body; `Unprocessable` for a delivery it contradicts."""
+    if kind == CHAT and not _DELIVERY_FIELDS.intersection(body) and not (workflow and workflow.webhook_url):
+        return _CHANNEL_ONLY  # the usual chat completion: decided without looking further
+    if kind == EMBEDDINGS:
+        return _EMBEDDINGS_ONLY  # whatever webhook the workflow names
     method = body.get("delivery_method") or "websocket"
     events = set(body.get("events") or ())
     workflow_url = workflow.webhook_url if workflow else None

@@ -1,4 +1,5 @@
-"""The one small interface every provider adapter implements."""
+"""The one small interface every provider adapter implements: `stream(ProviderRequest)` yields `Chunk`s (and,
+for the types that have embeddings, `embed(EmbeddingRequest)`). The conversation model is in `messages`."""
 
 from __future__ import annotations
 
@@ -6,11 +7,19 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from sluice.providers.messages import Message, ResponseFormat, Tool, ToolCallDelta, ToolChoice
 
-@dataclass(frozen=True)
-class Message:
-    role: str
-    content: str
+__all__ = [
+    "Chunk",
+    "Embedder",
+    "EmbeddingRequest",
+    "Embeddings",
+    "Message",
+    "Provider",
+    "ProviderRequest",
+    "Usage",
+    "system_and_turns",
+]
 
 
 @dataclass(frozen=True)
@@ -18,8 +27,18 @@ class ProviderRequest:
     model: str
     messages: tuple[Message, ...]
     system: str | None = None
+    # The workflow's (or a strict client's) schema: asked natively where the provider can (`extra`), then validated.
     schema: dict[str, Any] | None = None
+    # Portable generation parameters each adapter names its provider's way: temperature, top_p, max_tokens, stop,
+    # seed (and any a chain entry's `params` set).
     params: dict[str, Any] = field(default_factory=dict)
+    tools: tuple[Tool, ...] = ()
+    tool_choice: ToolChoice | None = None
+    parallel_tool_calls: bool | None = None
+    response_format: ResponseFormat | None = None  # the client's JSON mode, asked natively, not validated
+    # Chat Completions fields Sluice has no model for (`logprobs`, `user`, `service_tier`…): forwarded as they are
+    # by the OpenAI-shaped adapters, which speak that API; the others cannot, and leave them out.
+    passthrough: dict[str, Any] = field(default_factory=dict)
     # Fields merged into the provider's request body as they are, e.g. its native structured-output switch.
     extra: dict[str, Any] = field(default_factory=dict)
     connect_timeout: float | None = None
@@ -35,15 +54,35 @@ class ProviderRequest:
 class Usage:
     input_tokens: int = 0
     output_tokens: int = 0
+    cached_input_tokens: int = 0  # of the input, read from the provider's prompt cache
+    reasoning_tokens: int = 0  # of the output, spent thinking (not in the answer's text)
 
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A normalised piece of a provider's stream: text, and at the end usage and the finish reason."""
+    """A normalised piece of a provider's stream: text and tool-call pieces, and at the end usage and the finish
+    reason in OpenAI's words: stop | length | tool_calls | content_filter."""
 
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
+    tool_calls: tuple[ToolCallDelta, ...] = ()
+
+
+@dataclass(frozen=True)
+class EmbeddingRequest:
+    model: str
+    inputs: tuple[str, ...]
+    dimensions: int | None = None
+    connect_timeout: float | None = None
+
+
+@dataclass(frozen=True)
+class Embeddings:
+    """One vector per input, in input order."""
+
+    vectors: tuple[tuple[float, ...], ...]
+    usage: Usage = field(default_factory=Usage)
 
 
 class Provider(Protocol):
@@ -58,10 +97,18 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
+class Embedder(Protocol):
+    """A provider type that also computes embeddings (OpenAI, OpenAI-compatible servers, Gemini, Ollama)."""
+
+    name: str
+
+    async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+
+
 def system_and_turns(request: ProviderRequest) -> tuple[str | None, list[Message]]:
     """The system prompt (the request's, then any system messages) apart from the conversation turns, for
     providers that take the system prompt outside the message list (Anthropic, Gemini)."""
     systems = [request.system] if request.system else []
-    systems += [m.content for m in request.messages if m.role == "system"]
+    systems += [m.text for m in request.messages if m.role == "system"]
     turns = [m for m in request.messages if m.role != "system"]
     return ("\n\n".join(systems) or None), turns

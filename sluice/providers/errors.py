@@ -11,6 +11,8 @@ Each class says what the run loop does with it (`engine/run.py`):
     ├── ModelNotFound             no          yes        -        404: this provider does not serve the model
     ├── NotConfigured             no          yes        -        credentials missing, unknown provider type
     ├── CircuitOpen               no          yes        -        skipped: the breaker holds this provider open
+    ├── Unsupported               no          yes        -        the provider cannot do what the request asks (an
+    │                                                             image by URL, a tool, a JSON mode): another may
     └── InvalidRequest            no          no         -        400/413/422: no provider can fix the request
 
 `retry_same`: another try on the same provider may work (after backoff). `fail_over`: the next provider may work.
@@ -74,6 +76,13 @@ class NotConfigured(ProviderError):
 
 class CircuitOpen(ProviderError):
     code = "circuit_open"
+    retryable = False
+
+
+class Unsupported(ProviderError):
+    """The request asks for something this provider (type or model) cannot do; it is never silently dropped."""
+
+    code = "unsupported_by_provider"
     retryable = False
 
 

@@ -24,6 +24,8 @@ class OpenAICompatibleProvider(OpenAIProvider):
         client: Client,
         base_url: str | None = None,
         preset: str | None = None,
+        images: bool = True,
+        tools: bool = True,
         **options: Any,
     ) -> None:
         if base_url is None:
@@ -31,3 +33,5 @@ class OpenAICompatibleProvider(OpenAIProvider):
                 raise NotConfigured(f"provider {name!r} needs base_url (or preset: one of {', '.join(PRESETS)})")
             base_url = PRESETS[preset]
         super().__init__(name, client=client, base_url=base_url, **options)
+        self.takes_images = images  # a text-only model (llama.cpp without a projector…): fail over, do not send
+        self.takes_tools = tools

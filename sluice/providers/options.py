@@ -134,6 +134,14 @@ class OpenAICompatibleOptions(OpenAIOptions):
         description="How a schema is asked for: OpenAI's response_format (most servers), vLLM's structured_outputs "
         "or its older guided_json, or a prompt instruction.",
     )
+    images: bool = Field(
+        default=True,
+        description="The served model takes image parts; false: a request with images fails over instead.",
+    )
+    tools: bool = Field(
+        default=True,
+        description="The server does tool calling; false: a request with tools fails over instead.",
+    )
 
     @model_validator(mode="after")
     def _has_a_url(self, info: ValidationInfo) -> OpenAICompatibleOptions:

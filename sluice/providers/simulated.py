@@ -13,25 +13,47 @@ Scripted misbehaviour, chosen by the model name, exercises the structured-output
     sim-<fault>-always   the same fault on the re-ask too                       → the run fails over
 
 A re-ask is recognised by `ProviderRequest.reasks` (set by `structured.reask`); any other model name behaves normally.
+
+Tools, whatever the model name, decided in this order:
+
+    the last message is a tool result    a text answer that quotes the result (each result, for parallel calls)
+    tool_choice "none"                   the usual text answer
+    tool_choice names a tool             a call of that tool
+    the last user message names tools    a call of each tool it names (`get_weather`, or `get weather`), in the
+                                         order of `tools`; only the first with `parallel_tool_calls: false`
+    tool_choice "required"               a call of the first tool
+    otherwise                            the usual text answer
+
+A call's arguments are a value of the tool's `parameters` schema made by the same generator as structured output,
+streamed as `ToolCallDelta`s: a first piece with the call's id (`call_` + a hash of the tool and the prompt) and name,
+then the arguments' JSON text in three pieces; the finish reason is `tool_calls`.
+
+Embeddings (`embed`): one unit vector per input, `dimensions` long (256 by default): each word of the input adds ±1
+to a coordinate chosen by the word's hash, so texts that share words are close (cosine similarity) and the same text
+always embeds the same (a text without words gets a vector from its hash). Usage counts the inputs' words.
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 import re
 from collections.abc import AsyncGenerator
 from typing import Any
 
 import orjson
 
-from sluice.providers.base import Chunk, ProviderRequest, Usage
+from sluice.providers.base import Chunk, EmbeddingRequest, Embeddings, ProviderRequest, Usage
+from sluice.providers.messages import Message, Tool, ToolCallDelta
 
 _POSITIVE = {"love", "great", "thanks", "thank", "good", "happy", "excellent", "nice", "awesome", "glad", "like"}
 _NEGATIVE = {"hate", "bad", "angry", "broken", "problem", "issue", "terrible", "awful", "slow", "bug", "wrong", "sad"}
 _STOPWORDS = {"the", "and", "that", "this", "with", "have", "what", "your", "from", "about", "would", "could", "there"}
 _TOKEN = re.compile(r"\s*\S{1,6}|\s+")
 FAULTS = ("extra-text", "trailing-comma", "invalid-json", "missing-field", "wrong-enum")
+DIMENSIONS = 256  # of an embedding, unless the request asks for another size
+ARGUMENT_PIECES = 3  # a tool call's arguments are streamed in this many pieces
 
 
 class SimulatedProvider:
@@ -44,7 +66,24 @@ class SimulatedProvider:
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         prompt = _last_user_text(request)
         pace = float(request.params.get("pace_ms", self.pace * 1000)) / 1000
-        if request.schema is not None:
+        results = _tool_results(request.messages)
+        calls = [] if results else _tools_to_call(request, prompt)
+        if calls:
+            pieces = 0
+            for index, tool in enumerate(calls):
+                call_id = "call_" + hashlib.sha256(f"{index}:{tool.name}:{prompt}".encode()).hexdigest()[:24]
+                yield Chunk(tool_calls=(ToolCallDelta(index=index, id=call_id, name=tool.name),))
+                for piece in _split(_arguments(tool, prompt), ARGUMENT_PIECES):
+                    if pace:
+                        await asyncio.sleep(pace)
+                    pieces += 1
+                    yield Chunk(tool_calls=(ToolCallDelta(index=index, arguments=piece),))
+            usage = Usage(input_tokens=len(prompt.split()), output_tokens=pieces)
+            yield Chunk(usage=usage, finish_reason="tool_calls")
+            return
+        if results:
+            text = _quote_results(results, request.messages)
+        elif request.schema is not None:
             value = _Generator(prompt).value(request.schema, "")
             text = _misbehave(request, value) or orjson.dumps(value).decode()
         else:
@@ -56,8 +95,82 @@ class SimulatedProvider:
             yield Chunk(text=token)
         yield Chunk(usage=Usage(input_tokens=len(prompt.split()), output_tokens=len(tokens)), finish_reason="stop")
 
+    async def embed(self, request: EmbeddingRequest) -> Embeddings:
+        size = request.dimensions or DIMENSIONS
+        vectors = tuple(embedding(text, size) for text in request.inputs)
+        return Embeddings(vectors=vectors, usage=Usage(input_tokens=sum(len(t.split()) for t in request.inputs)))
+
     async def aclose(self) -> None:
         return None
+
+
+def embedding(text: str, size: int) -> tuple[float, ...]:
+    """A deterministic unit vector for `text` (see the module doc): hashed words, so shared words mean closeness."""
+    vector = [0.0] * size
+    for word in _words(text):
+        digest = hashlib.sha256(word.encode()).digest()
+        vector[int.from_bytes(digest[:4], "big") % size] += 1.0 if digest[4] & 1 else -1.0
+    if not any(vector):  # no words, or words that cancelled out: a vector from the whole text's hash
+        digest = hashlib.sha256(text.encode()).digest()
+        vector = [((digest[i % len(digest)] + 7 * i) % 251) / 125.0 - 1.0 for i in range(size)]
+    norm = math.sqrt(sum(v * v for v in vector)) or 1.0
+    return tuple(round(v / norm, 6) for v in vector)
+
+
+def _tools_to_call(request: ProviderRequest, prompt: str) -> list[Tool]:
+    """The tools this answer calls (see the module doc); none: a text answer."""
+    choice = request.tool_choice
+    if not request.tools or (choice is not None and choice.mode == "none"):
+        return []
+    if choice is not None and choice.mode == "tool":
+        return [tool for tool in request.tools if tool.name == choice.name][:1]
+    named = [tool for tool in request.tools if _mentions(prompt, tool.name)]
+    if named:
+        return named[:1] if request.parallel_tool_calls is False else named
+    if choice is not None and choice.mode == "required":
+        return [request.tools[0]]
+    return []
+
+
+def _mentions(text: str, name: str) -> bool:
+    spoken = re.sub(r"[_-]+", " ", name)
+    return any(re.search(rf"(?<![\w-]){re.escape(form)}(?![\w-])", text, re.IGNORECASE) for form in {name, spoken})
+
+
+def _arguments(tool: Tool, prompt: str) -> str:
+    value = _Generator(prompt).value(tool.parameters, "")
+    return orjson.dumps(value if isinstance(value, dict) else {}).decode()
+
+
+def _split(text: str, count: int) -> list[str]:
+    """`text` in `count` pieces (fewer when it is shorter), joined back exactly."""
+    size = max(-(-len(text) // count), 1)
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+def _tool_results(messages: tuple[Message, ...]) -> list[Message]:
+    """The tool results that end the conversation (several after parallel calls), in order."""
+    found: list[Message] = []
+    for message in reversed(messages):
+        if message.role != "tool":
+            break
+        found.append(message)
+    return found[::-1]
+
+
+def _quote_results(results: list[Message], messages: tuple[Message, ...]) -> str:
+    names = {call.id: call.name for message in messages for call in message.tool_calls}
+    quotes = []
+    for result in results:
+        name = result.name or names.get(result.tool_call_id or "") or "the tool"
+        quoted = result.text.strip().replace("\n", " ")
+        if len(quoted) > 200:
+            quoted = quoted[:197] + "..."
+        quotes.append(f"{name} returned \u201c{quoted}\u201d.")
+    return (
+        " ".join(quotes) + " I am Sluice's simulated provider, not a language model, so this answer only quotes the "
+        "tool's result."
+    )
 
 
 def _fault(request: ProviderRequest) -> str | None:
@@ -113,8 +226,8 @@ def _last_user_text(request: ProviderRequest) -> str:
     asked = request.messages[: max(len(request.messages) - 2 * request.reasks, 0)]
     for message in reversed(asked):
         if message.role == "user":
-            return message.content
-    return request.messages[-1].content if request.messages else ""
+            return message.text
+    return request.messages[-1].text if request.messages else ""
 
 
 def _words(text: str) -> list[str]:

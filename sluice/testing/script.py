@@ -6,6 +6,10 @@ import re
 from dataclasses import dataclass, field, fields
 from typing import Any
 
+import orjson
+
+from sluice.testing.protocols.base import Answer, FakeCall
+
 _PIECE = re.compile(r"\s*\S{1,8}|\s+")
 
 
@@ -19,6 +23,9 @@ class Script:
     stall_after: after this many text chunks send nothing more, holding the connection open.
     malformed_at: the text chunk at this index (0-based) is sent as invalid JSON.
     error_after: after this many text chunks, the provider's in-stream error (e.g. Anthropic `overloaded_error`).
+    tool_calls: the answer calls these tools, after its text (none unless `text` is given): each
+    `{"name", "arguments": object or JSON text, "id"?}`; streamed with each call's arguments in `argument_chunks`
+    pieces (the chunk counts of the faults above count these pieces too).
     """
 
     status: int = 200
@@ -33,6 +40,8 @@ class Script:
     malformed_at: int | None = None
     error_after: int | None = None
     chunks: int | None = None  # split `text` into this many pieces (default: word-sized pieces)
+    tool_calls: tuple[dict[str, Any], ...] = ()
+    argument_chunks: int = 3
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Script:
@@ -43,9 +52,24 @@ class Script:
         return cls(**record)
 
     def pieces(self, default_text: str) -> list[str]:
-        text = default_text if self.text is None else self.text
+        text = ("" if self.tool_calls else default_text) if self.text is None else self.text
         if self.chunks:
-            size = max(len(text) // self.chunks, 1)
-            parts = [text[i : i + size] for i in range(0, len(text), size)]
-            return [*parts[: self.chunks - 1], "".join(parts[self.chunks - 1 :])] if len(parts) > self.chunks else parts
+            return _split(text, self.chunks)
         return _PIECE.findall(text)
+
+    def answer(self, default_text: str) -> Answer:
+        """What the fake answers: text pieces, then the tool calls."""
+        calls = []
+        for index, call in enumerate(self.tool_calls):
+            raw = call.get("arguments", {})
+            arguments = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
+            calls.append(FakeCall(id=call.get("id") or f"call_fake_{index}", name=call["name"], arguments=arguments,
+                                  pieces=tuple(_split(arguments, self.argument_chunks))))  # fmt: skip
+        return Answer(pieces=self.pieces(default_text), calls=tuple(calls))
+
+
+def _split(text: str, count: int) -> list[str]:
+    """`text` in `count` pieces (fewer when it is shorter), joined back exactly."""
+    size = max(len(text) // count, 1)
+    parts = [text[i : i + size] for i in range(0, len(text), size)]
+    return [*parts[: count - 1], "".join(parts[count - 1 :])] if len(parts) > count else parts

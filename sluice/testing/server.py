@@ -135,7 +135,7 @@ class FakeProvider:
         if path.startswith("/_fake/"):
             return await self._control(writer, method, path, body)
         self.requests.append(Received(method, path, headers, body))
-        if not self.protocol.matches(path) or not isinstance(body, dict):
+        if not (self.protocol.matches(path) or self.protocol.embeds(path)) or not isinstance(body, dict):
             await _send(writer, 404, self.protocol.error(404, f"no route {method} {path} on this fake"), {})
             return True
         script = self._scripts.popleft() if self._scripts else Script()
@@ -162,13 +162,16 @@ class FakeProvider:
             )
             await _send(writer, script.status, error, headers)
             return True
+        if self.protocol.embeds(path):
+            await _send(writer, 200, self.protocol.embeddings(path, body), headers)
+            return True
         model = self.protocol.model(path, body)
-        pieces = script.pieces(self.text)
+        answer = script.answer(self.text)
         tokens_in = len(orjson.dumps(body)) // 16
         if not self.protocol.streams(path, body):
-            await _send(writer, 200, self.protocol.complete(model, "".join(pieces), tokens_in, len(pieces)), headers)
+            await _send(writer, 200, self.protocol.complete(model, answer, tokens_in, body), headers)
             return True
-        before, text, after = self.protocol.frames(model, pieces, tokens_in, body)
+        before, text, after = self.protocol.frames(model, answer, tokens_in, body)
         writer.write(
             _head(
                 200,

@@ -28,6 +28,9 @@ API = {
     "GET /v1/requests/{request_id}",
     "POST /v1/channels/{channel_id}/token",
     "POST /v1/chat/completions",
+    "POST /v1/embeddings",
+    "GET /v1/models",
+    "GET /v1/models/{model_id}",
 }
 CHANNEL = {"GET /v1/channels/{channel_id}/events"}
 CALLBACK = {"POST /v1/callback/{channel_id}"}
@@ -107,6 +110,7 @@ def path_of(path: str, world: World) -> str:
         "key_id": "key_missing",
         "name": "no-such-thing",
         "delivery_id": "msg_missing",
+        "model_id": "demo",
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
@@ -116,6 +120,8 @@ def path_of(path: str, world: World) -> str:
 def body_of(method: str, path: str) -> Any:
     if path == "/v1/chat/completions":
         return {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+    if path == "/v1/embeddings":
+        return {"model": "demo", "input": "hi"}
     if path in ("/v1/ai/async", "/v1/ai"):
         return chat_body("hi", workflow="deliver_fast")
     return {} if method in ("POST", "PUT") else None

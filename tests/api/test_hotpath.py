@@ -1,5 +1,5 @@
 """The hot path of `POST /v1/chat/completions` keeps the contract FastAPI gives the route: the same statuses and
-error bodies for the same requests, whichever of the two serves it."""
+error bodies (OpenAI's shape) for the same requests, whichever of the two serves it."""
 
 from __future__ import annotations
 
@@ -34,7 +34,11 @@ CASES: dict[str, tuple[dict[str, str], Any]] = {
     "bad role": ({}, {"model": "demo", "messages": [{"role": "robot", "content": "hi"}]}),
     "bad temperature": ({}, {"model": "demo", "messages": HI, "temperature": 7}),
     "unknown model": ({}, {"model": "nope", "messages": HI}),
-    "tools": ({}, {"model": "demo", "messages": HI, "tools": [{"type": "function"}]}),
+    "tool without function": ({}, {"model": "demo", "messages": HI, "tools": [{"type": "function"}]}),
+    "bad image part": (
+        {},
+        {"model": "demo", "messages": [{"role": "user", "content": [{"type": "image_url", "image_url": {}}]}]},
+    ),
     "declared too large": ({}, {"model": "demo", "messages": [{"role": "user", "content": "x" * MAX_BODY}]}),
     "ok": ({}, {"model": "demo", "messages": HI, "max_tokens": 5}),
 }
@@ -76,17 +80,40 @@ async def test_every_case_is_answered_as_fastapi_answers_it(gw: RunningGateway) 
         "no key": 401,
         "wrong key": 401,
         "basic auth": 401,
-        "not JSON": 422,
-        "no messages": 422,
-        "bad role": 422,
-        "bad temperature": 422,
+        "not JSON": 400,
+        "no messages": 400,
+        "bad role": 400,
+        "bad temperature": 400,
         "unknown model": 404,
-        "tools": 400,
+        "tool without function": 400,
+        "bad image part": 400,
         "declared too large": 413,
         "ok": 200,
     }
-    assert "not valid JSON" in hot["not JSON"].json()["error"]["message"]
-    assert "messages" in hot["no messages"].json()["error"]["message"]
+    errors = {name: response.json()["error"] for name, response in hot.items() if response.status_code != 200}
+    assert all(set(error) == {"message", "type", "param", "code"} for error in errors.values())
+    types = {name: error["type"] for name, error in errors.items()}
+    assert types == {
+        **{name: "authentication_error" for name in ("no key", "wrong key", "basic auth")},
+        **{name: "invalid_request_error" for name in errors if name not in ("no key", "wrong key", "basic auth")},
+    }
+    assert [errors[name]["code"] for name in ("no key", "wrong key", "basic auth")] == [
+        "missing_api_key",
+        "invalid_api_key",
+        "missing_api_key",
+    ]
+    params = {name: error["param"] for name, error in errors.items() if error["code"] == "invalid_request"}
+    assert params == {
+        "not JSON": None,  # the body as a whole is wrong
+        "no messages": "messages",
+        "bad role": "messages[0].role",
+        "bad temperature": "temperature",
+        "tool without function": "tools[0].function",
+        "bad image part": "messages[0].content[0].image_url.url",
+    }
+    assert errors["not JSON"]["message"] == "the body is not valid JSON"
+    assert errors["bad role"]["message"].startswith("messages[0].role: ")
+    assert errors["unknown model"]["code"] == "model_not_found"
 
 
 async def test_a_chunked_body_over_the_limit_is_refused(gw: RunningGateway) -> None:
@@ -96,8 +123,10 @@ async def test_a_chunked_body_over_the_limit_is_refused(gw: RunningGateway) -> N
         )
     assert response.status_code == 413
     assert response.json()["error"] == {
-        "code": "payload_too_large",
         "message": f"the request body is over the limit of {MAX_BODY} bytes",
+        "type": "invalid_request_error",
+        "param": None,
+        "code": "payload_too_large",
     }
 
 
@@ -112,3 +141,27 @@ async def test_an_error_before_the_request_exists_echoes_the_callers_id(gw: Runn
     response = await answer(gw, {"X-Request-ID": "caller-chosen-id"}, {"model": "nope", "messages": HI})
     assert response.status_code == 404
     assert response.headers.get_list("x-request-id") == ["caller-chosen-id"]
+
+
+@pytest.mark.parametrize("hot", [True, False])
+async def test_the_rate_limit_is_an_openai_429_with_retry_after(start_gateway: StartGateway, hot: bool) -> None:
+    gw = await start_gateway(rate_limit="1/hour")
+    app = gw.server.config.app
+    assert isinstance(app, SluiceAPI)
+    if not hot:
+        app.hot_path = None
+    first = await answer(gw, {}, CASES["ok"][1])
+    refused = await answer(gw, {}, CASES["ok"][1])
+    assert first.status_code == 200
+    assert refused.status_code == 429 and 0 < int(refused.headers["retry-after"]) <= 3600
+    error = refused.json()["error"]
+    assert (error["type"], error["code"], error["param"]) == ("rate_limit_error", "rate_limited", None)
+
+
+async def test_other_routes_keep_sluice_errors(gw: RunningGateway) -> None:
+    async with gw.client() as client:
+        refused = await client.post("/v1/ai/async", json={"workflow": "demo", "messages": [{"role": "robot"}]})
+        too_large = await client.post("/v1/ai/async", content=b"x" * (MAX_BODY + 1))
+    assert refused.status_code == 422 and set(refused.json()["error"]) == {"code", "message"}
+    assert refused.json()["error"]["message"].startswith("messages[0].role: ")
+    assert too_large.status_code == 413 and set(too_large.json()["error"]) == {"code", "message"}

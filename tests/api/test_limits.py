@@ -10,6 +10,7 @@ import pytest
 import sqlalchemy as sa
 import websockets
 
+from sluice.api.conversation import MAX_TEXT
 from sluice.settings import Settings
 from sluice.store.schema import webhook_secrets
 from tests.api.test_authorization import ws_close_code
@@ -19,24 +20,33 @@ from tests.delivery.receiver import running_receiver
 
 
 async def test_body_and_message_limits_say_what_is_wrong(start_gateway: StartGateway) -> None:
-    gw = await start_gateway(max_body_bytes=300_000)
+    gw = await start_gateway(max_body_bytes=MAX_TEXT + 100_000)  # room for one message just over its limit
+    too_long_text = "x" * (MAX_TEXT + 1)
     async with gw.client() as client:
-        too_big = await client.post("/v1/ai/async", json=chat_body("x" * 400_000))
+        too_big = await client.post("/v1/ai/async", json=chat_body("x" * (MAX_TEXT + 200_000)))
         too_many = await client.post(
             "/v1/ai/async", json={"workflow": "demo", "messages": [{"role": "user", "content": "hi"}] * 1001}
         )
-        too_long = await client.post("/v1/ai/async", json=chat_body("x" * 200_001))
+        too_long = await client.post("/v1/ai/async", json=chat_body(too_long_text))
         none = await client.post("/v1/ai/async", json={"workflow": "demo", "messages": []})
         bad_role = await client.post(
             "/v1/ai/async", json={"workflow": "demo", "messages": [{"role": "robot", "content": "hi"}]}
         )
-    assert too_big.status_code == 413 and "300000 bytes" in too_big.json()["error"]["message"]
+        # The OpenAI face: the same limits, as OpenAI's 400 with the field in `param`.
+        completion = await client.post(
+            "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": too_long_text}]}
+        )
+    assert too_big.status_code == 413 and f"{MAX_TEXT + 100_000} bytes" in too_big.json()["error"]["message"]
     assert too_many.status_code == 422 and too_many.json()["error"]["message"].startswith("messages:")
     assert "1000" in too_many.json()["error"]["message"]
     assert too_long.status_code == 422
-    assert too_long.json()["error"]["message"].startswith("messages.0.content:") and "200000" in too_long.text
+    assert too_long.json()["error"]["message"].startswith("messages[0].content:") and str(MAX_TEXT) in too_long.text
     assert none.status_code == 422 and none.json()["error"]["message"].startswith("messages:")
-    assert bad_role.status_code == 422 and bad_role.json()["error"]["message"].startswith("messages.0.role:")
+    assert bad_role.status_code == 422 and bad_role.json()["error"]["message"].startswith("messages[0].role:")
+    assert completion.status_code == 400
+    error = completion.json()["error"]
+    assert (error["type"], error["param"]) == ("invalid_request_error", "messages[0].content")
+    assert error["message"].startswith("messages[0].content:") and str(MAX_TEXT) in error["message"]
 
 
 async def test_rate_limit_per_api_key_answers_429_with_retry_after(start_gateway: StartGateway) -> None:

@@ -10,6 +10,8 @@ import openai
 import orjson
 import pytest
 
+from sluice.api.hotpath import SluiceAPI
+from sluice.api.openai_compat import _usage
 from sluice.testing import FakeProvider, Script
 from tests.conftest import RunningGateway, StartGateway, write_config
 
@@ -100,10 +102,11 @@ async def test_failure_after_streamed_text_raises_in_the_stream(
             model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
         )
         received = []
-        with pytest.raises(openai.APIError, match="failed after streaming"):
+        with pytest.raises(openai.APIError, match="failed after streaming") as raised:
             async for chunk in stream:
                 received.append(chunk.choices[0].delta.content or "")
     assert FAKE_TEXT.startswith("".join(received)) and received
+    assert (raised.value.type, raised.value.code) == ("server_error", "stream_reset")  # OpenAI's error shape
 
 
 async def test_errors_are_openai_errors(gateway: RunningGateway, fakes: tuple[FakeProvider, FakeProvider]) -> None:
@@ -111,19 +114,25 @@ async def test_errors_are_openai_errors(gateway: RunningGateway, fakes: tuple[Fa
     async with client(gateway) as sdk:
         with pytest.raises(openai.NotFoundError, match="neither a workflow"):
             await sdk.chat.completions.create(model="nope", messages=messages)  # type: ignore[arg-type]
-        with pytest.raises(openai.BadRequestError, match="tools are not supported"):
-            await sdk.chat.completions.create(
-                model="chat",
-                messages=messages,  # type: ignore[arg-type]
-                tools=[{"type": "function", "function": {"name": "f"}}],
-            )
+        with pytest.raises(openai.BadRequestError, match="n must be 1"):
+            await sdk.chat.completions.create(model="chat", messages=messages, n=2)  # type: ignore[arg-type]
+        orphan = [*messages, {"role": "tool", "tool_call_id": "call_9", "content": "sunny"}]
+        with pytest.raises(openai.BadRequestError, match=r"messages\[1\]\.tool_call_id: 'call_9' answers no") as bad:
+            await sdk.chat.completions.create(model="chat", messages=orphan)  # type: ignore[arg-type]
+        assert (bad.value.type, bad.value.code, bad.value.param) == (
+            "invalid_request_error",
+            "invalid_request",
+            "messages[1].tool_call_id",
+        )
         fakes[0].script(Script(status=400))
-        with pytest.raises(openai.BadRequestError, match="HTTP 400"):
+        with pytest.raises(openai.BadRequestError, match="HTTP 400") as upstream:
             await sdk.chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
+        assert (upstream.value.type, upstream.value.code) == ("invalid_request_error", "invalid_request")
     assert fakes[1].requests == []  # a 400 fails fast: the backup was never asked
     async with client(gateway, api_key="sk-wrong") as sdk:
-        with pytest.raises(openai.AuthenticationError):
+        with pytest.raises(openai.AuthenticationError) as unknown:
             await sdk.chat.completions.create(model="chat", messages=messages)  # type: ignore[arg-type]
+    assert (unknown.value.type, unknown.value.code) == ("authentication_error", "invalid_api_key")
 
 
 async def test_schema_workflow_answers_json_text(gateway: RunningGateway) -> None:
@@ -179,12 +188,161 @@ workflows:
             assert upstream.requests[-1].body["stream"] is False
 
             upstream.script(Script(first_byte_delay=0.6))
-            stream = await sdk.chat.completions.create(
-                model="chat",
-                messages=messages,  # type: ignore[arg-type]
-                stream=True,
-            )
-            with pytest.raises(openai.APIError, match=r"no first token within 0\.3s"):
-                async for _ in stream:
-                    pass
+            # Streamed, the first-token deadline applies; it passes before any token, so the answer is an HTTP error.
+            with pytest.raises(openai.InternalServerError, match=r"no first token within 0\.3s") as raised:
+                await sdk.chat.completions.create(
+                    model="chat",
+                    messages=messages,  # type: ignore[arg-type]
+                    stream=True,
+                )
+            assert (raised.value.status_code, raised.value.code) == (504, "provider_timeout")
             assert upstream.requests[-1].body["stream"] is True
+
+
+# A streamed completion whose chain fails before its first token -------------------------------------------------
+
+
+@pytest.fixture
+async def once(start_gateway: StartGateway, tmp_path: Path, fakes: tuple[FakeProvider, FakeProvider]) -> RunningGateway:
+    """One provider, no retry, no failover (its failure is the answer's), one stream at a time per key."""
+    config = write_config(
+        tmp_path,
+        f"""
+providers:
+  claude: {{type: anthropic, api_key: k, base_url: "{fakes[0].base_url}"}}
+workflows:
+  once:
+    chain:
+      - {{provider: claude, model: claude-x, retries: 0}}
+""",
+    )
+    return await start_gateway(config_path=config, max_concurrent_streams=1)  # heartbeat_interval: 0.5 s
+
+
+def counting_releases(gw: RunningGateway, monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The tokens of the stream slots given back to the broker, one entry per release that reached it."""
+    released: list[str] = []
+    broker = gw.gateway.quotas.broker
+    release = broker.release_slot
+
+    async def counted(key: str, token: str) -> None:
+        released.append(token)
+        await release(key, token)
+
+    monkeypatch.setattr(broker, "release_slot", counted)
+    return released
+
+
+def serve_with(gw: RunningGateway, hot: bool) -> None:
+    app = gw.server.config.app
+    assert isinstance(app, SluiceAPI)
+    if not hot:
+        app.hot_path = None  # FastAPI's route serves it (the same handler)
+
+
+STREAM = {"model": "once", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+
+
+@pytest.mark.parametrize("hot", [True, False])
+@pytest.mark.parametrize(("upstream", "status", "code"), [(429, 429, "rate_limited"), (400, 400, "invalid_request"),
+                                                          (500, 502, "provider_unavailable")])  # fmt: skip
+async def test_a_stream_failing_before_its_first_token_is_an_http_error(
+    once: RunningGateway,
+    fakes: tuple[FakeProvider, FakeProvider],
+    monkeypatch: pytest.MonkeyPatch,
+    hot: bool,
+    upstream: int,
+    status: int,
+    code: str,
+) -> None:
+    serve_with(once, hot)
+    released = counting_releases(once, monkeypatch)
+    fakes[0].script(Script(status=upstream))
+    async with once.client() as http:
+        failed = await http.post("/v1/chat/completions", json=STREAM)
+        assert failed.status_code == status, failed.text
+        assert failed.headers["content-type"] == "application/json" and failed.headers["x-request-id"]
+        error = failed.json()["error"]
+        assert set(error) == {"message", "type", "param", "code"} and error["code"] == code
+        assert error["type"] == ("server_error" if status >= 500 else "rate_limit_error" if status == 429 else
+                                 "invalid_request_error")  # fmt: skip
+        assert len(released) == 1  # its slot, given back once
+        # The key's only slot is free again: the next stream gets it.
+        async with http.stream("POST", "/v1/chat/completions", json=STREAM) as ok:
+            assert ok.status_code == 200
+            lines = [line async for line in ok.aiter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [orjson.loads(line.removeprefix("data: ")) for line in lines[:-1]]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"]) == FAKE_TEXT
+    assert len(released) == 2 and len(set(released)) == 2
+
+
+async def test_the_sdk_raises_the_status_error_of_a_stream_failing_before_its_first_token(
+    once: RunningGateway, fakes: tuple[FakeProvider, FakeProvider]
+) -> None:
+    fakes[0].script(Script(status=429), Script(status=429))
+    async with client(once) as sdk:
+        with pytest.raises(openai.RateLimitError) as raised:
+            await sdk.chat.completions.create(model="once", messages=[{"role": "user", "content": "hi"}], stream=True)
+    assert (raised.value.status_code, raised.value.type, raised.value.code) == (429, "rate_limit_error", "rate_limited")
+
+
+@pytest.mark.parametrize("hot", [True, False])
+async def test_a_stream_failing_after_text_ends_with_an_in_stream_error_and_frees_its_slot(
+    once: RunningGateway, fakes: tuple[FakeProvider, FakeProvider], monkeypatch: pytest.MonkeyPatch, hot: bool
+) -> None:
+    serve_with(once, hot)
+    released = counting_releases(once, monkeypatch)
+    fakes[0].script(Script(cut_after=2))
+    async with once.client() as http, http.stream("POST", "/v1/chat/completions", json=STREAM) as cut:
+        assert cut.status_code == 200
+        lines = [line async for line in cut.aiter_lines() if line.startswith("data: ")]
+    chunks = [orjson.loads(line.removeprefix("data: ")) for line in lines]
+    assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
+    streamed = "".join(c["choices"][0]["delta"]["content"] for c in chunks[1:-1])
+    assert streamed and FAKE_TEXT.startswith(streamed)
+    assert chunks[-1]["error"]["code"] == "stream_reset" and chunks[-1]["error"]["type"] == "server_error"
+    assert "data: [DONE]" not in lines
+    for _ in range(100):  # the response's own end gives the slot back, just after the last byte
+        if released:
+            break
+        await asyncio.sleep(0.01)
+    assert len(released) == 1
+
+
+@pytest.mark.parametrize("hot", [True, False])
+async def test_a_slow_first_token_gets_its_headers_at_the_heartbeat(
+    once: RunningGateway, fakes: tuple[FakeProvider, FakeProvider], hot: bool
+) -> None:
+    # Past one heartbeat interval (0.5 s here) with no token the stream starts anyway, with a keep-alive; a failure
+    # after that can only be an in-stream error.
+    serve_with(once, hot)
+    fakes[0].script(Script(first_byte_delay=1.5), Script(status=500, first_byte_delay=1.5))
+    loop = asyncio.get_running_loop()
+    async with once.client() as http:
+        for ends_with in ("data: [DONE]", '"code":"provider_unavailable"'):
+            started = loop.time()
+            async with http.stream("POST", "/v1/chat/completions", json=STREAM) as slow:
+                headers_after = loop.time() - started
+                assert slow.status_code == 200 and slow.headers["x-request-id"]
+                body = "".join([line + "\n" async for line in slow.aiter_lines()])
+            assert headers_after < 1.2, headers_after
+            assert body.index(": keep-alive") < body.index("data: ", body.index('"role":"assistant"') + 1)
+            assert ends_with in body.rstrip().splitlines()[-1]
+
+
+def test_usage_details_are_rendered_when_the_upstream_gave_them() -> None:
+    assert _usage({"input_tokens": 12, "output_tokens": 5}) == {
+        "prompt_tokens": 12,
+        "completion_tokens": 5,
+        "total_tokens": 17,
+    }
+    assert _usage({"input_tokens": 12, "output_tokens": 5, "cached_input_tokens": 8, "reasoning_tokens": 3}) == {
+        "prompt_tokens": 12,
+        "completion_tokens": 5,
+        "total_tokens": 17,
+        "prompt_tokens_details": {"cached_tokens": 8},
+        "completion_tokens_details": {"reasoning_tokens": 3},
+    }
+    assert "prompt_tokens_details" not in _usage({"input_tokens": 1, "cached_input_tokens": 0})
+    assert _usage({}) == {"prompt_tokens": 0, "completion_tokens": 0, "total_tokens": 0}

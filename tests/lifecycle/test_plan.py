@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from sluice.errors import Unprocessable
-from sluice.lifecycle.plan import FORWARD_TARGET, Plan, plan_for
+from sluice.lifecycle.plan import EMBEDDINGS, FORWARD_TARGET, Plan, plan_for
 from sluice.workflows.model import ChainEntry, Workflow
 
 CHAIN = (ChainEntry(provider="simulated", model="sim-1"),)
@@ -56,3 +56,11 @@ def test_a_plan_survives_the_store() -> None:
     plan = plan_for({"webhook_url": "https://b.example/w", "events": ["request.completed", "webhook_received"]}, PLAIN)
     assert Plan.from_record(plan.to_record()) == plan
     assert Plan.from_record({}) == Plan()  # fields added later have defaults
+
+
+def test_embeddings_go_to_their_caller_only() -> None:
+    # The vectors are never recorded, so no webhook could carry them, whatever the workflow names.
+    for workflow in (PLAIN, HOOKED, FORWARDED):
+        plan = plan_for({"workflow": workflow.name, "input": ["x"]}, workflow, EMBEDDINGS)
+        assert plan == Plan(kind=EMBEDDINGS) and not plan.follows_run
+    assert Plan.from_record(Plan(kind=EMBEDDINGS).to_record()).kind == EMBEDDINGS

@@ -70,3 +70,22 @@ test('persistable drops the connection and caps the events kept', () => {
   assert.deepEqual(kept.events.map((e) => e.seq), [8, 9, 10]);
   assert.equal(kept.text, '0123456789');
 });
+
+test('tool calls grow piece by piece, parallel ones by index, and a reset drops them', () => {
+  const state = run([
+    ev(1, 'tool_call', { index: 0, id: 'call_1', name: 'get_weather', arguments: '' }),
+    ev(2, 'tool_call', { index: 1, id: 'call_2', name: 'get_time', arguments: '{"tz":' }),
+    ev(3, 'tool_call', { index: 0, id: null, name: null, arguments: '{"city":' }),
+    ev(4, 'tool_call', { index: 0, id: null, name: null, arguments: '"Paris"}' }),
+    ev(5, 'tool_call', { index: 1, id: null, name: null, arguments: '"UTC"}' }),
+  ]);
+  assert.deepEqual(state.toolCalls, [
+    { id: 'call_1', name: 'get_weather', arguments: '{"city":"Paris"}' },
+    { id: 'call_2', name: 'get_time', arguments: '{"tz":"UTC"}' },
+  ]);
+  assert.deepEqual(applyEvent(state, ev(6, 'reset', { reason: 'failover' })).toolCalls, []);
+  const calls = [{ id: 'call_9', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Oslo"}' } }];
+  const final = applyEvent(state, ev(6, 'response', { data: { content: '', tool_calls: calls }, meta: {} }));
+  assert.deepEqual(final.toolCalls, [{ id: 'call_9', name: 'get_weather', arguments: '{"city":"Oslo"}' }]);
+  assert.equal(initialState('x').toolCalls.length, 0);
+});

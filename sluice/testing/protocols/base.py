@@ -1,0 +1,98 @@
+"""What every fake's wire protocol provides (the adapters' mirror image), and the answer it is asked to give.
+
+Each protocol knows its route, its streamed frames (already framed: SSE events or NDJSON lines), its non-streamed
+body, its error body, an in-stream error and what a malformed chunk looks like; those that have embeddings also
+answer them. The answer a script asks for is an `Answer`: text pieces and tool calls (each with its arguments in
+pieces, so streams split them as real providers do).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import orjson
+
+# (before the answer, one frame per piece of the answer — where a script's faults strike —, after the answer)
+Frames = tuple[list[bytes], list[bytes], list[bytes]]
+
+
+@dataclass(frozen=True)
+class FakeCall:
+    """A tool call the fake answers with: its arguments whole and in the pieces it streams them in."""
+
+    id: str
+    name: str
+    arguments: str
+    pieces: tuple[str, ...]
+
+    @property
+    def arguments_object(self) -> Any:
+        return orjson.loads(self.arguments) if self.arguments else {}
+
+
+@dataclass(frozen=True)
+class Answer:
+    pieces: list[str]
+    calls: tuple[FakeCall, ...] = ()
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
+
+    @property
+    def units(self) -> int:
+        """What the fake counts as output tokens: a piece of text or of a tool call's arguments."""
+        return len(self.pieces) + sum(len(call.pieces) for call in self.calls)
+
+
+def sse(data: Any, event: str | None = None) -> bytes:
+    payload = data if isinstance(data, bytes) else orjson.dumps(data)
+    return (f"event: {event}\n".encode() if event else b"") + b"data: " + payload + b"\n\n"
+
+
+def fake_vector(text: str, dimensions: int) -> list[float]:
+    """A deterministic unit vector for `text`: the same input always embeds the same, different ones differ."""
+    digest = hashlib.sha256(text.encode()).digest()
+    raw = [((digest[i % len(digest)] + 7 * i) % 251) / 125.0 - 1.0 for i in range(dimensions)]
+    norm = math.sqrt(sum(v * v for v in raw)) or 1.0
+    return [round(v / norm, 6) for v in raw]
+
+
+class Protocol:
+    kind: ClassVar[str]
+    content_type: ClassVar[str] = "text/event-stream"
+    malformed: ClassVar[bytes] = b'data: {"choices": [{"delta": {"content": "oops"\n\n'
+
+    def matches(self, path: str) -> bool:
+        raise NotImplementedError
+
+    def model(self, path: str, body: dict[str, Any]) -> str:
+        return str(body.get("model", "fake-model"))
+
+    def streams(self, path: str, body: dict[str, Any]) -> bool:
+        return bool(body.get("stream"))
+
+    def frames(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> Frames:
+        raise NotImplementedError
+
+    def complete(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def error(self, status: int, message: str) -> dict[str, Any]:
+        raise NotImplementedError
+
+    def stream_error(self) -> bytes:
+        raise NotImplementedError
+
+    # Embeddings, where the provider has them ----------------------------------------------------------------
+
+    def embeds(self, path: str) -> bool:
+        """Whether `path` is this protocol's embeddings route."""
+        return False
+
+    def embeddings(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
+        """The embeddings answer to `body` (vectors from `fake_vector`)."""
+        raise NotImplementedError
