@@ -25,8 +25,8 @@ from typing import Any
 from sluice.engine import breaker
 from sluice.engine.attempt import Deadlines
 from sluice.engine.ports import AttemptRecord, ChannelWriter
-from sluice.engine.run import Runner, deadlines_for
-from sluice.events import AttemptEvent, FailoverEvent, StatusEvent
+from sluice.engine.run import Runner, deadlines_for, through_chain
+from sluice.events import AttemptEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import EmbeddingRequest, Embeddings, Provider
@@ -68,21 +68,9 @@ class EmbedRunner:
     async def run(self, channel: ChannelWriter, request_id: str, workflow: Workflow, embed: EmbedInput) -> Outcome:
         await channel.emit(StatusEvent(status=RUNNING))
         run = _Run(request_id, channel, workflow, time.perf_counter(), [])
-        last_error: ProviderError | None = None
-        for index, entry in enumerate(workflow.chain):
-            result = await self._run_entry(run, entry, embed)
-            if isinstance(result, Outcome):
-                return result
-            last_error = result
-            following = workflow.chain[index + 1] if index + 1 < len(workflow.chain) else None
-            if result.fail_fast or following is None:
-                break
-            await channel.emit(FailoverEvent(from_=_label(entry), to=_label(following), error=result.message))
-        error = last_error or ProviderError("the workflow has no provider to run")
-        tried = {(a["provider"], a["model"]) for a in run.attempts}
-        message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
-        meta = {"workflow": workflow.name, "attempts": run.attempts, "duration_ms": _elapsed_ms(run.started)}
-        return Outcome.failed(error.code, message, meta)
+        return await through_chain(
+            channel, workflow, run.attempts, run.started, lambda entry: self._run_entry(run, entry, embed)
+        )
 
     async def _run_entry(self, run: _Run, entry: ChainEntry, embed: EmbedInput) -> Outcome | ProviderError:
         runner, key = self.runner, _label(entry)

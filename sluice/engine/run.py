@@ -118,21 +118,9 @@ class Runner:
         run = _Run(
             request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(), streamed=streamed
         )
-        last_error: ProviderError | None = None
-        for index, entry in enumerate(workflow.chain):
-            result = await self._run_entry(run, entry, chat)
-            if isinstance(result, Outcome):
-                return result
-            last_error = result
-            following = workflow.chain[index + 1] if index + 1 < len(workflow.chain) else None
-            if result.fail_fast or following is None:
-                break
-            await channel.emit(FailoverEvent(from_=_label(entry), to=_label(following), error=result.message))
-        error = last_error or ProviderError("the workflow has no provider to run")
-        tried = {(a["provider"], a["model"]) for a in run.attempts}
-        message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
-        meta = {"workflow": workflow.name, "attempts": run.attempts, "duration_ms": _elapsed_ms(run.started)}
-        return Outcome.failed(error.code, message, meta)
+        return await through_chain(
+            channel, workflow, run.attempts, run.started, lambda entry: self._run_entry(run, entry, chat)
+        )
 
     async def _run_entry(self, run: _Run, entry: ChainEntry, chat: ChatInput) -> Outcome | ProviderError:
         """Attempts on one chain entry until one succeeds or the error says to move on."""
@@ -282,6 +270,32 @@ def answer_of(progress: Progress, schema: dict[str, Any] | None) -> Any:
     if schema is not None:
         return finalize(schema, progress.text)
     return {"content": progress.text}
+
+
+async def through_chain(
+    channel: ChannelWriter,
+    workflow: Workflow,
+    attempts: list[dict[str, Any]],
+    started: float,
+    run_entry: Callable[[ChainEntry], Awaitable[Outcome | ProviderError]],
+) -> Outcome:
+    """Each chain entry in turn until one succeeds (chat and embeddings alike): a `failover` event between entries;
+    the end at a fail-fast error or after the last entry, naming the last error."""
+    last_error: ProviderError | None = None
+    for index, entry in enumerate(workflow.chain):
+        result = await run_entry(entry)
+        if isinstance(result, Outcome):
+            return result
+        last_error = result
+        following = workflow.chain[index + 1] if index + 1 < len(workflow.chain) else None
+        if result.fail_fast or following is None:
+            break
+        await channel.emit(FailoverEvent(from_=_label(entry), to=_label(following), error=result.message))
+    error = last_error or ProviderError("the workflow has no provider to run")
+    tried = {(a["provider"], a["model"]) for a in attempts}
+    message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
+    meta = {"workflow": workflow.name, "attempts": attempts, "duration_ms": _elapsed_ms(started)}
+    return Outcome.failed(error.code, message, meta)
 
 
 def _label(entry: ChainEntry) -> str:
