@@ -9,13 +9,13 @@ token counts. There is no `[DONE]`: a `finishReason` ends the answer. Errors are
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 from urllib.parse import quote
 
 import orjson
 
+from sluice.providers._calls import WholeCalls
 from sluice.providers._http import Client, drain, merge, open_stream, parse_chunk, sse_events
 from sluice.providers.base import (
     Chunk,
@@ -35,7 +35,7 @@ from sluice.providers.errors import (
     StreamBroken,
     Unsupported,
 )
-from sluice.providers.messages import ImagePart, Tool, ToolCallDelta, ToolChoice
+from sluice.providers.messages import ImagePart, Tool, ToolChoice
 
 # Portable parameters → `generationConfig` fields; others a chain entry sets go as written (Gemini's own names).
 _PARAM_NAMES = {
@@ -152,7 +152,7 @@ class AnswerReader:
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.calls = 0
+        self.calls = WholeCalls()
         self.finished = False
 
     def read(self, payload: Any) -> Iterator[Chunk]:
@@ -172,15 +172,8 @@ class AnswerReader:
                 continue  # thinking summaries are not the answer
             if isinstance(part.get("functionCall"), dict):
                 call = part["functionCall"]
-                calls.append(
-                    ToolCallDelta(
-                        index=self.calls,
-                        id=call.get("id") or new_call_id(),
-                        name=call.get("name") or "",
-                        arguments=orjson.dumps(call.get("args") or {}).decode(),
-                    )
-                )
-                self.calls += 1
+                arguments = orjson.dumps(call.get("args") or {}).decode()
+                calls.append(self.calls.delta(call.get("id"), call.get("name"), arguments))
             elif part.get("text"):
                 texts.append(part["text"])
         if texts:
@@ -202,7 +195,7 @@ class AnswerReader:
             cached_input_tokens=metadata.get("cachedContentTokenCount") or 0,
             reasoning_tokens=thoughts,
         )
-        reason = "tool_calls" if self.calls else "length" if finish == "MAX_TOKENS" else "stop"
+        reason = "tool_calls" if self.calls.count else "length" if finish == "MAX_TOKENS" else "stop"
         self.finished = True
         yield Chunk(usage=usage if metadata else None, finish_reason=reason)
 
@@ -310,11 +303,6 @@ def gemini_schema(schema: dict[str, Any]) -> dict[str, Any]:
     from sluice.structured.dialects import gemini
 
     return gemini(schema)
-
-
-def new_call_id() -> str:
-    """An id for a call Gemini gave none: unique, as clients (and other providers, on failover) expect."""
-    return "call_" + secrets.token_hex(12)
 
 
 def describe_error(body: Any) -> str | None:

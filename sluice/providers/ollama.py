@@ -7,16 +7,15 @@ Errors are `{"error": "…"}`, also as a line inside the stream. docs/translatio
 
 from __future__ import annotations
 
-import secrets
 from collections.abc import AsyncGenerator, Iterator
 from typing import Any
 
 import orjson
 
+from sluice.providers._calls import WholeCalls
 from sluice.providers._http import Client, bearer, drain, merge, ndjson_lines, open_stream, parse_chunk
 from sluice.providers.base import Chunk, EmbeddingRequest, Embeddings, Message, ProviderRequest, Usage
 from sluice.providers.errors import ProviderUnavailable, StreamBroken, Unsupported
-from sluice.providers.messages import ToolCallDelta
 
 # Portable parameters → `options` (Ollama's Modelfile names); others a chain entry sets go as written.
 _OPTION_NAMES = {"max_tokens": "num_predict"}
@@ -127,7 +126,7 @@ class AnswerReader:
 
     def __init__(self, provider: str) -> None:
         self.provider = provider
-        self.calls = 0
+        self.calls = WholeCalls()
         self.finished = False
 
     def read(self, payload: Any) -> Iterator[Chunk]:
@@ -141,15 +140,9 @@ class AnswerReader:
         for call in message.get("tool_calls") or ():
             function = (call or {}).get("function") or {}
             arguments = function.get("arguments")
-            calls.append(
-                ToolCallDelta(
-                    index=self.calls,
-                    id=call.get("id") or new_call_id(),
-                    name=function.get("name") or "",
-                    arguments=arguments if isinstance(arguments, str) else orjson.dumps(arguments or {}).decode(),
-                )
-            )
-            self.calls += 1
+            if not isinstance(arguments, str):
+                arguments = orjson.dumps(arguments or {}).decode()
+            calls.append(self.calls.delta(call.get("id"), function.get("name"), arguments))
         done = bool(payload.get("done"))
         if text and (calls or not done):
             yield Chunk(text=text)
@@ -158,7 +151,9 @@ class AnswerReader:
             yield Chunk(tool_calls=tuple(calls))
         if done:
             self.finished = True
-            reason = "tool_calls" if self.calls else "length" if payload.get("done_reason") == "length" else "stop"
+            reason = (
+                "tool_calls" if self.calls.count else "length" if payload.get("done_reason") == "length" else "stop"
+            )
             usage = Usage(payload.get("prompt_eval_count") or 0, payload.get("eval_count") or 0)
             yield Chunk(text=text, usage=usage, finish_reason=reason)
 
@@ -208,11 +203,6 @@ def options(params: dict[str, Any]) -> dict[str, Any]:
             value = [value]  # Ollama takes a list only
         out[_OPTION_NAMES.get(key, key)] = value
     return out
-
-
-def new_call_id() -> str:
-    """An id for a call Ollama gave none: unique, as clients (and other providers, on failover) expect."""
-    return "call_" + secrets.token_hex(12)
 
 
 def describe_error(body: Any) -> str | None:

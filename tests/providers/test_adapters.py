@@ -7,13 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from sluice.providers.base import Chunk, Message, Provider, ProviderRequest
+from sluice.providers.base import Message, Provider, ProviderRequest
 from sluice.providers.errors import ProviderError
 from sluice.providers.pool import ProviderPool
 from sluice.providers.registry import TYPES
 from sluice.structured.native import prepare
 from sluice.testing import FakeProvider, Script
 from sluice.workflows.loader import ConfigError, build_catalog
+from tests.providers.adapters import collect
 
 KINDS = {name: entry.fake for name, entry in TYPES.items() if entry.fake}  # provider type → its fake's protocol
 SCHEMA = {
@@ -44,10 +45,6 @@ async def _adapter(provider_type: str, **options: object) -> AsyncIterator[tuple
             yield provider_type, pool.get("p"), fake
         finally:
             await pool.aclose()
-
-
-async def collect(provider: Provider, request: ProviderRequest) -> list[Chunk]:
-    return [chunk async for chunk in provider.stream(request)]
 
 
 async def test_streams_text_usage_and_finish(adapter: tuple[str, Provider, FakeProvider]) -> None:
