@@ -1,6 +1,7 @@
 """A git revision against the working tree, measured in the same run, interleaved: the 5 % rule.
 
-    bench/compare [--base REV] [--current REV] [--rounds 3] [--quick] [--json bench/results/compare.json]
+    bench/compare [--base REV] [--current REV] [--rounds 3] [--quick] [--only SCENARIO...]
+                  [--json bench/results/compare.json]
 
 When to use which:
 - `bench/run` measures the absolute figures of docs/performance.md (LiteLLM included) and rewrites its results
@@ -140,6 +141,22 @@ def embeddings_figures(encoding: str) -> Extract:
     return extract
 
 
+def agent_apis_figures(data: dict[str, Any]) -> list[Figure]:
+    """Scenario 8 (agent_apis.py): streaming through Chat Completions, Messages and Responses, and the direct call."""
+    figures: list[Figure] = []
+    for level, row in data.get("stream", {}).items():
+        at = f"c{level}"
+        for api in ("chat", "messages", "responses"):
+            figures += [
+                (f"{at} {api} req/s", _get(row, api, "rps"), "higher"),
+                (f"{at} {api} p50 ms", _get(row, api, "p50_ms"), "lower"),
+                (f"{at} {api} TTFT p50 ms", _get(row, api, "ttft_p50_ms"), "lower"),
+                (f"{at} {api} +p50 ms over direct", _get(row, api, "overhead", "p50_ms"), "lower"),
+            ]
+        figures.append((f"{at} direct p50 ms", _get(row, "direct", "p50_ms"), "control"))
+    return figures
+
+
 def async_ws_figures(data: dict[str, Any]) -> list[Figure]:
     figures: list[Figure] = []
     for level, row in data.items():
@@ -182,7 +199,7 @@ def _errors(where: str, values: dict[str, Any]) -> list[str]:
 def problems(script: str, data: dict[str, Any]) -> list[str]:
     """Errors a run reported (its figures are then suspect)."""
     found = []
-    if script in ("overhead.py", "embeddings.py"):
+    if script in ("overhead.py", "embeddings.py", "agent_apis.py"):
         for target, ok in (data.get("tools_verified") or {}).items():
             if not ok:
                 found.append(f"tools: the answer through {target} has no tool call (the tools were not passed on)")
@@ -283,17 +300,29 @@ SCENARIOS = [
         [("embeddings.py, encoding_format base64 (scenario 7)", embeddings_figures("base64"))],
         new=True,
     ),
+    Scenario(
+        "agent_apis",
+        "agent_apis.py",
+        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.25", "--requests", "1000000"],
+        ["--concurrency", "1", "64", "--repeats", "3", "--seconds", "1.3", "--requests", "1000000"],
+        [("agent_apis.py, streaming through each API (scenario 8)", agent_apis_figures)],
+        new=True,
+    ),
 ]
 
 
 def lacks_scenario(data: dict[str, Any]) -> bool:
-    """Every request through Sluice failed (and some were sent), or its answer lacked what the scenario measures (a
-    tool call): the gateway does not have what the scenario uses."""
+    """Every request through one of Sluice's targets failed (and some were sent), or its answer lacked what the
+    scenario measures (a tool call): the gateway does not have what the scenario uses (e.g. an endpoint)."""
     if (data.get("tools_verified") or {}).get("sluice") is False:
         return True
     rows = [row for section in data.values() if isinstance(section, dict) for row in section.values()]
-    sluice = [row["sluice"] for row in rows if isinstance(row, dict) and isinstance(row.get("sluice"), dict)]
-    return bool(sluice) and all(s.get("errors") and not s.get("rps") for s in sluice)
+    runs: dict[str, list[dict[str, Any]]] = {}
+    for row in rows:
+        for target, values in row.items() if isinstance(row, dict) else ():
+            if target != "direct" and isinstance(values, dict) and "rps" in values:
+                runs.setdefault(target, []).append(values)
+    return any(all(v.get("errors") and not v.get("rps") for v in found) for found in runs.values())
 
 
 def git(*args: str) -> str:
@@ -485,16 +514,16 @@ class Measured:
     lacking: set[str] = field(default_factory=set)  # new scenarios the base's gateway cannot run
 
 
-def measure(trees: dict[str, Path], workdir: Path, rounds: int, quick: bool) -> Measured:
+def measure(trees: dict[str, Path], workdir: Path, rounds: int, quick: bool, scenarios: list[Scenario]) -> Measured:
     """Every scenario, `rounds` times per side, the order of the sides alternating."""
     found = Measured(
-        {s.name: {"base": [], "current": []} for s in SCENARIOS},
-        {s.name: {"base": [], "current": []} for s in SCENARIOS},
+        {s.name: {"base": [], "current": []} for s in scenarios},
+        {s.name: {"base": [], "current": []} for s in scenarios},
         [],
     )
     started = time.monotonic()
     for index in range(rounds):
-        for scenario in SCENARIOS:
+        for scenario in scenarios:
             for side in ("base", "current") if index % 2 == 0 else ("current", "base"):
                 before = cpu_counters()
                 data = run_scenario(scenario, trees[side], workdir, quick, f"{side}-{index + 1}")
@@ -555,10 +584,17 @@ def main() -> None:
     parser.add_argument("--current", default=None, help="a git revision instead of the working tree (e.g. HEAD)")
     parser.add_argument("--rounds", type=int, default=3, help="runs of every scenario per side (default 3)")
     parser.add_argument("--quick", action="store_true", help="shorter runs: ~5 minutes instead of ~15")
+    parser.add_argument(
+        "--only",
+        nargs="+",
+        choices=[s.name for s in SCENARIOS],
+        help="these scenarios only (e.g. to rerun the figures a noisy run flagged)",
+    )
     parser.add_argument("--json", type=Path, default=HERE / "results" / "compare.json")
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    scenarios = [s for s in SCENARIOS if not args.only or s.name in args.only]
     base_rev = args.base or default_base()
     sha = git("rev-parse", "--verify", f"{base_rev}^{{commit}}")
     current_sha = git("rev-parse", "--verify", f"{args.current}^{{commit}}") if args.current else None
@@ -581,7 +617,7 @@ def main() -> None:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="sluice-compare-") as tmp:
         trees, workdir, imports = prepare(Path(tmp), sha, current_sha)
-        measured = measure(trees, workdir, args.rounds, args.quick)
+        measured = measure(trees, workdir, args.rounds, args.quick, scenarios)
     seconds = round(time.monotonic() - started)
     report: dict[str, Any] = {
         "base": {"rev": base_rev, "sha": sha, "gateway_imports": imports["base"]},
@@ -601,7 +637,7 @@ def main() -> None:
         "scenarios": {},
     }
     rows: list[dict[str, Any]] = []
-    for scenario in SCENARIOS:
+    for scenario in scenarios:
         tables = {title: summarise(measured.runs[scenario.name], extract) for title, extract in scenario.tables}
         for title, table in tables.items():
             print_table(title, table, args.rounds, measured.others[scenario.name])

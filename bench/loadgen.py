@@ -7,7 +7,8 @@
 `requests` have been sent or `duration` seconds have passed (whichever comes first: every run is bounded). Latency is
 from the first byte sent to the last byte of the response; with `--stream`, `ttft` is to the first chunk carrying
 non-empty `content` or a tool call's non-empty `arguments` (the role-only first chunk does not count, nor a tool
-call's first piece that only names it). Only 127.0.0.1 targets are accepted.
+call's first piece that only names it) — or, for the agent APIs, a Messages `text_delta`'s `text` or a Responses
+`output_text.delta`'s `delta`. Only 127.0.0.1 targets are accepted.
 
 It speaks raw HTTP/1.1 over asyncio streams (uvloop when installed) rather than through httpx or aiohttp, because
 the client shares two cores with the servers it measures: every microsecond it spends is taken from them.
@@ -24,7 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlsplit
 
-_CONTENT = re.compile(rb'"(?:content|arguments)":\s*"[^"]')
+_CONTENT = re.compile(rb'"(?:content|arguments|text|delta)":\s*"[^"]')
 
 
 @dataclass

@@ -113,6 +113,25 @@ def embeddings_table(data: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def agent_apis_table(data: dict[str, Any]) -> list[str]:
+    lines = [
+        f"**The agent APIs** beside Chat Completions: the same question streamed ({data['chunks']} chunks) through "
+        f"`/v1/chat/completions`, `/v1/messages` and `/v1/responses` to the same upstream (closed loop, medians of "
+        f"{data['repeats']} runs; + = added over the direct call, same run)",
+        "",
+        "| conc | target | p50 ms | p99 ms | +p50 ms | TTFT p50 | +TTFT p50 | req/s | errors |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for level, row in data.get("stream", {}).items():
+        for name, v in row.items():
+            extra = v.get("overhead", {})
+            lines.append(
+                f"| {level} | {name} | {_f(v['p50_ms'])} | {_f(v['p99_ms'])} | {_f(extra.get('p50_ms'))} | "
+                f"{_f(v['ttft_p50_ms'])} | {_f(extra.get('ttft_p50_ms'))} | {_f(v['rps'], 0)} | {v['errors']} |"
+            )
+    return [*lines, ""]
+
+
 def async_table(data: dict[str, Any]) -> list[str]:
     lines = [
         "**Async** `POST /v1/ai/async` → WebSocket (ms; direct = the mock streamed directly, same run)",
@@ -316,13 +335,15 @@ fig.savefig(out, dpi=110)
 def main() -> None:
     sections: list[str] = []
     overhead, async_ws, fanout = load("overhead"), load("async_ws"), load("fanout")
-    tools, embeddings = load("tools"), load("embeddings")
+    tools, embeddings, agent_apis = load("tools"), load("embeddings"), load("agent_apis")
     if overhead:
         sections += overhead_tables(overhead)
     if tools:
         sections += overhead_tables(tools)
     if embeddings:
         sections += embeddings_table(embeddings)
+    if agent_apis:
+        sections += agent_apis_table(agent_apis)
     if async_ws is not None:
         sections += async_table(async_ws)
     if fanout is not None:

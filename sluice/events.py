@@ -94,6 +94,27 @@ class ToolCallEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class ThinkingEvent(Event):
+    """A piece of the model's reasoning as it streams (`sluice.providers.messages.ThinkingDelta`): more `text` of
+    thinking block `index`, its `signature`, or a redacted block's opaque data (`redacted`). On the wire
+    `signature` and `redacted` only when set."""
+
+    type: ClassVar[str] = "thinking"
+    index: int
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
+
+    def payload(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "text": self.text}
+        if self.signature is not None:
+            out["signature"] = self.signature
+        if self.redacted is not None:
+            out["redacted"] = self.redacted
+        return out
+
+
+@dataclass(frozen=True, kw_only=True)
 class PartialEvent(Event):
     type: ClassVar[str] = "partial"
     data: Any
@@ -172,6 +193,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         AttemptEvent,
         DeltaEvent,
         ToolCallEvent,
+        ThinkingEvent,
         PartialEvent,
         ResetEvent,
         FailoverEvent,

@@ -18,7 +18,7 @@ from sluice.admin.catalog import StoredCatalog
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
 from sluice.channel.reader import channel_batches, wait_terminal
-from sluice.channel.writer import SEQ_BLOCK
+from sluice.channel.writer import SEQ_BLOCK, Channel
 from sluice.crypto import CredentialCipher
 from sluice.delivery.service import Delivery
 from sluice.engine.run import Runner
@@ -27,8 +27,10 @@ from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
 from sluice.ids import new_request_id
 from sluice.keycache import KeyCache
+from sluice.lifecycle.finish import finish
+from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.plan import CHAT, Plan, plan_for
-from sluice.lifecycle.states import QUEUED, RUNNING
+from sluice.lifecycle.states import CANCELLED, QUEUED, RUNNING, sources
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
@@ -39,7 +41,9 @@ from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
 from sluice.store.database import create_engine, migrate
+from sluice.store.outcomes import StoredOutcome
 from sluice.store.store import IdempotencyConflict, hash_key, now
+from sluice.surfaces import api_of
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker
 from sluice.workflows.loader import load_catalog
@@ -189,6 +193,7 @@ class Gateway:
         await self.delivery.check_request(principal.project_id, plan)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}
+        self.metrics.accepted(api_of(body))
         if not durable and idempotency_key is None and not plan.follows_run:
             record = _new_record(principal.project_id, workflow_name, mode, body, plan, status=RUNNING)
             run = await self.passthrough.start(record, workflow, plan, streamed=streamed)
@@ -225,6 +230,22 @@ class Gateway:
         if record is None or (record.project_id != principal.project_id and not principal.operator):
             raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
         return record
+
+    async def cancel(self, principal: Principal, request_id: str) -> RequestRecord:
+        """End an unfinished request as `cancelled`, through the lifecycle's one `finish()`: the first end recorded
+        wins, so the run's own outcome is refused when it comes, and the channel gets one terminal event (`error`,
+        code `cancelled`). A finished request is returned as it is.
+
+        This ends the request, not the work: a run under way goes on until its provider answers, and its outcome
+        is then dropped. Stopping the upstream call, on whichever instance runs it, is a later issue (#18).
+        """
+        record = await self.request_for(principal, request_id)
+        if record.finished:
+            return record
+        outcome = Outcome(status=CANCELLED, error={"code": "cancelled", "message": "the request was cancelled"})
+        recorder = StoredOutcome(self.store, record.id, expected=sources(CANCELLED))
+        await finish(outcome, recorder, Channel(self.broker, self.store, record.id, record.seq_reserved))
+        return await self.store.get_request(record.id) or record
 
     def accepted_body(self, record: RequestRecord, key_id: str | None = None) -> dict[str, Any]:
         """The 202 body of `POST /v1/ai/async` (DESIGN.md §4, with the seed's and ModelRiver's field names)."""

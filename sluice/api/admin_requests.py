@@ -19,6 +19,7 @@ from sluice.gateway import Gateway
 from sluice.store import RequestRecord
 from sluice.store.admin import RequestFilter
 from sluice.store.store import as_utc
+from sluice.surfaces import api_of
 
 router = APIRouter(prefix="/v1/admin/requests", tags=["admin: request log"], responses=ERROR_RESPONSES)
 
@@ -34,12 +35,14 @@ def _ms(start: datetime | None, end: datetime | None) -> float | None:
 
 
 def summarize(record: RequestRecord) -> dict[str, Any]:
+    """A request as a row of the log."""
     meta = record.meta or {}
     return {
         "id": record.id,
         "workflow": record.workflow,
         "status": record.status,
         "mode": record.mode,
+        "api": api_of(record.body),
         "provider": meta.get("provider"),
         "model": meta.get("model"),
         "attempts": len(meta.get("attempts") or []),

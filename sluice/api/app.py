@@ -15,6 +15,7 @@ from sluice.api import (
     admin_requests,
     admin_webhooks,
     admin_workflows,
+    anthropic_messages,
     callbacks,
     channels,
     embeddings,
@@ -22,6 +23,7 @@ from sluice.api import (
     openai_compat,
     ops,
     requests,
+    responses,
     tunnel,
 )
 from sluice.api import phoenix as phoenix_socket
@@ -62,6 +64,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(requests.router)
     app.include_router(openai_compat.router)
+    app.include_router(anthropic_messages.router)
+    app.include_router(responses.router)
     app.include_router(embeddings.router)
     app.include_router(models.router)
     app.include_router(channels.router)

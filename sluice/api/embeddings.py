@@ -25,6 +25,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 from starlette.responses import Response
 
+from sluice import surfaces
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.errors import OPENAI_ERROR_RESPONSES
 from sluice.api.openai_compat import failure_response, json_response
@@ -82,7 +83,7 @@ async def embeddings(request: Request, body: EmbeddingsRequest, principal: ApiKe
             f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
             code="model_not_found",
         )
-    payload: dict[str, Any] = {"workflow": body.model, "input": body.input}
+    payload: dict[str, Any] = {"workflow": body.model, "api": surfaces.EMBEDDINGS, "input": body.input}
     if body.dimensions is not None:
         payload["dimensions"] = body.dimensions
     if body.user is not None:

@@ -1,9 +1,13 @@
 """Every error leaves the API as {"error": {"code", "message"}} with a 4xx/5xx status, never as a traceback.
 
-The OpenAI face (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models…`) answers in OpenAI's error shape instead,
-a superset: {"error": {"message", "type", "param", "code"}} (Sluice's code stays in `code`), and a body that fails
-validation is a 400 there, not a 422, so the official SDKs raise the error they would against OpenAI
-(`BadRequestError`), with `param` naming the first field at fault.
+The OpenAI face (`/v1/chat/completions`, `/v1/embeddings`, `/v1/models…`, `/v1/responses…`) answers in OpenAI's
+error shape instead, a superset: {"error": {"message", "type", "param", "code"}} (Sluice's code stays in `code`), and
+a body that fails validation is a 400 there, not a 422, so the official SDKs raise the error they would against
+OpenAI (`BadRequestError`), with `param` naming the first field at fault.
+
+The Anthropic face (`/v1/messages…`) answers in Anthropic's: {"type": "error", "error": {"type", "message"}} with
+the type Anthropic gives the status (a body that fails validation is a 400 `invalid_request_error` there too), so the
+`anthropic` package raises its own typed errors.
 """
 
 from __future__ import annotations
@@ -22,10 +26,21 @@ from starlette.responses import JSONResponse, Response
 from sluice.errors import SluiceError
 
 log = logging.getLogger("sluice.api")
-OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/models"})
-_OPENAI_PREFIX = "/v1/models/"
+OPENAI_PATHS = frozenset({"/v1/chat/completions", "/v1/embeddings", "/v1/models", "/v1/responses"})
+_OPENAI_PREFIXES = ("/v1/models/", "/v1/responses/")
+ANTHROPIC_PATHS = frozenset({"/v1/messages"})
+_ANTHROPIC_PREFIX = "/v1/messages/"
 # OpenAI's documented error types by status; 400, 404, 409, 413 and 422 are all `invalid_request_error`.
 _OPENAI_TYPES = {401: "authentication_error", 403: "permission_error", 429: "rate_limit_error"}
+# Anthropic's documented error types by status (docs.anthropic.com, "Errors"); other 5xx are `api_error`.
+_ANTHROPIC_TYPES = {
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    529: "overloaded_error",
+}
 
 
 class OpenAIErrorDetail(BaseModel):
@@ -51,7 +66,27 @@ def error_response(status: int, code: str, message: str, headers: dict[str, str]
 
 def speaks_openai(path: str) -> bool:
     """Whether `path` is a route of the OpenAI face, whose errors take OpenAI's shape."""
-    return path in OPENAI_PATHS or path.startswith(_OPENAI_PREFIX)
+    return path in OPENAI_PATHS or path.startswith(_OPENAI_PREFIXES)
+
+
+def speaks_anthropic(path: str) -> bool:
+    """Whether `path` is a route of the Anthropic face, whose errors take Anthropic's shape."""
+    return path in ANTHROPIC_PATHS or path.startswith(_ANTHROPIC_PREFIX)
+
+
+def anthropic_error_type(status: int) -> str:
+    if status in _ANTHROPIC_TYPES:
+        return _ANTHROPIC_TYPES[status]
+    return "api_error" if status >= 500 else "invalid_request_error"
+
+
+def anthropic_error(status: int, message: str) -> dict[str, Any]:
+    """Anthropic's error body (also the data of an in-stream `error` event)."""
+    return {"type": "error", "error": {"type": anthropic_error_type(status), "message": message}}
+
+
+def anthropic_error_response(status: int, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(anthropic_error(status, message), status_code=status, headers=headers)
 
 
 def openai_error_type(status: int) -> str:
@@ -72,17 +107,23 @@ def openai_error_response(
 def error_response_at(
     path: str, status: int, code: str, message: str, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    """The error in the shape of the route at `path`: OpenAI's on the OpenAI face, Sluice's elsewhere."""
+    """The error in the shape of the route at `path`: OpenAI's on the OpenAI face, Anthropic's on the Anthropic face,
+    Sluice's elsewhere."""
     if speaks_openai(path):
         return openai_error_response(status, code, message, headers)
+    if speaks_anthropic(path):
+        return anthropic_error_response(status, message, headers)
     return error_response(status, code, message, headers)
 
 
 def validation_error_response(path: str, errors: Sequence[Any]) -> JSONResponse:
-    """A request body that failed validation: 400 with `param` on the OpenAI face, 422 elsewhere."""
+    """A request body that failed validation: 400 with `param` on the OpenAI face, 400 on the Anthropic face, 422
+    elsewhere."""
     message, param = explain_validation_error(errors)
     if speaks_openai(path):
         return openai_error_response(400, "invalid_request", message, param=param)
+    if speaks_anthropic(path):
+        return anthropic_error_response(400, message)
     return error_response(422, "invalid_request", message)
 
 

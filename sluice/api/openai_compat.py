@@ -40,6 +40,7 @@ from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEve
 from sluice.gateway import ChannelBatches, Gateway, Principal
 from sluice.passthrough import Finished
 from sluice.quotas import StreamSlot
+from sluice.surfaces import CHAT_COMPLETIONS
 
 router = APIRouter(tags=["openai"])
 # Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502).
@@ -194,7 +195,7 @@ def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
     """The Chat Completions body as a Sluice request body (what the worker runs and the request log keeps)."""
     if body.n not in (None, 1):
         raise BadRequest("n must be 1: Sluice returns one choice per request", code="unsupported_parameter")
-    payload: dict[str, Any] = {"workflow": body.model, **body.conversation_fields()}
+    payload: dict[str, Any] = {"workflow": body.model, "api": CHAT_COMPLETIONS, **body.conversation_fields()}
     max_tokens = body.max_completion_tokens or body.max_tokens
     for name, value in (
         ("temperature", body.temperature),

@@ -14,6 +14,7 @@ from sluice.api.formats import formatted_result
 from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, ChannelToken, RequestStatus, SyncResult
 from sluice.events import ErrorEvent, ResponseEvent
 from sluice.store import RequestRecord
+from sluice.surfaces import INTERNAL_FIELDS
 
 router = APIRouter(tags=["requests"])
 
@@ -116,4 +117,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _payload(body: AIRequest) -> dict[str, Any]:
-    return body.model_dump(mode="json", exclude_none=True, by_alias=True)
+    payload = body.model_dump(mode="json", exclude_none=True, by_alias=True)
+    for internal in INTERNAL_FIELDS:  # set by the other APIs' routes only (`sluice.surfaces`)
+        payload.pop(internal, None)
+    return payload

@@ -45,6 +45,8 @@ REQUEST_FIELDS = frozenset(
         "tool_choice",
         "parallel_tool_calls",
         "passthrough",
+        "api",
+        "native",
     }
 )
 

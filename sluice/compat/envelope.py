@@ -76,9 +76,13 @@ def wrapped(
     return body
 
 
+_MESSAGE_KEYS = frozenset({"content", "thinking"})
+
+
 def text_of(data: Any) -> str:
-    """The result as the assistant's message text: plain text as is, a structured object as its JSON."""
-    if isinstance(data, dict) and set(data) == {"content"} and isinstance(data["content"], str):
+    """The result as the assistant's message text: plain text as is (the model's `thinking` beside it is not the
+    text), a structured object as its JSON."""
+    if isinstance(data, dict) and set(data) <= _MESSAGE_KEYS and isinstance(data.get("content"), str):
         return data["content"]
     return orjson.dumps(data).decode()
 

@@ -1,4 +1,5 @@
-"""One provider attempt: its stream under per-attempt deadlines, its text streamed into the channel.
+"""One provider attempt: its stream under per-attempt deadlines, its text, calls and reasoning streamed into the
+channel.
 
 Deadlines: `first_token` until the first text, then `idle` between chunks, `total` over everything; `connect` is
 passed to the HTTP client. Whatever goes wrong leaves as a `ProviderError`; `Progress` keeps what had streamed so the
@@ -18,10 +19,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.engine.ports import ChannelWriter
-from sluice.events import DeltaEvent, PartialEvent, ToolCallEvent
+from sluice.events import DeltaEvent, PartialEvent, ThinkingEvent, ToolCallEvent
 from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken
-from sluice.providers.messages import ToolCall, ToolCallDelta
+from sluice.providers.messages import ThinkingDelta, ToolCall, ToolCallDelta
 from sluice.structured import PartialStream
 
 log = logging.getLogger("sluice.engine")
@@ -45,17 +46,37 @@ class _Call:
 
 
 @dataclass
+class _Thought:
+    """A thinking block being streamed: its text pieces and signature, or a redacted block's data."""
+
+    parts: list[str] = field(default_factory=list)
+    signature: str | None = None
+    redacted: str | None = None
+
+    def block(self) -> dict[str, Any]:
+        """The block as Anthropic shapes it (and sends it back): thinking with its signature, or redacted."""
+        if self.redacted is not None:
+            return {"type": "redacted_thinking", "data": self.redacted}
+        block = {"type": "thinking", "thinking": "".join(self.parts)}
+        if self.signature is not None:
+            block["signature"] = self.signature
+        return block
+
+
+@dataclass
 class Progress:
     parts: list[str] = field(default_factory=list)
     calls: dict[int, _Call] = field(default_factory=dict)  # by the call's index in the answer
+    thoughts: dict[int, _Thought] = field(default_factory=dict)  # by the thinking block's index in the answer
     usage: Usage | None = None
     finish_reason: str | None = None
+    stop_sequence: str | None = None
     ttft_ms: float | None = None
     first_token_at: datetime | None = None
 
     @property
     def streamed(self) -> bool:
-        return bool(self.parts or self.calls)
+        return bool(self.parts or self.calls or self.thoughts)
 
     @property
     def text(self) -> str:
@@ -67,6 +88,19 @@ class Progress:
         call.name = call.name or delta.name or ""
         if delta.arguments:
             call.arguments.append(delta.arguments)
+
+    def add_thought(self, delta: ThinkingDelta) -> None:
+        thought = self.thoughts.setdefault(delta.index, _Thought())
+        if delta.text:
+            thought.parts.append(delta.text)
+        if delta.signature is not None:
+            thought.signature = delta.signature
+        if delta.redacted is not None:
+            thought.redacted = delta.redacted
+
+    def thinking(self) -> list[dict[str, Any]]:
+        """The answer's thinking blocks, in order."""
+        return [thought.block() for _, thought in sorted(self.thoughts.items())]
 
     def first_token(self, started: float) -> None:
         if self.ttft_ms is None:
@@ -113,7 +147,8 @@ async def within_deadlines(
                 # An adapter that chokes on an unexpected response shape fails this attempt, not the whole request.
                 log.exception("%s: the adapter failed on the provider's response", label)
                 raise StreamBroken(f"{label}: unexpected response ({type(exc).__name__})") from exc
-            seen_text = seen_text or bool(chunk.text) or bool(chunk.tool_calls)
+            # Reasoning is output too: a model that thinks for a while has begun its answer.
+            seen_text = seen_text or bool(chunk.text) or bool(chunk.tool_calls) or bool(chunk.thinking)
             yield chunk
 
 
@@ -134,6 +169,27 @@ async def stream_attempt(
                 progress.usage = chunk.usage
             if chunk.finish_reason is not None:
                 progress.finish_reason = chunk.finish_reason
+                progress.stop_sequence = chunk.stop_sequence
+            if chunk.thinking:
+                progress.first_token(started)
+                for thought in chunk.thinking:
+                    progress.add_thought(thought)
+                    await channel.emit(
+                        ThinkingEvent(
+                            index=thought.index,
+                            text=thought.text,
+                            signature=thought.signature,
+                            redacted=thought.redacted,
+                        )
+                    )
+            # A chunk's text comes before its call pieces (adapters start a new chunk for text after a call), and
+            # the events keep that order: an Anthropic client numbers its content blocks by it.
+            if chunk.text:
+                progress.first_token(started)
+                progress.parts.append(chunk.text)
+                await channel.emit(DeltaEvent(text=chunk.text))
+                if partial is not None and (update := partial.feed(chunk.text)) is not None:
+                    await channel.emit(PartialEvent(data=update))
             if chunk.tool_calls:
                 progress.first_token(started)
                 for delta in chunk.tool_calls:
@@ -141,12 +197,5 @@ async def stream_attempt(
                     await channel.emit(
                         ToolCallEvent(index=delta.index, id=delta.id, name=delta.name, arguments=delta.arguments)
                     )
-            if not chunk.text:
-                continue
-            progress.first_token(started)
-            progress.parts.append(chunk.text)
-            await channel.emit(DeltaEvent(text=chunk.text))
-            if partial is not None and (update := partial.feed(chunk.text)) is not None:
-                await channel.emit(PartialEvent(data=update))
     if partial is not None and (pending := partial.flush()) is not None:
         await channel.emit(PartialEvent(data=pending))

@@ -35,6 +35,7 @@ class ChatInput:
     parallel_tool_calls: bool | None = None
     response_format: ResponseFormat | None = None
     passthrough: dict[str, Any] = field(default_factory=dict)
+    native: dict[str, Any] | None = None  # the client's own Messages body (`ProviderRequest.native`)
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ChatInput:
@@ -48,6 +49,7 @@ class ChatInput:
             parallel_tool_calls=body.get("parallel_tool_calls"),
             response_format=response_format_of(body.get("response_format")),
             passthrough=body.get("passthrough") or {},
+            native=native_of(body.get("native")),
         )
 
 
@@ -98,3 +100,8 @@ def response_format_of(raw: Any) -> ResponseFormat | None:
         return ResponseFormat(type="json_object")
     spec = raw.get("json_schema") or {}
     return ResponseFormat(type="json_schema", schema=spec.get("schema"), name=spec.get("name"))
+
+
+def native_of(raw: Any) -> dict[str, Any] | None:
+    """`native` as `/v1/messages` writes it: a dict holding the client's body (anything else is not one)."""
+    return raw if isinstance(raw, dict) and isinstance(raw.get("body"), dict) else None

@@ -29,7 +29,7 @@ from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import ProviderRequest, Usage
-from sluice.providers.errors import CircuitOpen, ProviderError
+from sluice.providers.errors import CircuitOpen, ProviderError, Unsupported
 from sluice.structured import SchemaViolation, finalize, reask
 from sluice.structured.native import prepare
 from sluice.workflows.model import ChainEntry, Workflow
@@ -71,6 +71,7 @@ def build_request(
         passthrough=chat.passthrough,
         connect_timeout=connect_timeout,
         stream=streamed,
+        native=chat.native,
     )
     mode, request = prepare(request, dialect)
     return request, mode
@@ -140,6 +141,12 @@ class Runner:
             request, mode = build_request(
                 entry, run.workflow, chat, self.providers.dialect(entry.provider), deadlines.connect, run.streamed
             )
+            untranslated = (request.native or {}).get("untranslated")
+            if untranslated and not getattr(provider, "reads_native", False):
+                raise Unsupported(
+                    f"{key}: only a provider that takes the Messages body as it is (Anthropic) can serve "
+                    f"{', '.join(map(str, untranslated[:3]))}"
+                )
         except ProviderError as error:
             return await self._refused(run, entry, error)
         retries = self.retry if entry.retries is None else replace(self.retry, retries=entry.retries)
@@ -208,6 +215,8 @@ class Runner:
             "structured_mode": mode,
             "finish_reason": progress.finish_reason or ("tool_calls" if progress.calls else "stop"),
         }
+        if progress.stop_sequence is not None:
+            meta["stop_sequence"] = progress.stop_sequence
         return Outcome(status=COMPLETED, data=data, meta=meta, first_token_at=progress.first_token_at)
 
     async def _record_failure(
@@ -263,13 +272,18 @@ class Runner:
 def answer_of(progress: Progress, schema: dict[str, Any] | None) -> Any:
     """The run's result: the validated object for a schema, else the assistant message (`content`, and `tool_calls`
     in Chat Completions' shape when the model called tools: a call is a step of the conversation, not its answer,
-    so it is not held to the schema)."""
+    so it is not held to the schema), with its `thinking` blocks when the model reasoned (their signatures are
+    what an Anthropic client sends back on its next turn)."""
     calls = progress.tool_calls()
     if calls:
-        return {"content": progress.text, "tool_calls": [call.to_openai() for call in calls]}
-    if schema is not None:
+        message: dict[str, Any] = {"content": progress.text, "tool_calls": [call.to_openai() for call in calls]}
+    elif schema is not None:
         return finalize(schema, progress.text)
-    return {"content": progress.text}
+    else:
+        message = {"content": progress.text}
+    if progress.thoughts:
+        message["thinking"] = progress.thinking()
+    return message
 
 
 async def through_chain(

@@ -66,6 +66,12 @@ class Metrics:
         self.registry = CollectorRegistry()
         r = self.registry
         self.received = Counter("sluice_requests_received", "Requests accepted (queued).", registry=r)
+        self.by_api = Counter(
+            "sluice_requests_accepted_by_api",
+            "Requests accepted, by the API they came in on (`sluice.surfaces`), pass-throughs included.",
+            ["api"],
+            registry=r,
+        )
         self.requests = Counter("sluice_requests", "Requests finished, by outcome.", ["outcome"], registry=r)
         self.attempts = Counter("sluice_attempts", "Provider attempts started.", ["provider", "model"], registry=r)
         self.resets = Counter("sluice_resets", "Streamed output retracted (failed attempt, restart).", registry=r)
@@ -135,6 +141,10 @@ class Metrics:
                 self._end_run(timing, moment)
                 self.latency.observe(moment - timing.started)
                 del self._timings[channel_id]
+
+    def accepted(self, api: str) -> None:
+        """A request was accepted on `api` (counted at submit: a pass-through has no `queued` event)."""
+        self.by_api.labels(api).inc()
 
     def webhook_attempt(self, outcome: str) -> None:
         """One delivery attempt ended (`delivered` or `failed`); a delivered attempt also ends its delivery."""

@@ -1,5 +1,6 @@
 """The one small interface every provider adapter implements: `stream(ProviderRequest)` yields `Chunk`s (and,
-for the types that have embeddings, `embed(EmbeddingRequest)`). The conversation model is in `messages`."""
+for the types that have embeddings, `embed(EmbeddingRequest)`; Anthropic also `count_tokens`). The conversation
+model is in `messages`."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ from collections.abc import AsyncGenerator
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from sluice.providers.messages import Message, ResponseFormat, Tool, ToolCallDelta, ToolChoice
+from sluice.providers.messages import Message, ResponseFormat, ThinkingDelta, Tool, ToolCallDelta, ToolChoice
 
 __all__ = [
     "Chunk",
@@ -17,6 +18,7 @@ __all__ = [
     "Message",
     "Provider",
     "ProviderRequest",
+    "TokenCounter",
     "Usage",
     "system_and_turns",
 ]
@@ -48,6 +50,11 @@ class ProviderRequest:
     # Re-asks so far (`sluice.structured.reask`); each ended `messages` with the bad answer and a correction. Real
     # adapters send the messages as they are; the simulated provider reads it to behave on a re-ask.
     reasks: int = 0
+    # A request that came in through `/v1/messages`: {"body": the client's Messages body as it came, "beta": its
+    # `anthropic-beta` header, "untranslated": what `messages`/`tools` could not hold (e.g. `messages[3].content[0]
+    # (document)`)}. The Anthropic adapter sends that body (`reads_native`), so nothing is lost on the way; the others
+    # get the canonical fields above, and a request with untranslated parts fails over from them (`Unsupported`).
+    native: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -60,13 +67,15 @@ class Usage:
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """A normalised piece of a provider's stream: text and tool-call pieces, and at the end usage and the finish
-    reason in OpenAI's words: stop | length | tool_calls | content_filter."""
+    """A normalised piece of a provider's stream: text, tool-call and reasoning pieces, and at the end usage and the
+    finish reason in OpenAI's words: stop | length | tool_calls | content_filter."""
 
     text: str = ""
     usage: Usage | None = None
     finish_reason: str | None = None
     tool_calls: tuple[ToolCallDelta, ...] = ()
+    thinking: tuple[ThinkingDelta, ...] = ()  # the model's reasoning, not the answer's text
+    stop_sequence: str | None = None  # with a `stop` finish: the stop sequence that ended the answer, if known
 
 
 @dataclass(frozen=True)
@@ -103,6 +112,15 @@ class Embedder(Protocol):
     name: str
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings: ...
+
+
+class TokenCounter(Protocol):
+    """A provider type that counts the input tokens of an Anthropic Messages body itself (Anthropic's
+    `/v1/messages/count_tokens`); `/v1/messages/count_tokens` estimates for the others."""
+
+    async def count_tokens(
+        self, body: dict[str, Any], model: str, *, system: str | None = None, beta: str | None = None
+    ) -> int: ...
 
 
 def system_and_turns(request: ProviderRequest) -> tuple[str | None, list[Message]]:

@@ -3,7 +3,7 @@
 One model for every API Sluice speaks and every provider it calls (docs/translation.md has the field-by-field table):
 messages whose content is text or parts (text, image), assistant messages carrying tool calls, tool results, the
 tools offered and the choice among them, and the client's JSON mode. Answers come back as `Chunk`s
-(`sluice.providers.base`) carrying text and `ToolCallDelta`s.
+(`sluice.providers.base`) carrying text, `ToolCallDelta`s and the model's reasoning as `ThinkingDelta`s.
 
 The accepted request body keeps OpenAI Chat Completions' JSON shape (the lingua franca: what `/v1/chat/completions`,
 `/v1/ai` and the request log hold); `ChatInput.from_body` (`sluice.engine.chat`) reads it into these classes once.
@@ -67,6 +67,18 @@ class ToolCallDelta:
     id: str | None = None
     name: str | None = None
     arguments: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ThinkingDelta:
+    """A piece of the model's reasoning; `index` counts its thinking blocks in answer order. A piece carries more
+    `text` of block `index`, or its `signature` (Anthropic's: the block must come back with it, unchanged, on a later
+    turn), or `redacted` data (an encrypted block of its own, returned as it came)."""
+
+    index: int
+    text: str = ""
+    signature: str | None = None
+    redacted: str | None = None
 
 
 @dataclass(frozen=True)

@@ -8,6 +8,7 @@ The canonical conversation is Chat Completions' own model, so the request is a f
 `delta.tool_calls[i]` whose first piece has the call's `id` and `function.name`, later pieces more of
 `function.arguments`. Usage comes in a last chunk with empty `choices` when `stream_options.include_usage` is set,
 with `prompt_tokens_details.cached_tokens` and `completion_tokens_details.reasoning_tokens` where the model has them.
+A compatible server's reasoning text (`delta.reasoning_content` or `delta.reasoning`) becomes `ThinkingDelta`s.
 Errors are `{"error": {"message", "type", "param", "code"}}`, also inside the stream.
 """
 
@@ -19,7 +20,7 @@ from typing import Any
 from sluice.providers._http import Client, bearer, drain, merge, open_stream, parse_chunk, sse_batches
 from sluice.providers.base import Chunk, EmbeddingRequest, Embeddings, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderUnavailable, StreamBroken, Unsupported
-from sluice.providers.messages import Message, Part, TextPart, Tool, ToolCallDelta
+from sluice.providers.messages import Message, Part, TextPart, ThinkingDelta, Tool, ToolCallDelta
 
 _PARAM_NAMES = {"max_tokens": "max_completion_tokens"}
 
@@ -126,16 +127,19 @@ class OpenAIProvider:
                 # The events of one read become one Chunk (see `sse_batches`) unless `merge_reads` is off.
                 for group in [batch] if self.merge_reads else [[event] for event in batch]:
                     texts, calls, finish, usage, done = list[str](), list[ToolCallDelta](), None, None, False
+                    thoughts: list[str] = []
                     for _, data in group:
                         if data == "[DONE]":
                             done = True
                             break
                         try:
-                            text, event_calls, event_finish, event_usage = self._event(data, calls_seen)
+                            text, event_calls, event_finish, event_usage, thought = self._event(data, calls_seen)
                         except ProviderError:
-                            if texts or calls:  # what was read before a failed event is handed over first
-                                yield Chunk(text="".join(texts), tool_calls=tuple(calls))
+                            if texts or calls or thoughts:  # what was read before a failed event is handed over first
+                                yield Chunk(text="".join(texts), tool_calls=tuple(calls), thinking=_thinking(thoughts))
                             raise
+                        if thought:
+                            thoughts.append(thought)
                         if text:
                             if calls:  # text after a call piece in one read: keep the order
                                 yield Chunk(text="".join(texts), tool_calls=tuple(calls))
@@ -145,12 +149,13 @@ class OpenAIProvider:
                             calls += event_calls
                         finish = event_finish or finish
                         usage = event_usage or usage
-                    if texts or calls or finish or usage:
+                    if texts or calls or finish or usage or thoughts:
                         yield Chunk(
                             text="".join(texts),
                             finish_reason=finish,
                             usage=usage_of(usage) if usage else None,
                             tool_calls=tuple(calls),
+                            thinking=_thinking(thoughts) if thoughts else (),  # no call per ordinary chunk
                         )
                     if done:
                         await drain(batches)
@@ -181,13 +186,14 @@ class OpenAIProvider:
             finish_reason=choice.get("finish_reason"),
             usage=usage_of(usage) if usage else None,
             tool_calls=calls,
+            thinking=_thinking([reasoning_of(message)]),
         )
 
     def _event(
         self, data: str, calls_seen: set[int]
-    ) -> tuple[str | None, list[ToolCallDelta] | None, str | None, dict[str, Any] | None]:
-        """(text, call pieces, finish reason, usage) of one `chat.completion.chunk`; a malformed or error event
-        raises."""
+    ) -> tuple[str | None, list[ToolCallDelta] | None, str | None, dict[str, Any] | None, str]:
+        """(text, call pieces, finish reason, usage, reasoning) of one `chat.completion.chunk`; a malformed or error
+        event raises."""
         chunk = parse_chunk(self.name, data)
         if not isinstance(chunk, dict):
             raise StreamBroken(f"{self.name}: unexpected chunk in the stream ({data[:80]!r})")
@@ -195,12 +201,14 @@ class OpenAIProvider:
             raise ProviderUnavailable(f"{self.name} failed mid-stream: {describe_error(chunk)}")
         choices = chunk.get("choices")
         if not choices:
-            return None, None, None, chunk.get("usage")
+            return None, None, None, chunk.get("usage"), ""
         choice = choices[0]
         delta = choice.get("delta") or {}
         raw_calls = delta.get("tool_calls")
         calls = call_pieces(raw_calls, calls_seen) if raw_calls else None
-        return delta.get("content"), calls, choice.get("finish_reason"), chunk.get("usage")
+        reasoning = delta.get("reasoning_content") or delta.get("reasoning")  # `reasoning_of`, inline: per event
+        thought = reasoning if isinstance(reasoning, str) else ""
+        return delta.get("content"), calls, choice.get("finish_reason"), chunk.get("usage"), thought
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         """`POST /embeddings`, asked for floats (the API edge encodes base64 itself when its client asks)."""
@@ -258,6 +266,19 @@ def call_pieces(raw: Iterable[Any], seen: set[int]) -> list[ToolCallDelta]:
             seen.add(index)
             out.append(ToolCallDelta(index, id=item.get("id"), name=function.get("name"), arguments=arguments))
     return out
+
+
+def reasoning_of(message: dict[str, Any]) -> str:
+    """The reasoning text some compatible servers stream beside the answer (`reasoning_content`: DeepSeek, vLLM,
+    llama.cpp; `reasoning`: OpenRouter, Ollama's OpenAI API). OpenAI itself sends none."""
+    reasoning = message.get("reasoning_content") or message.get("reasoning")
+    return reasoning if isinstance(reasoning, str) else ""
+
+
+def _thinking(pieces: list[str]) -> tuple[ThinkingDelta, ...]:
+    """Reasoning pieces as the answer's one thinking block (these servers sign nothing)."""
+    text = "".join(pieces)
+    return (ThinkingDelta(0, text=text),) if text else ()
 
 
 def usage_of(usage: dict[str, Any]) -> Usage:

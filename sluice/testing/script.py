@@ -26,6 +26,8 @@ class Script:
     tool_calls: the answer calls these tools, after its text (none unless `text` is given): each
     `{"name", "arguments": object or JSON text, "id"?}`; streamed with each call's arguments in `argument_chunks`
     pieces (the chunk counts of the faults above count these pieces too).
+    thinking: the answer begins with this reasoning (Anthropic: a signed `thinking` block before the text;
+    OpenAI-shaped: `reasoning_content` deltas, as compatible servers send them; the faults above do not count it).
     """
 
     status: int = 200
@@ -42,6 +44,7 @@ class Script:
     chunks: int | None = None  # split `text` into this many pieces (default: word-sized pieces)
     tool_calls: tuple[dict[str, Any], ...] = ()
     argument_chunks: int = 3
+    thinking: str | None = None
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Script:
@@ -58,14 +61,15 @@ class Script:
         return _PIECE.findall(text)
 
     def answer(self, default_text: str) -> Answer:
-        """What the fake answers: text pieces, then the tool calls."""
+        """What the fake answers: reasoning pieces, text pieces, then the tool calls."""
         calls = []
         for index, call in enumerate(self.tool_calls):
             raw = call.get("arguments", {})
             arguments = raw if isinstance(raw, str) else orjson.dumps(raw).decode()
             calls.append(FakeCall(id=call.get("id") or f"call_fake_{index}", name=call["name"], arguments=arguments,
                                   pieces=tuple(_split(arguments, self.argument_chunks))))  # fmt: skip
-        return Answer(pieces=self.pieces(default_text), calls=tuple(calls))
+        thinking = tuple(_PIECE.findall(self.thinking)) if self.thinking else ()
+        return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking)
 
 
 def _split(text: str, count: int) -> list[str]:

@@ -16,6 +16,7 @@ from typing import Any
 import orjson
 
 from sluice.testing.protocols import PROTOCOLS, Protocol
+from sluice.testing.protocols.base import tokens_of
 from sluice.testing.script import Script
 
 _REASONS = {
@@ -135,7 +136,8 @@ class FakeProvider:
         if path.startswith("/_fake/"):
             return await self._control(writer, method, path, body)
         self.requests.append(Received(method, path, headers, body))
-        if not (self.protocol.matches(path) or self.protocol.embeds(path)) or not isinstance(body, dict):
+        routed = self.protocol.matches(path) or self.protocol.embeds(path) or self.protocol.counts(path)
+        if not routed or not isinstance(body, dict):
             await _send(writer, 404, self.protocol.error(404, f"no route {method} {path} on this fake"), {})
             return True
         script = self._scripts.popleft() if self._scripts else Script()
@@ -165,9 +167,12 @@ class FakeProvider:
         if self.protocol.embeds(path):
             await _send(writer, 200, self.protocol.embeddings(path, body), headers)
             return True
+        if self.protocol.counts(path):
+            await _send(writer, 200, self.protocol.count_tokens(body), headers)
+            return True
         model = self.protocol.model(path, body)
         answer = script.answer(self.text)
-        tokens_in = len(orjson.dumps(body)) // 16
+        tokens_in = tokens_of(body)
         if not self.protocol.streams(path, body):
             await _send(writer, 200, self.protocol.complete(model, answer, tokens_in, body), headers)
             return True

@@ -78,3 +78,25 @@ async def test_search_and_detail(gw: RunningGateway) -> None:
         assert failed["error"]["code"] and failed["timeline"]["events"][-1]["type"] == "error"
         missing = await client.get("/v1/admin/requests/nope", headers=ADMIN)
         assert missing.status_code == 404
+
+
+async def test_the_log_and_the_metrics_name_the_api_a_request_came_in_on(gw: RunningGateway) -> None:
+    """`/v1/ai*` is Sluice's own API; the OpenAI face names itself, and a `/v1/ai` client cannot pass for it."""
+    async with gw.client() as client:
+        ours = await client.post("/v1/ai", json={**chat_body("plain"), "api": "openai.chat_completions"})
+        chat = await client.post(
+            "/v1/chat/completions", json={"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+        )
+        assert ours.status_code == 200 and chat.status_code == 200, (ours.text, chat.text)
+        chat_id = chat.headers["x-request-id"]
+        async with asyncio.timeout(10):  # the pass-through is in the log once it has finished
+            while chat_id not in await search(client):
+                await asyncio.sleep(0.05)
+        rows = {r["id"]: r for r in (await client.get("/v1/admin/requests", headers=ADMIN)).json()["requests"]}
+        assert rows[ours.json()["request_id"]]["api"] == "sluice"
+        assert rows[chat_id]["api"] == "openai.chat_completions"
+        detail = (await client.get(f"/v1/admin/requests/{chat_id}", headers=ADMIN)).json()
+        assert detail["api"] == "openai.chat_completions"
+        metrics = (await client.get("/metrics")).text
+    assert 'sluice_requests_accepted_by_api_total{api="sluice"} 1.0' in metrics
+    assert 'sluice_requests_accepted_by_api_total{api="openai.chat_completions"} 1.0' in metrics

@@ -31,6 +31,11 @@ API = {
     "POST /v1/embeddings",
     "GET /v1/models",
     "GET /v1/models/{model_id}",
+    "POST /v1/responses",
+    "GET /v1/responses/{response_id}",
+    "POST /v1/responses/{response_id}/cancel",
+    "POST /v1/messages",
+    "POST /v1/messages/count_tokens",
 }
 CHANNEL = {"GET /v1/channels/{channel_id}/events"}
 CALLBACK = {"POST /v1/callback/{channel_id}"}
@@ -39,6 +44,8 @@ PROJECT_SCOPED = {
     "GET /v1/requests/{request_id}",
     "POST /v1/channels/{channel_id}/token",
     "GET /v1/admin/requests/{request_id}",
+    "GET /v1/responses/{response_id}",
+    "POST /v1/responses/{response_id}/cancel",
 }
 
 
@@ -111,6 +118,7 @@ def path_of(path: str, world: World) -> str:
         "name": "no-such-thing",
         "delivery_id": "msg_missing",
         "model_id": "demo",
+        "response_id": world.channel_id,
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
@@ -120,6 +128,10 @@ def path_of(path: str, world: World) -> str:
 def body_of(method: str, path: str) -> Any:
     if path == "/v1/chat/completions":
         return {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+    if path == "/v1/responses":
+        return {"model": "demo", "input": "hi"}
+    if path.startswith("/v1/messages"):
+        return {"model": "demo", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     if path == "/v1/embeddings":
         return {"model": "demo", "input": "hi"}
     if path in ("/v1/ai/async", "/v1/ai"):
@@ -154,7 +166,9 @@ async def test_every_route_against_every_credential(world: World) -> None:
                 if not ok:
                     failures.append(f"{route} as {who}: {response.status_code} (want {want}) {response.text[:120]}")
                 if response.status_code in (401, 403, 404):
-                    assert response.json()["error"]["code"], route  # a clear, machine-readable refusal
+                    error = response.json()["error"]
+                    # A clear, machine-readable refusal (the Anthropic face's is typed, not coded).
+                    assert error.get("code") or error.get("type"), route
     assert not failures, "\n".join(failures)
     assert checked >= 30 * len(world.creds)
 

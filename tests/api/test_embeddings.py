@@ -234,7 +234,13 @@ async def test_the_request_log_keeps_the_inputs_and_no_vectors(gateway: RunningG
     assert (attempt["status"], attempt["tokens_in"]) == ("succeeded", 3)
     stored = await gateway.gateway.store.get_request(request_id)
     assert stored is not None and stored.plan is not None and stored.plan["kind"] == "embeddings"
-    assert stored.body == {"workflow": "emb", "input": ["alpha beta", "gamma"], "dimensions": 64, "user": "u-1"}
+    assert stored.body == {
+        "workflow": "emb",
+        "api": "openai.embeddings",
+        "input": ["alpha beta", "gamma"],
+        "dimensions": 64,
+        "user": "u-1",
+    }
     # Not one coordinate of the vectors is in the log or the channel.
     coordinate = repr(next(v for v in answer.json()["data"][0]["embedding"] if v))
     logged_text = orjson.dumps([record, stored.data, stored.meta]).decode()

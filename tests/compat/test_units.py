@@ -71,6 +71,7 @@ def test_modelriver_meta_names() -> None:
         {"provider": "b", "model": "m2", "status": "success"},
     ]
     assert text_of({"content": "plain"}) == "plain" and text_of({"reply": "x"}) == '{"reply":"x"}'
+    assert text_of({"content": "plain", "thinking": [{"type": "thinking", "thinking": "hm"}]}) == "plain"
 
 
 def _wire(event: dict) -> WireEvent:

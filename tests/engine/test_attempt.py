@@ -10,6 +10,7 @@ import pytest
 from sluice.engine.attempt import Deadlines, within_deadlines
 from sluice.providers.base import Chunk
 from sluice.providers.errors import ProviderTimeout, StreamBroken
+from sluice.providers.messages import ThinkingDelta
 
 
 def paced(*steps: tuple[float, str]) -> tuple[AsyncIterator[Chunk], list[str]]:
@@ -72,3 +73,16 @@ async def test_an_adapter_bug_fails_the_attempt_not_the_request() -> None:
 
     with pytest.raises(StreamBroken, match="unexpected response"):
         await drain(broken(), FAST)
+
+
+async def test_reasoning_counts_as_the_first_token() -> None:
+    """A model that thinks has begun: after its reasoning the idle deadline applies, not the first-token one."""
+
+    async def stream() -> AsyncIterator[Chunk]:
+        await asyncio.sleep(0.1)
+        yield Chunk(thinking=(ThinkingDelta(0, text="hmm"),))
+        await asyncio.sleep(0.3)  # past first_token (0.3 in all), within idle (0.5)
+        yield Chunk(text="answer")
+
+    deadlines = Deadlines(first_token=0.3, idle=0.5, total=5)
+    assert await drain(stream(), deadlines) == "answer"

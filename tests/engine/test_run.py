@@ -15,6 +15,7 @@ from sluice.events import Event, WireEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.providers.base import Chunk, Message, ProviderRequest
 from sluice.providers.errors import InvalidRequest, ProviderError, ProviderUnavailable, RateLimited, StreamBroken
+from sluice.providers.messages import ThinkingDelta
 from sluice.workflows.model import ChainEntry, Workflow
 from sluice.workflows.shorthand import compile_schema
 
@@ -210,3 +211,76 @@ async def test_request_overrides_reach_the_provider_request() -> None:
     await run(Pool(provider), workflow("a"), chat=chat)
     sent = provider.requests[0]
     assert sent.system == "be brief" and sent.params == {"temperature": 0.2} and sent.model == "a-model"
+
+
+@dataclasses.dataclass
+class Chunks:
+    """A provider that answers with these chunks; `reads_native` as the Anthropic adapter says it."""
+
+    name: str
+    chunks: list[Chunk]
+    reads_native: bool = False
+    requests: list[ProviderRequest] = dataclasses.field(default_factory=list)
+
+    async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+        self.requests.append(request)
+        for chunk in self.chunks:
+            yield chunk
+
+    async def aclose(self) -> None:
+        return None
+
+
+async def test_reasoning_streams_as_thinking_events_and_stays_in_the_answer_with_its_signature() -> None:
+    provider = Chunks(
+        "a",
+        [
+            Chunk(thinking=(ThinkingDelta(0, text="Two "),)),
+            Chunk(thinking=(ThinkingDelta(0, text="plus two."),)),
+            Chunk(thinking=(ThinkingDelta(0, signature="c2ln"),)),
+            Chunk(thinking=(ThinkingDelta(1, redacted="b3BhcXVl"),)),
+            Chunk(text="4"),
+            Chunk(finish_reason="stop", stop_sequence="\n\n"),
+        ],
+    )
+    outcome, events, *_ = await run(Pool(provider), workflow("a"))  # type: ignore[arg-type]
+    assert events.kinds == ["status", "attempt", "thinking", "thinking", "thinking", "thinking", "delta"]
+    assert [e.payload() for e in events.events[2:6]] == [
+        {"index": 0, "text": "Two "},
+        {"index": 0, "text": "plus two."},
+        {"index": 0, "text": "", "signature": "c2ln"},
+        {"index": 1, "text": "", "redacted": "b3BhcXVl"},
+    ]
+    assert outcome.data == {
+        "content": "4",
+        "thinking": [
+            {"type": "thinking", "thinking": "Two plus two.", "signature": "c2ln"},
+            {"type": "redacted_thinking", "data": "b3BhcXVl"},
+        ],
+    }
+    assert outcome.meta["stop_sequence"] == "\n\n" and outcome.meta["finish_reason"] == "stop"
+
+
+async def test_reasoning_that_streamed_before_a_failure_is_reset() -> None:
+    @dataclasses.dataclass
+    class ThinksThenBreaks(Chunks):
+        async def stream(self, request: ProviderRequest) -> AsyncIterator[Chunk]:
+            yield Chunk(thinking=(ThinkingDelta(0, text="Hmm"),))
+            raise StreamBroken("cut")
+
+    pool = Pool(ThinksThenBreaks("a", []), Scripted("b", [(["fine"], None)]))  # type: ignore[arg-type]
+    outcome, events, *_ = await run(pool, workflow("a", "b", retries=0))
+    assert events.kinds == ["status", "attempt", "thinking", "reset", "failover", "attempt", "delta"]
+    assert outcome.data == {"content": "fine"}  # the failed attempt's reasoning is not in the answer
+
+
+async def test_untranslated_parts_fail_over_from_a_provider_that_cannot_take_the_native_body() -> None:
+    other = Chunks("a", [Chunk(text="without the document")])
+    anthropic = Chunks("b", [Chunk(text="with it")], reads_native=True)
+    native = {"body": {"messages": []}, "untranslated": ["messages[0].content[0] (document)"]}
+    chat = ChatInput(messages=CHAT.messages, native=native)
+    outcome, _, attempts, _ = await run(Pool(other, anthropic), workflow("a", "b"), chat=chat)  # type: ignore[arg-type]
+    assert outcome.data == {"content": "with it"}
+    assert attempts.summary() == [("a", "failed", "unsupported_by_provider"), ("b", "succeeded", None)]
+    assert "messages[0].content[0] (document)" in (attempts.rows[0].error_message or "")
+    assert other.requests == [] and anthropic.requests[0].native == native

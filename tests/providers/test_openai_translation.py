@@ -6,6 +6,7 @@ OpenAI-compatible servers")."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -20,18 +21,18 @@ from sluice.providers.messages import (
     ImagePart,
     ResponseFormat,
     TextPart,
+    ThinkingDelta,
     Tool,
     ToolCall,
     ToolCallDelta,
     ToolChoice,
 )
-from sluice.providers.openai import OpenAIProvider, call_pieces, usage_of
-from sluice.providers.pool import ProviderPool
+from sluice.providers.openai import OpenAIProvider, call_pieces, reasoning_of, usage_of
 from sluice.structured.native import prepare
 from sluice.testing import FakeProvider, Script
 from sluice.testing.protocols import fake_vector
-from sluice.workflows.loader import build_catalog
 from tests.conftest import StartGateway, write_config
+from tests.providers.adapters import PIXEL, SCHEMA, adapter, collect, fake_usage, sse_events, tools_body
 
 WEATHER = Tool(
     name="get_weather",
@@ -51,35 +52,21 @@ WEATHER_SPEC = {
 TIME = Tool(name="get_time", parameters={"type": "object", "properties": {}})
 TIME_SPEC = {"type": "function", "function": {"name": "get_time", "parameters": {"type": "object", "properties": {}}}}
 ASK = ProviderRequest(model="gpt-x", messages=(Message("user", "Weather in Paris?"),), tools=(WEATHER, TIME))
-PIXEL = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
 PARIS = {"name": "get_weather", "arguments": {"city": "Paris"}, "id": "call_1"}
 
 
-async def adapter(fake: FakeProvider, kind: str = "openai", **options: Any) -> tuple[OpenAIProvider, ProviderPool]:
-    record = {"type": kind, "api_key": "k", "base_url": fake.base_url, "merge_reads": False, **options}
-    pool = ProviderPool(build_catalog({"providers": {"p": record}, "workflows": {}}, {}))
-    provider = pool.get("p")
-    assert isinstance(provider, OpenAIProvider)
-    return provider, pool
+def openai_adapter(
+    fake: FakeProvider, kind: str = "openai", **options: Any
+) -> AbstractAsyncContextManager[OpenAIProvider]:
+    """The adapter with one channel event per provider event (`merge_reads: false`), so chunks are exact."""
+    return adapter(fake, OpenAIProvider, type=kind, api_key="k", merge_reads=False, **options)
 
 
 @pytest.fixture
 async def openai() -> AsyncIterator[tuple[OpenAIProvider, FakeProvider]]:
-    """The adapter with one channel event per provider event (`merge_reads: false`), so chunks are exact."""
-    async with FakeProvider("openai") as fake:
-        provider, pool = await adapter(fake)
-        try:
-            yield provider, fake
-        finally:
-            await pool.aclose()
-
-
-async def collect(provider: OpenAIProvider, request: ProviderRequest) -> list[Chunk]:
-    return [chunk async for chunk in provider.stream(request)]
-
-
-def usage_of_fake(fake: FakeProvider, units: int) -> Usage:
-    return Usage(len(orjson.dumps(fake.requests[-1].body)) // 16, units)
+    """The OpenAI adapter aimed at a fresh fake."""
+    async with FakeProvider("openai") as fake, openai_adapter(fake) as provider:
+        yield provider, fake
 
 
 def argument_pieces(script: Script, call: int = 0) -> tuple[str, ...]:
@@ -110,7 +97,7 @@ async def test_tools_non_streamed_are_function_tools_and_the_calls_come_in_one_c
         Chunk(
             tool_calls=(ToolCallDelta(0, "call_1", "get_weather", '{"city":"Paris"}'),),
             finish_reason="tool_calls",
-            usage=usage_of_fake(fake, 3),
+            usage=fake_usage(fake, 3),
         )
     ]
 
@@ -130,7 +117,7 @@ async def test_a_streamed_call_is_its_opening_piece_then_its_arguments_as_split_
         Chunk(tool_calls=(ToolCallDelta(0, "call_1", "get_weather", ""),)),
         *[Chunk(tool_calls=(ToolCallDelta(0, arguments=piece),)) for piece in pieces],
         Chunk(finish_reason="tool_calls"),
-        Chunk(usage=usage_of_fake(fake, 3)),
+        Chunk(usage=fake_usage(fake, 3)),
     ]
 
 
@@ -237,18 +224,13 @@ async def test_a_compatible_server_without_images_or_tools_refuses_before_sendin
     option: str, request_: ProviderRequest
 ) -> None:
     async with FakeProvider("openai") as fake:
-        provider, pool = await adapter(fake, "openai-compatible", **{option: False})
-        try:
+        async with openai_adapter(fake, "openai-compatible", **{option: False}) as provider:
             with pytest.raises(Unsupported, match=f"{option}: false"):
                 await collect(provider, request_)
-        finally:
-            await pool.aclose()
     assert fake.requests == []
 
 
 # JSON modes, parameters, fields Sluice has no model for ------------------------------------------------------------
-
-SCHEMA = {"type": "object", "properties": {"answer": {"type": "integer"}}, "required": ["answer"]}
 
 
 @pytest.mark.parametrize(
@@ -298,14 +280,11 @@ async def test_parameters_and_unknown_fields_are_forwarded(kind: str, length_nam
     }
     params = {"max_tokens": 50, "temperature": 0.3, "top_p": 0.9, "stop": ["END"], "seed": 7}
     async with FakeProvider("openai") as fake:
-        provider, pool = await adapter(fake, kind)
-        try:
+        async with openai_adapter(fake, kind) as provider:
             request = ProviderRequest(
                 model="m", messages=(Message("user", "hi"),), params=params, passthrough=passthrough
             )
             await collect(provider, request)
-        finally:
-            await pool.aclose()
     body = fake.requests[0].body
     assert {k: body[k] for k in passthrough} == passthrough
     assert {k: body.get(k) for k in (length_name, "temperature", "top_p", "stop", "seed")} == {
@@ -341,6 +320,21 @@ async def test_a_length_cut_is_finish_reason_length(openai: tuple[OpenAIProvider
     assert provider._completion(orjson.dumps(raw)) == Chunk(text="cut", finish_reason="length", usage=Usage(1, 1))
 
 
+@pytest.mark.parametrize("stream", [True, False])
+async def test_a_compatible_servers_reasoning_is_thinking(
+    openai: tuple[OpenAIProvider, FakeProvider], stream: bool
+) -> None:
+    provider, fake = openai
+    fake.script(Script(thinking="Weigh it up.", text="Yes."))
+    request = ProviderRequest(model="gpt-x", messages=(Message("user", "hi"),), stream=stream)
+    chunks = await collect(provider, request)
+    thinking = [piece for chunk in chunks for piece in chunk.thinking]
+    expected = ["Weigh", " it", " up."] if stream else ["Weigh it up."]
+    assert thinking == [ThinkingDelta(0, text=piece) for piece in expected]  # one block, unsigned
+    assert "".join(chunk.text for chunk in chunks) == "Yes."
+    assert reasoning_of({"reasoning": "OpenRouter's name"}) == "OpenRouter's name" and reasoning_of({}) == ""
+
+
 # Embeddings ------------------------------------------------------------------------------------------------------
 
 
@@ -370,22 +364,7 @@ async def test_an_embeddings_failure_is_a_provider_error(openai: tuple[OpenAIPro
 
 # Through a real gateway: what Sluice streams is what the upstream streamed -----------------------------------------
 
-TOOLS_BODY = {
-    "tools": [
-        {
-            "type": "function",
-            "function": {
-                "name": "get_weather",
-                "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]},
-            },
-        }
-    ],
-    "tool_choice": "auto",
-}
-
-
-def sse_events(text: str) -> list[dict[str, Any]]:
-    return [orjson.loads(line[6:]) for line in text.splitlines() if line.startswith("data: {")]
+TOOLS_BODY = tools_body("auto")
 
 
 @pytest.mark.parametrize("kind", ["openai", "openai-compatible"])

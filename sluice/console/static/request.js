@@ -53,7 +53,7 @@ function timeline(events) {
 
 function render(r) {
   $('#summary').replaceChildren(
-    stat('status', badge(r.status)), stat('workflow', r.workflow),
+    stat('status', badge(r.status)), stat('workflow', r.workflow), stat('API', r.api),
     stat('provider', r.provider ? `${r.provider}/${r.model}` : '—'), stat('time to first token', fmtMs(r.ttft_ms)),
     stat('duration', fmtMs(r.duration_ms)), stat('created', fmtTime(r.created_at)));
   $('#messages').textContent = r.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n');

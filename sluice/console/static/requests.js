@@ -18,7 +18,7 @@ function row(r) {
   const open = () => location.assign(`/console/requests/${encodeURIComponent(r.id)}`);
   return h('tr', { class: 'clickable', dataset: { request: r.id }, onclick: open },
     h('td', {}, h('a', { href: `/console/requests/${encodeURIComponent(r.id)}` }, fmtTime(r.created_at))),
-    h('td', {}, r.workflow), h('td', {}, badge(r.status), r.error_code ? ` ${r.error_code}` : ''),
+    h('td', {}, r.workflow), h('td', { class: 'muted' }, r.api), h('td', {}, badge(r.status), r.error_code ? ` ${r.error_code}` : ''),
     h('td', {}, r.provider ? `${r.provider}/${r.model}` : '—'), h('td', {}, r.attempts || '—'),
     h('td', {}, fmtMs(r.ttft_ms)), h('td', {}, fmtMs(r.duration_ms)),
     h('td', { class: 'muted' }, r.metadata && Object.keys(r.metadata).length ? JSON.stringify(r.metadata) : ''));

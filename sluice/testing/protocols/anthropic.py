@@ -8,6 +8,11 @@ text as that tool's input instead, as a model asked for structured output does.
 
 Like the real API, the fake stops at `max_tokens` pieces of text (`stop_reason: max_tokens`) and at the first of the
 request's `stop_sequences` (`stop_reason: stop_sequence`).
+
+A script's `thinking` comes first, as a `thinking` block (index 0, the others after it): `content_block_start` with
+empty `thinking` and `signature`, the text in `thinking_delta`s, then one `signature_delta` (a deterministic
+stand-in for the opaque signature) just before its `content_block_stop`. `POST /v1/messages/count_tokens` answers
+`{"input_tokens": n}`, `n` counted as the usage of `/v1/messages` counts it.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Any
 import orjson
 
 from sluice.structured.native import TOOL_NAME
-from sluice.testing.protocols.base import Answer, FakeCall, Frames, Protocol, sse
+from sluice.testing.protocols.base import Answer, FakeCall, Frames, Protocol, fake_signature, sse, tokens_of
 
 
 class Anthropic(Protocol):
@@ -27,6 +32,12 @@ class Anthropic(Protocol):
 
     def matches(self, path: str) -> bool:
         return path.endswith("/v1/messages")
+
+    def counts(self, path: str) -> bool:
+        return path.endswith("/v1/messages/count_tokens")
+
+    def count_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
+        return {"input_tokens": tokens_of(body)}
 
     def frames(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> Frames:
         answer, stop_reason, stop_sequence = _cut(answer, body)
@@ -45,26 +56,30 @@ class Anthropic(Protocol):
             },
         }
         before = [sse(start, "message_start")]
+        first = 0  # the text's block: after the thinking block, if any
+        if answer.thinking:
+            before += _thinking_frames(answer.thinking)
+            first = 1
         middle: list[bytes] = []
-        blocks = 0
-        if answer.pieces or not answer.calls:  # the text (or the forced tool's input) in block 0
+        blocks = first
+        if answer.pieces or not answer.calls:  # the text (or the forced tool's input) in the first block
             block = (
                 {"type": "tool_use", "id": "toolu_fake", "name": tool, "input": {}}
                 if tool
                 else {"type": "text", "text": ""}
             )
-            before.append(_event("content_block_start", index=0, content_block=block))
+            before.append(_event("content_block_start", index=first, content_block=block))
             deltas = (
                 {"type": "input_json_delta", "partial_json": p} if tool else {"type": "text_delta", "text": p}
                 for p in answer.pieces
             )
-            middle += [_event("content_block_delta", index=0, delta=d) for d in deltas]
-            blocks = 1
+            middle += [_event("content_block_delta", index=first, delta=d) for d in deltas]
+            blocks += 1
         before.append(sse({"type": "ping"}, "ping"))
         for call in answer.calls:
-            middle += _call_frames(call, blocks, close_previous=blocks > 0)
+            middle += _call_frames(call, blocks, close_previous=blocks > first)
             blocks += 1
-        after = [_event("content_block_stop", index=0)] if not answer.calls else []
+        after = [_event("content_block_stop", index=first)] if not answer.calls else []
         after += [
             _event(
                 "message_delta",
@@ -82,6 +97,9 @@ class Anthropic(Protocol):
         answer, stop_reason, stop_sequence = _cut(answer, body)
         tool = None if answer.calls else answer_tool(body)
         content: list[dict[str, Any]] = []
+        if answer.thinking:
+            thinking = "".join(answer.thinking)
+            content.append({"type": "thinking", "thinking": thinking, "signature": fake_signature(thinking)})
         if tool:
             content.append({"type": "tool_use", "id": "toolu_fake", "name": tool, "input": _object(answer.text)})
         elif answer.pieces or not answer.calls:
@@ -132,6 +150,17 @@ def _event(kind: str, **fields: Any) -> bytes:
     return sse({"type": kind, **fields}, kind)
 
 
+def _thinking_frames(pieces: tuple[str, ...]) -> list[bytes]:
+    """Block 0, a thinking block: its opening, its text in pieces, its signature, its end."""
+    signature = fake_signature("".join(pieces))
+    return [
+        _event("content_block_start", index=0, content_block={"type": "thinking", "thinking": "", "signature": ""}),
+        *(_event("content_block_delta", index=0, delta={"type": "thinking_delta", "thinking": p}) for p in pieces),
+        _event("content_block_delta", index=0, delta={"type": "signature_delta", "signature": signature}),
+        _event("content_block_stop", index=0),
+    ]
+
+
 def _call_frames(call: FakeCall, index: int, *, close_previous: bool) -> list[bytes]:
     """One frame per piece of the call's arguments; the first also opens its block, the last also closes it."""
     opening = _event(
@@ -163,7 +192,7 @@ def _cut(answer: Answer, body: dict[str, Any]) -> tuple[Answer, str | None, str 
                 break
             kept.append(piece[:cut])
             cut -= len(piece)
-        return Answer(pieces=[p for p in kept if p]), "stop_sequence", found[1]
+        return replace(answer, pieces=[p for p in kept if p], calls=()), "stop_sequence", found[1]
     limit = body.get("max_tokens")
     if isinstance(limit, int) and len(answer.pieces) > limit:
         return replace(answer, pieces=answer.pieces[:limit], calls=()), "max_tokens", None

@@ -8,6 +8,7 @@ pieces, so streams split them as real providers do).
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import math
 from dataclasses import dataclass
@@ -37,6 +38,7 @@ class FakeCall:
 class Answer:
     pieces: list[str]
     calls: tuple[FakeCall, ...] = ()
+    thinking: tuple[str, ...] = ()  # reasoning pieces, before the text
 
     @property
     def text(self) -> str:
@@ -44,8 +46,18 @@ class Answer:
 
     @property
     def units(self) -> int:
-        """What the fake counts as output tokens: a piece of text or of a tool call's arguments."""
-        return len(self.pieces) + sum(len(call.pieces) for call in self.calls)
+        """What the fake counts as output tokens: a piece of reasoning, of text or of a tool call's arguments."""
+        return len(self.thinking) + len(self.pieces) + sum(len(call.pieces) for call in self.calls)
+
+
+def fake_signature(thinking: str) -> str:
+    """A deterministic stand-in for Anthropic's opaque thinking signature: base64, derived from the text."""
+    return base64.b64encode(hashlib.sha256(thinking.encode()).digest() * 2).decode()
+
+
+def tokens_of(body: Any) -> int:
+    """What the fake counts as input tokens: the request body's JSON length / 16 (its usage and count_tokens)."""
+    return len(orjson.dumps(body)) // 16
 
 
 def sse(data: Any, event: str | None = None) -> bytes:
@@ -85,6 +97,15 @@ class Protocol:
         raise NotImplementedError
 
     def stream_error(self) -> bytes:
+        raise NotImplementedError
+
+    # Token counting, where the provider has it (Anthropic's count_tokens) -------------------------------------
+
+    def counts(self, path: str) -> bool:
+        """Whether `path` is this protocol's token-counting route."""
+        return False
+
+    def count_tokens(self, body: dict[str, Any]) -> dict[str, Any]:
         raise NotImplementedError
 
     # Embeddings, where the provider has them ----------------------------------------------------------------

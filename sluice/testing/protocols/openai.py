@@ -3,7 +3,9 @@
 A tool call streams as OpenAI streams it: a first piece `{"index", "id", "type": "function", "function": {"name",
 "arguments": ""}}` (sent in the same frame as the call's first arguments piece, so the frame count is the answer's
 units), then `{"index", "function": {"arguments": piece}}`; `finish_reason` is then `tool_calls`. Usage has OpenAI's
-`prompt_tokens_details` / `completion_tokens_details` (zeros: the fake has no cache and does not reason).
+`prompt_tokens_details` / `completion_tokens_details` (zeros: the fake has no cache and does not reason). A script's
+`thinking` streams first as `delta.reasoning_content` pieces (`message.reasoning_content` when not streamed), as
+compatible servers (DeepSeek, vLLM, llama.cpp) send reasoning; OpenAI itself sends none.
 """
 
 from __future__ import annotations
@@ -38,10 +40,13 @@ class OpenAI(Protocol):
         finish = "tool_calls" if answer.calls else "stop"
         usage = sse({**base, "choices": [], "usage": _usage(tokens_in, answer.units)})
         opening = chunk({"role": "assistant", "content": "", "refusal": None})
-        return [opening], middle, [chunk({}, finish), usage, b"data: [DONE]\n\n"]
+        reasoning = [chunk({"reasoning_content": piece}) for piece in answer.thinking]
+        return [opening, *reasoning], middle, [chunk({}, finish), usage, b"data: [DONE]\n\n"]
 
     def complete(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> dict[str, Any]:
         message: dict[str, Any] = {"role": "assistant", "content": answer.text or None, "refusal": None}
+        if answer.thinking:
+            message["reasoning_content"] = "".join(answer.thinking)
         if answer.calls:
             message["tool_calls"] = [
                 {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
