@@ -23,7 +23,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import AsyncIterator
 from typing import Annotated, Any, Literal
 
 import orjson
@@ -37,19 +36,13 @@ from sluice.api.anthropic_out import MessageStream, failure_status, message_of
 from sluice.api.auth import bearer, gateway_of, principal_for
 from sluice.api.channels import sse_response
 from sluice.api.errors import anthropic_error_response
-from sluice.api.openai_compat import _close, _failure, json_response, terminal_of
-from sluice.errors import BadRequest, NotFound, Unauthorized
+from sluice.api.faces import failure_of, json_response, open_stream, rendered, terminal_of, workflow_named
+from sluice.errors import BadRequest, Unauthorized
 from sluice.events import (
-    DeltaEvent,
     ErrorEvent,
-    Event,
-    ResetEvent,
     ResponseEvent,
-    ThinkingEvent,
-    ToolCallEvent,
-    WireEvent,
 )
-from sluice.gateway import ChannelBatches, Gateway, Principal
+from sluice.gateway import Gateway, Principal
 from sluice.providers.errors import ProviderError
 from sluice.quotas import StreamSlot
 from sluice.workflows.model import Workflow
@@ -58,10 +51,6 @@ log = logging.getLogger("sluice.api")
 router = APIRouter(tags=["anthropic"])
 api_key_header = APIKeyHeader(
     name="x-api-key", auto_error=False, description="A project API key (`sk_sluice_…`), as `anthropic` sends it."
-)
-# The events a streamed message shows its client (status, attempt, failover… are the channel's alone).
-_SHOWN = frozenset(
-    {DeltaEvent.type, ToolCallEvent.type, ThinkingEvent.type, ResetEvent.type, ErrorEvent.type, ResponseEvent.type}
 )
 
 
@@ -109,7 +98,7 @@ AnthropicKey = Annotated[Principal, Depends(require_key)]
 async def create_message(request: Request, body: MessagesRequest, principal: AnthropicKey) -> Response:
     """Anthropic-compatible Messages, streamed (`"stream": true`) or not; the `anthropic` SDKs work unchanged."""
     gateway = gateway_of(request)
-    workflow_of(gateway, body.model)
+    workflow_named(gateway, body.model)
     payload = to_sluice(body, await raw_body(request), request.headers.get("anthropic-beta"))
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:
@@ -128,7 +117,7 @@ async def create_message(request: Request, body: MessagesRequest, principal: Ant
         wire = await gateway.wait_terminal(request_id)
     terminal = wire.event
     if not isinstance(terminal, ResponseEvent):
-        return failure_response(*_failure(terminal), headers)
+        return failure_response(*failure_of(terminal), headers)
     return json_response(message_of(terminal, stream.message_id, body.model), 200, headers)
 
 
@@ -138,7 +127,7 @@ async def create_message(request: Request, body: MessagesRequest, principal: Ant
 async def count_tokens(request: Request, body: CountTokensRequest, principal: AnthropicKey) -> Response:
     """Anthropic-compatible token counting: `{"input_tokens": n}` (the module doc says how it is counted)."""
     gateway = gateway_of(request)
-    workflow = workflow_of(gateway, body.model)
+    workflow = workflow_named(gateway, body.model)
     tokens = await counted(gateway, workflow, await raw_body(request), request.headers.get("anthropic-beta"))
     return json_response({"input_tokens": tokens}, 200, {})
 
@@ -154,18 +143,6 @@ async def raw_body(request: Request) -> dict[str, Any]:
     return raw
 
 
-def workflow_of(gateway: Gateway, model: str) -> Workflow:
-    workflow = gateway.catalog.workflow(model)
-    if workflow is None:
-        catalog = gateway.catalog
-        raise NotFound(
-            f"model {model!r} is neither a workflow nor 'provider/model'; workflows: "
-            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
-            code="model_not_found",
-        )
-    return workflow
-
-
 def failure_response(code: str, message: str, headers: dict[str, str]) -> Response:
     """A run that failed, as the HTTP error an Anthropic client understands (429 and 529 retried, 400 not…)."""
     return anthropic_error_response(failure_status(code), message, headers)
@@ -174,62 +151,15 @@ def failure_response(code: str, message: str, headers: dict[str, str]) -> Respon
 async def _stream(
     gateway: Gateway, request_id: str, stream: MessageStream, slot: StreamSlot, headers: dict[str, str]
 ) -> Response:
-    """The event stream, once the first event its client would see has come: if that is the run's failure (the
-    chain failed before any token), the HTTP error a non-streamed message gets instead, so clients raise and retry as
-    usual. Waiting is bounded by the heartbeat interval: past it, the stream starts (200) all the same."""
-    channel = gateway.follow(request_id, 0)
-    try:
-        head, first = await _head(channel, gateway.settings.heartbeat_interval)
-    except BaseException:
-        await slot.release()
-        await _close(channel)
-        raise
-    if isinstance(first, ErrorEvent):
-        await slot.release()
-        await _close(channel)
-        return failure_response(first.code, first.message, headers)
-    response = sse_response(message_events(channel, head, stream), slot)
+    """The event stream, once the first event its client would see has come; the HTTP error a non-streamed message
+    gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
+    opened = await open_stream(gateway, request_id, slot)
+    if isinstance(opened, ErrorEvent):
+        return failure_response(opened.code, opened.message, headers)
+    channel, head = opened
+    response = sse_response(rendered(channel, head, stream.start(), stream.render), slot)
     response.headers.update(headers)
     return response
-
-
-async def _head(channel: ChannelBatches, patience: float) -> tuple[list[list[WireEvent] | None], Event | None]:
-    """The channel's batches up to the first one holding an event the client sees (and that event); or those that
-    came within `patience` seconds (a None batch: nothing new for a heartbeat interval), with no such event."""
-    head: list[list[WireEvent] | None] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    async for batch in channel:  # left suspended, not closed: the stream reads on from here
-        head.append(batch)
-        if batch is None:
-            break
-        for wire in batch:
-            if wire.type in _SHOWN:  # its type, so the events before it are not decoded
-                return head, wire.event
-        if loop.time() >= deadline:
-            break
-    return head, None
-
-
-async def message_events(
-    channel: ChannelBatches, head: list[list[WireEvent] | None], stream: MessageStream
-) -> AsyncIterator[bytes]:
-    """`message_start` and the batches already read (`head`, in one write), then the rest of the channel."""
-    try:
-        out = stream.start()
-        over = any(stream.render(batch, out) for batch in head)  # stops at the batch that ends the stream
-        yield b"".join(out)
-        if over:
-            return
-        async for batch in channel:
-            out = []
-            over = stream.render(batch, out)
-            if out:
-                yield b"".join(out)
-            if over:
-                return
-    finally:
-        await _close(channel)
 
 
 async def counted(gateway: Gateway, workflow: Workflow, body: dict[str, Any], beta: str | None) -> int:

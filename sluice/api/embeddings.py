@@ -28,8 +28,8 @@ from starlette.responses import Response
 from sluice import surfaces
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.errors import OPENAI_ERROR_RESPONSES
-from sluice.api.openai_compat import failure_response, json_response
-from sluice.errors import NotFound
+from sluice.api.faces import json_response, workflow_named
+from sluice.api.openai_compat import failure_response
 from sluice.lifecycle.plan import EMBEDDINGS
 from sluice.lifecycle.states import COMPLETED
 from sluice.providers.base import Embeddings
@@ -76,13 +76,7 @@ class EmbeddingsRequest(BaseModel):
 async def embeddings(request: Request, body: EmbeddingsRequest, principal: ApiKey) -> Response:
     """OpenAI-compatible embeddings; the official SDKs work unchanged (`client.embeddings.create`)."""
     gateway = gateway_of(request)
-    catalog = gateway.catalog
-    if catalog.workflow(body.model) is None:
-        raise NotFound(
-            f"model {body.model!r} is neither a workflow nor 'provider/model'; workflows: "
-            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
-            code="model_not_found",
-        )
+    workflow_named(gateway, body.model)
     payload: dict[str, Any] = {"workflow": body.model, "api": surfaces.EMBEDDINGS, "input": body.input}
     if body.dimensions is not None:
         payload["dimensions"] = body.dimensions

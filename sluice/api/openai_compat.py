@@ -21,7 +21,6 @@ WebSocket/SSE channel of the same request carries the `reset` and the failover.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -35,18 +34,24 @@ from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.conversation import Conversation, ResponseFormatSpec
 from sluice.api.errors import OPENAI_ERROR_RESPONSES, openai_error, openai_error_response
-from sluice.errors import BadRequest, NotFound
-from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEvent, ToolCallEvent, WireEvent
+from sluice.api.faces import (
+    Batch,
+    failure_of,
+    json_response,
+    open_stream,
+    rendered,
+    terminal_of,
+    workflow_named,
+)
+from sluice.errors import BadRequest
+from sluice.events import DeltaEvent, ErrorEvent, ResetEvent, ResponseEvent, ToolCallEvent
 from sluice.gateway import ChannelBatches, Gateway, Principal
-from sluice.passthrough import Finished
 from sluice.quotas import StreamSlot
 from sluice.surfaces import CHAT_COMPLETIONS
 
 router = APIRouter(tags=["openai"])
 # Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502).
 _FAILURE_STATUS = {"invalid_request": 400, "rate_limited": 429, "provider_timeout": 504}
-# The events a chunk stream shows its client (status, attempt, failover… are the channel's alone).
-_SHOWN = frozenset({DeltaEvent.type, ToolCallEvent.type, ResetEvent.type, ErrorEvent.type, ResponseEvent.type})
 
 
 class StreamOptions(BaseModel):
@@ -84,13 +89,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
 
 async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Principal) -> Response:
     """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE."""
-    catalog = gateway.catalog
-    if catalog.workflow(body.model) is None:
-        raise NotFound(
-            f"model {body.model!r} is neither a workflow nor 'provider/model'; workflows: "
-            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
-            code="model_not_found",
-        )
+    workflow_named(gateway, body.model)
     payload = to_sluice(body)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:
@@ -111,7 +110,7 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
         wire = await gateway.wait_terminal(request_id)
     terminal = wire.event
     if not isinstance(terminal, ResponseEvent):
-        return failure_response(*_failure(terminal), headers)
+        return failure_response(*failure_of(terminal), headers)
     usage = terminal.meta.get("usage") or {}
     return json_response(
         {
@@ -134,10 +133,6 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
     )
 
 
-def json_response(content: Any, status: int, headers: dict[str, str]) -> Response:
-    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
-
-
 def failure_response(code: str, message: str, headers: dict[str, str]) -> Response:
     """A run that failed, as the HTTP error an OpenAI client understands (429 retried, 400 not…)."""
     return openai_error_response(_FAILURE_STATUS.get(code, 502), code, message, headers)
@@ -146,49 +141,16 @@ def failure_response(code: str, message: str, headers: dict[str, str]) -> Respon
 async def _stream(
     gateway: Gateway, body: ChatCompletionRequest, request_id: str, slot: StreamSlot, headers: dict[str, str]
 ) -> Response:
-    """The chunk stream, once the first event its client would see has come: if that is the run's failure (the chain
-    failed before any token), the HTTP error a non-streamed completion gets instead, so SDKs raise and retry as
-    usual. Waiting is bounded by the heartbeat interval: past it, the stream starts (200) all the same."""
-    channel = gateway.follow(request_id, 0)
-    try:
-        head, first = await _head(channel, gateway.settings.heartbeat_interval)
-    except BaseException:
-        await slot.release()
-        await _close(channel)
-        raise
-    if isinstance(first, ErrorEvent):
-        await slot.release()
-        await _close(channel)
-        return failure_response(first.code, first.message, headers)
+    """The chunk stream, once the first event its client would see has come; the HTTP error a non-streamed
+    completion gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
+    opened = await open_stream(gateway, request_id, slot)
+    if isinstance(opened, ErrorEvent):
+        return failure_response(opened.code, opened.message, headers)
+    channel, head = opened
     include_usage = body.stream_options is not None and body.stream_options.include_usage
     response = sse_response(completion_chunks(channel, head, request_id, body.model, include_usage), slot)
     response.headers.update(headers)
     return response
-
-
-async def _head(channel: ChannelBatches, patience: float) -> tuple[list[list[WireEvent] | None], Event | None]:
-    """The channel's batches up to the first one holding an event the client sees (and that event); or those that
-    came within `patience` seconds (a None batch: nothing new for a heartbeat interval), with no such event."""
-    head: list[list[WireEvent] | None] = []
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + patience
-    async for batch in channel:  # left suspended, not closed: the stream reads on from here
-        head.append(batch)
-        if batch is None:
-            break
-        for wire in batch:
-            if wire.type in _SHOWN:  # its type, so the events before it are not decoded
-                return head, wire.event
-        if loop.time() >= deadline:
-            break
-    return head, None
-
-
-async def _close(channel: ChannelBatches) -> None:
-    """Ends a channel read (and its subscription) that will not be read on."""
-    close = getattr(channel, "aclose", None)
-    if close is not None:
-        await close()
 
 
 def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
@@ -217,18 +179,6 @@ def to_sluice(body: ChatCompletionRequest) -> dict[str, Any]:
     return payload
 
 
-async def terminal_of(run: asyncio.Task[Finished]) -> WireEvent | None:
-    """The terminal event of a pass-through run in this process: no need to subscribe to its channel."""
-    # A caller that goes away does not cancel the run (it is logged all the same).
-    return (await asyncio.shield(run)).wire
-
-
-def _failure(terminal: Event) -> tuple[str, str]:
-    if isinstance(terminal, ErrorEvent):
-        return terminal.code, terminal.message
-    return "internal_error", f"the request ended with an unexpected {terminal.type!r} event"
-
-
 def assistant_message(terminal: ResponseEvent) -> dict[str, Any]:
     """The answer as Chat Completions' assistant message: its text and, when the model called tools, the calls."""
     data = terminal.data
@@ -245,12 +195,8 @@ def content_of(terminal: ResponseEvent) -> str:
     return orjson.dumps(data).decode()
 
 
-async def completion_chunks(
-    channel: ChannelBatches,
-    head: list[list[WireEvent] | None],
-    request_id: str,
-    model: str,
-    include_usage: bool,
+def completion_chunks(
+    channel: ChannelBatches, head: list[Batch], request_id: str, model: str, include_usage: bool
 ) -> AsyncIterator[bytes]:
     """The channel's events as `chat.completion.chunk` SSE: the role chunk and the batches already read (`head`, sent
     in one write), then the rest of the channel."""
@@ -265,7 +211,7 @@ async def completion_chunks(
         choice = {"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}
         return b"data: " + orjson.dumps({**base, "choices": [choice], **extra}) + b"\n\n"
 
-    def render(batch: list[WireEvent] | None, out: list[bytes]) -> bool:
+    def render(batch: Batch, out: list[bytes]) -> bool:
         """Appends the batch's chunks to `out`; True once the stream is over."""
         if batch is None:
             out.append(b": keep-alive\n\n")
@@ -296,21 +242,7 @@ async def completion_chunks(
                     return True
         return False
 
-    try:
-        out = [chunk({"role": "assistant", "content": ""})]
-        over = any(render(batch, out) for batch in head)  # stops at the batch that ends the stream
-        yield b"".join(out)
-        if over:
-            return
-        async for batch in channel:
-            out = []
-            over = render(batch, out)
-            if out:
-                yield b"".join(out)
-            if over:
-                return
-    finally:
-        await _close(channel)
+    return rendered(channel, head, [chunk({"role": "assistant", "content": ""})], render)
 
 
 def _error_chunk(code: str, message: str) -> bytes:

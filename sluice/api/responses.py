@@ -24,15 +24,8 @@ from starlette.responses import Response
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.errors import OPENAI_ERROR_RESPONSES
-from sluice.api.openai_compat import (
-    _close,
-    _failure,
-    _head,
-    assistant_message,
-    failure_response,
-    json_response,
-    terminal_of,
-)
+from sluice.api.faces import Batch, failure_of, json_response, open_stream, rendered, terminal_of, workflow_named
+from sluice.api.openai_compat import assistant_message, failure_response
 from sluice.api.requests import IdempotencyKey
 from sluice.api.responses_in import ResponsesRequest, invalid, to_sluice
 from sluice.api.responses_out import Echo, EventRenderer, epoch, final_of, response_of
@@ -59,7 +52,7 @@ async def create_response(
     """Create a model response, streamed (`"stream": true`) or not, or in the background (`"background": true`);
     the official SDKs' `responses.create`, `stream` and `parse` work unchanged."""
     gateway = gateway_of(request)
-    _known_model(gateway, body.model)
+    workflow_named(gateway, body.model)
     history = await _history(gateway, principal, body.previous_response_id) if body.previous_response_id else None
     payload = to_sluice(body, history)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
@@ -92,7 +85,7 @@ async def _answer(gateway: Gateway, submission: Submission, headers: dict[str, s
         wire = await gateway.wait_terminal(submission.record.id)
     terminal = wire.event
     if not isinstance(terminal, ResponseEvent):
-        return failure_response(*_failure(terminal), headers)
+        return failure_response(*failure_of(terminal), headers)
     echo = Echo.of(submission.record)
     return json_response(final_of(echo, terminal).response(echo, epoch(terminal.ts)), 200, headers)
 
@@ -130,16 +123,6 @@ async def cancel_response(request: Request, response_id: str, principal: ApiKey)
             code="not_background",
         )
     return json_response(response_of(await gateway.cancel(principal, record.id)), 200, {"x-request-id": record.id})
-
-
-def _known_model(gateway: Gateway, model: str) -> None:
-    catalog = gateway.catalog
-    if catalog.workflow(model) is None:
-        raise NotFound(
-            f"model {model!r} is neither a workflow nor 'provider/model'; workflows: "
-            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
-            code="model_not_found",
-        )
 
 
 async def _response_record(gateway: Gateway, principal: Principal, response_id: str) -> RequestRecord:
@@ -183,19 +166,12 @@ async def _stored(gateway: Gateway, principal: Principal, request_id: str) -> Re
 
 
 async def _stream(gateway: Gateway, echo: Echo, slot: StreamSlot, headers: dict[str, str]) -> Response:
-    """A pass-through's events, once the first one its client would see has come: if that is the run's failure
-    (the chain failed before any token), the HTTP error a non-streamed response gets instead."""
-    channel = gateway.follow(echo.id, 0)
-    try:
-        head, first = await _head(channel, gateway.settings.heartbeat_interval)
-    except BaseException:
-        await slot.release()
-        await _close(channel)
-        raise
-    if isinstance(first, ErrorEvent):
-        await slot.release()
-        await _close(channel)
-        return failure_response(first.code, first.message, headers)
+    """A pass-through's events, once the first one its client would see has come; the HTTP error a non-streamed
+    response gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
+    opened = await open_stream(gateway, echo.id, slot)
+    if isinstance(opened, ErrorEvent):
+        return failure_response(opened.code, opened.message, headers)
+    channel, head = opened
     return _sse(channel, EventRenderer(echo), slot, headers, head=head)
 
 
@@ -213,16 +189,16 @@ def _sse(
     return response
 
 
-async def stream_events(
+def stream_events(
     channel: ChannelBatches,
     renderer: EventRenderer,
-    head: Iterable[list[WireEvent] | None] = (),
+    head: Iterable[Batch] = (),
     after: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The channel's events as Responses SSE events: the batches already read (`head`), then the rest of the
     channel, rendered from the first and sent from the one numbered after `after`."""
 
-    def render(batch: list[WireEvent] | None, out: list[bytes]) -> bool:
+    def render(batch: Batch, out: list[bytes]) -> bool:
         """Appends the batch's events to `out`; True once the stream is over."""
         if batch is None:
             out.append(b": keep-alive\n\n")
@@ -232,22 +208,7 @@ async def stream_events(
                 out.extend(_frames(renderer.feed(wire.event), after))
         return renderer.over
 
-    try:
-        out = _frames(renderer.start(), after)
-        over = any(render(batch, out) for batch in head)  # stops at the batch that ends the stream
-        if out:
-            yield b"".join(out)
-        if over:
-            return
-        async for batch in channel:
-            out = []
-            over = render(batch, out)
-            if out:
-                yield b"".join(out)
-            if over:
-                return
-    finally:
-        await _close(channel)
+    return rendered(channel, head, _frames(renderer.start(), after), render)
 
 
 async def _expired(record: RequestRecord, after: int) -> AsyncIterator[bytes]:

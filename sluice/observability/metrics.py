@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -106,6 +107,7 @@ class Metrics:
             registry=r,
         )
         self._timings: dict[str, _Timing] = {}
+        self._by_api: dict[str, Any] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -144,7 +146,10 @@ class Metrics:
 
     def accepted(self, api: str) -> None:
         """A request was accepted on `api` (counted at submit: a pass-through has no `queued` event)."""
-        self.by_api.labels(api).inc()
+        child = self._by_api.get(api)
+        if child is None:  # `labels()` takes a lock and checks its arguments: once per API, not per request
+            child = self._by_api[api] = self.by_api.labels(api)
+        child.inc()
 
     def webhook_attempt(self, outcome: str) -> None:
         """One delivery attempt ended (`delivered` or `failed`); a delivered attempt also ends its delivery."""

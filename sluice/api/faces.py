@@ -1,0 +1,140 @@
+"""What the API faces share (Chat Completions, Messages, Responses: each the same engine in another API's shape).
+
+A face finds the workflow its `model` names, runs the request as a pass-through (`sluice.passthrough`) and answers
+from the request's channel: whole, from its terminal event, or streamed. A stream waits for the first event its
+client would see, so that a chain failing before any token is answered with an HTTP error (clients retry that as
+they would a non-streamed failure) rather than with a stream that fails at once; then every batch of the channel is
+rendered into the face's own frames until one ends the stream.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from sluice.errors import NotFound
+from sluice.events import (
+    DeltaEvent,
+    ErrorEvent,
+    Event,
+    ResetEvent,
+    ResponseEvent,
+    ThinkingEvent,
+    ToolCallEvent,
+    WireEvent,
+)
+from sluice.gateway import ChannelBatches, Gateway
+from sluice.passthrough import Finished
+from sluice.quotas import StreamSlot
+from sluice.workflows.model import Workflow
+
+Batch = list[WireEvent] | None  # None: nothing new for a heartbeat interval
+# Appends a batch's frames to the list; True once the batch ended the stream.
+Render = Callable[[Batch, list[bytes]], bool]
+# The events a face's client sees (status, attempt, failover… are the channel's alone): the first of them decides
+# whether a stream starts or is answered with the run's failure.
+SHOWN = frozenset(
+    {DeltaEvent.type, ToolCallEvent.type, ThinkingEvent.type, ResetEvent.type, ErrorEvent.type, ResponseEvent.type}
+)
+
+
+def workflow_named(gateway: Gateway, model: str) -> Workflow:
+    """The workflow `model` names (a workflow, or `provider/model`); 404 listing both kinds otherwise."""
+    catalog = gateway.catalog
+    workflow = catalog.workflow(model)
+    if workflow is None:
+        raise NotFound(
+            f"model {model!r} is neither a workflow nor 'provider/model'; workflows: "
+            f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",
+            code="model_not_found",
+        )
+    return workflow
+
+
+def json_response(content: Any, status: int, headers: dict[str, str]) -> Response:
+    return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
+
+
+async def terminal_of(run: asyncio.Task[Finished]) -> WireEvent | None:
+    """The terminal event of a pass-through run in this process: no need to subscribe to its channel."""
+    # A caller that goes away does not cancel the run (it is logged all the same).
+    return (await asyncio.shield(run)).wire
+
+
+def failure_of(terminal: Event) -> tuple[str, str]:
+    """(code, message) of a terminal event that is not an answer."""
+    if isinstance(terminal, ErrorEvent):
+        return terminal.code, terminal.message
+    return "internal_error", f"the request ended with an unexpected {terminal.type!r} event"
+
+
+async def open_stream(
+    gateway: Gateway, request_id: str, slot: StreamSlot
+) -> tuple[ChannelBatches, list[Batch]] | ErrorEvent:
+    """The channel of a streamed pass-through and its batches up to the first event its client sees; or, when
+    that event is the run's failure (the chain failed before any token), the failure, with the slot released and
+    the channel closed. Waiting is bounded by the heartbeat interval: past it, the stream starts all the same."""
+    channel = gateway.follow(request_id, 0)
+    try:
+        head, first = await channel_head(channel, gateway.settings.heartbeat_interval)
+    except BaseException:
+        await slot.release()
+        await close_channel(channel)
+        raise
+    if isinstance(first, ErrorEvent):
+        await slot.release()
+        await close_channel(channel)
+        return first
+    return channel, head
+
+
+async def channel_head(channel: ChannelBatches, patience: float) -> tuple[list[Batch], Event | None]:
+    """The channel's batches up to the first one holding an event the client sees (and that event); or those that
+    came within `patience` seconds (a None batch: nothing new for a heartbeat interval), with no such event."""
+    head: list[Batch] = []
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + patience
+    async for batch in channel:  # left suspended, not closed: the stream reads on from here
+        head.append(batch)
+        if batch is None:
+            break
+        for wire in batch:
+            if wire.type in SHOWN:  # its type, so the events before it are not decoded
+                return head, wire.event
+        if loop.time() >= deadline:
+            break
+    return head, None
+
+
+async def rendered(
+    channel: ChannelBatches, head: Iterable[Batch], opening: list[bytes], render: Render
+) -> AsyncIterator[bytes]:
+    """The stream's bytes: `opening` and the batches already read (`head`) in one write, then the rest of the
+    channel, batch by batch, until a batch ends the stream. The channel is closed however the stream ends."""
+    try:
+        out = opening
+        over = any(render(batch, out) for batch in head)  # stops at the batch that ends the stream
+        if out:
+            yield b"".join(out)
+        if over:
+            return
+        async for batch in channel:
+            out = []
+            over = render(batch, out)
+            if out:
+                yield b"".join(out)
+            if over:
+                return
+    finally:
+        await close_channel(channel)
+
+
+async def close_channel(channel: ChannelBatches) -> None:
+    """Ends a channel read (and its subscription) that will not be read on."""
+    close = getattr(channel, "aclose", None)
+    if close is not None:
+        await close()
