@@ -13,7 +13,6 @@ This module only wires HTTP to the gateway: the body is read by `sluice.api.resp
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterable
 from typing import Annotated, Any
 
@@ -36,7 +35,6 @@ from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED
 from sluice.quotas import StreamSlot
 from sluice.store import RequestRecord
-from sluice.store.requestlog import FLUSH_EVERY
 from sluice.surfaces import RESPONSES
 
 router = APIRouter(tags=["openai"])
@@ -152,16 +150,16 @@ async def _history(gateway: Gateway, principal: Principal, previous_id: str) -> 
 
 
 async def _stored(gateway: Gateway, principal: Principal, request_id: str) -> RequestRecord | None:
-    """The request, waiting briefly for one that is not in the store yet: a pass-through is written a few
-    milliseconds after its answer (`sluice.store.requestlog`), and a tool turn may follow that fast."""
-    for attempt in range(10):
+    """The request, also one that finished here and is not in the store yet: a pass-through is written a few
+    milliseconds after its answer (`sluice.store.requestlog`), and a tool turn may follow that fast. An id that is
+    nowhere is not waited for (with several instances, one answered by another is found once that one has written
+    it: within `requestlog.FLUSH_EVERY` of its answer)."""
+    for attempt in range(2):
         try:
             return await gateway.request_for(principal, request_id)
         except NotFound:
             if attempt == 0:
-                await gateway.passthrough.log.flush()  # this instance's: written now
-            else:  # another instance's, or a flush under way
-                await asyncio.sleep(FLUSH_EVERY / 2)
+                await gateway.passthrough.log.flush()  # this instance's finished requests: written now
     return None
 
 

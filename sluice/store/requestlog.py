@@ -37,6 +37,7 @@ class RequestLog:
         self._rows: list[dict[str, Any]] = []
         self._ready: list[dict[str, Any]] = []  # attempts of the finished requests in `_rows`
         self._wake = asyncio.Event()
+        self._writing = asyncio.Lock()  # one batch at a time, so a flush also waits for the one under way
         self._closing = False
         self._task: asyncio.Task[None] | None = None
 
@@ -75,14 +76,17 @@ class RequestLog:
                 log.exception("writing finished requests to the request log failed; they are not in the log")
 
     async def flush(self) -> None:
-        rows, ready = self._rows, self._ready
-        self._rows, self._ready = [], []
-        if not rows:
-            return
-        async with self.store.writing() as conn:
-            await conn.execute(requests.insert(), rows)
-            if ready:
-                await conn.execute(attempts.insert(), ready)
+        """Write the finished requests queued so far; returns once every request finished before the call is in the
+        store (a batch already being written included)."""
+        async with self._writing:
+            rows, ready = self._rows, self._ready
+            self._rows, self._ready = [], []
+            if not rows:
+                return
+            async with self.store.writing() as conn:
+                await conn.execute(requests.insert(), rows)
+                if ready:
+                    await conn.execute(attempts.insert(), ready)
 
     async def aclose(self) -> None:
         """Write what is pending and stop. A flush under way is let finish, not cancelled: cancelling a write in the

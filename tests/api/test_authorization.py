@@ -125,13 +125,16 @@ def path_of(path: str, world: World) -> str:
     return path
 
 
+FAST_MODEL = "sim/sim-1"  # the simulated provider without pacing (the `demo` workflow answers at reading speed)
+
+
 def body_of(method: str, path: str) -> Any:
     if path == "/v1/chat/completions":
-        return {"model": "demo", "messages": [{"role": "user", "content": "hi"}]}
+        return {"model": FAST_MODEL, "messages": [{"role": "user", "content": "hi"}]}
     if path == "/v1/responses":
-        return {"model": "demo", "input": "hi"}
+        return {"model": FAST_MODEL, "input": "hi"}
     if path.startswith("/v1/messages"):
-        return {"model": "demo", "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
+        return {"model": FAST_MODEL, "max_tokens": 16, "messages": [{"role": "user", "content": "hi"}]}
     if path == "/v1/embeddings":
         return {"model": "demo", "input": "hi"}
     if path in ("/v1/ai/async", "/v1/ai"):
