@@ -7,7 +7,8 @@
     except WebhookVerificationError as exc:
         return 401, str(exc)
 
-Signatures follow the Standard Webhooks specification, so any Standard Webhooks library verifies them too.
+Signatures follow the Standard Webhooks specification, so any Standard Webhooks library verifies them too. Each
+webhook also carries ModelRiver's `X-ModelRiver-Signature`, for backends written for ModelRiver (docs/webhooks.md).
 """
 
 from sluice.delivery.signing import (

@@ -3,6 +3,8 @@ window) and the project's SSRF setting. Secrets appear in a response only once, 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import re
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -14,8 +16,8 @@ from starlette.responses import JSONResponse, Response
 
 from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.schemas import ERROR_RESPONSES
-from sluice.delivery.signing import generate_secret
-from sluice.errors import Conflict, NotFound
+from sluice.delivery.signing import SECRET_PREFIX, generate_secret, standard_webhooks_secret
+from sluice.errors import Conflict, NotFound, Unprocessable
 from sluice.store.deliveries import DeliveryRecord
 
 router = APIRouter(prefix="/v1/admin/webhooks", tags=["admin: webhooks"], responses=ERROR_RESPONSES)
@@ -32,6 +34,14 @@ class RotateSecret(BaseModel):
         ge=0,
         le=30 * 24 * 3600,
         description="How long the previous secrets keep signing beside the new one.",
+    )
+    secret: str | None = Field(
+        default=None,
+        min_length=16,
+        max_length=64,
+        pattern=r"^[!-~]+$",
+        description="Use this secret instead of a generated one, e.g. the one a ModelRiver backend holds "
+        "(its WEBHOOK_SECRET): printable ASCII, no spaces.",
     )
 
 
@@ -124,12 +134,25 @@ async def list_secrets(request: Request, principal: AdminKey) -> Response:
 async def rotate_secret(request: Request, principal: AdminKey, body: RotateSecret | None = None) -> Response:
     """Create a new signing secret (shown only in this response). Until `previous_valid_until`, webhooks carry a
     signature for the previous secrets too, so receivers can switch without dropping any."""
-    overlap = (body or RotateSecret()).overlap_seconds
-    secret = generate_secret()
+    options = body or RotateSecret()
+    secret = options.secret or generate_secret()
+    if secret.startswith(SECRET_PREFIX):
+        try:
+            base64.b64decode(secret.removeprefix(SECRET_PREFIX), validate=True)
+        except binascii.Error:
+            raise Unprocessable("a 'whsec_' secret must be base64 after the prefix", code="invalid_secret") from None
     secret_id, until = await gateway_of(request).delivery.webhooks.add_secret(
-        principal.project_id, secret, overlap=overlap
+        principal.project_id, secret, overlap=options.overlap_seconds
     )
-    return JSONResponse({"id": secret_id, "secret": secret, "previous_valid_until": _iso(until)}, status_code=201)
+    return JSONResponse(
+        {
+            "id": secret_id,
+            "secret": secret,
+            "standard_webhooks_secret": standard_webhooks_secret(secret),
+            "previous_valid_until": _iso(until),
+        },
+        status_code=201,
+    )
 
 
 @router.get("/settings")

@@ -43,6 +43,7 @@ class WorkflowDefinition(BaseModel):
     webhook_url: Any = Field(default=None, description="Default webhook URL, or 'forward'.")
     callback: Any = Field(default=None, description="{timeout: 300s, on_timeout: deliver | fail}.")
     echo_fields: Any = Field(default=None, description="Request fields echoed back as customer_data.")
+    modelriver_signature: Any = Field(default=None, description="false: webhooks without X-ModelRiver-Signature.")
     description: Any = Field(default=None)
 
     def record(self) -> dict[str, Any]:
@@ -98,6 +99,7 @@ def render_workflow(gateway: Gateway, workflow: Workflow, definition: dict[str, 
         "webhook_url": workflow.webhook_url,
         "callback": {"timeout": workflow.callback.timeout, "on_timeout": workflow.callback.on_timeout},
         "echo_fields": list(workflow.echo_fields),
+        "modelriver_signature": workflow.modelriver_signature,
         "json_schema": workflow.schema,
         "definition": definition,
     }

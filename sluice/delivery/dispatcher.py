@@ -14,13 +14,14 @@ import logging
 import random
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
 import httpx
 
-from sluice.delivery.signing import generate_secret, signature_headers
+from sluice.delivery.hints import refusal
+from sluice.delivery.signing import generate_secret, modelriver_headers, signature_headers
 from sluice.delivery.tunnel import ForwardHub, ForwardUnavailable
 from sluice.delivery.urlguard import UrlRefused, check_webhook_url
 from sluice.store.deliveries import DeliveryRecord, WebhookStore
@@ -107,6 +108,11 @@ def parse_retry_after(value: str | None) -> float | None:
 Progress = Callable[[DeliveryRecord, str, int, int | None], Awaitable[None]]
 Exhausted = Callable[[DeliveryRecord], Awaitable[None]]
 AllowPrivate = Callable[[str], Awaitable[bool]]
+SignsModelRiver = Callable[[DeliveryRecord], Awaitable[bool]]
+
+
+async def _always(_: DeliveryRecord) -> bool:
+    return True
 
 
 class WebhookDispatcher:
@@ -119,6 +125,7 @@ class WebhookDispatcher:
         allow_private: AllowPrivate,
         on_progress: Progress,
         on_exhausted: Exhausted,
+        modelriver_signature: SignsModelRiver = _always,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -126,6 +133,7 @@ class WebhookDispatcher:
         self.allow_private = allow_private
         self.on_progress = on_progress
         self.on_exhausted = on_exhausted
+        self.modelriver_signature = modelriver_signature
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
         self._again: set[str] = set()
@@ -208,7 +216,11 @@ class WebhookDispatcher:
         await self.store.extend_lock(delivery.id, now() + timedelta(seconds=self.config.lease))
         secrets = await self.store.ensure_secret(delivery.project_id, generate_secret())
         body = delivery.body.encode()
-        headers = {"content-type": "application/json", **signature_headers(delivery.id, body, secrets)}
+        stamp = int(time.time())
+        headers = {"content-type": "application/json", **signature_headers(delivery.id, body, secrets, timestamp=stamp)}
+        signs_modelriver = await self.modelriver_signature(delivery)
+        if signs_modelriver and secrets:  # one value only: the newest secret (the first active one)
+            headers.update(modelriver_headers(delivery.id, body, secrets[0], timestamp=stamp))
         await self.on_progress(delivery, "sent", attempt, None)
         started_at, started = now(), time.perf_counter()
         try:
@@ -222,6 +234,9 @@ class WebhookDispatcher:
                 via="forward" if delivery.url == FORWARD_TARGET else "http",
             )
         latency_ms = round((time.perf_counter() - started) * 1000, 2)
+        refused = refusal(result.status_code, result.body, modelriver_sent=signs_modelriver)
+        if refused is not None:
+            result = replace(result, error=refused)
         delay = next_delay(attempt, result, self.config)
         status = "delivered" if result.ok else ("pending" if delay is not None else "failed")
         next_at = now() + timedelta(seconds=delay) if delay is not None else None

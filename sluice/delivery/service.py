@@ -50,6 +50,7 @@ class Delivery:
             allow_private=self.allow_private,
             on_progress=self._progress,
             on_exhausted=self._exhausted,
+            modelriver_signature=self.modelriver_signature,
         )
         self.callbacks = CallbackService(
             self.webhooks,
@@ -72,6 +73,13 @@ class Delivery:
         if self.settings.development or self.settings.extra.get("webhook_allow_private_urls"):
             return True
         return await self.webhooks.allow_private_urls(project_id)
+
+    async def modelriver_signature(self, delivery: DeliveryRecord) -> bool:
+        """Whether the delivery also carries X-ModelRiver-Signature: its workflow's `modelriver_signature` as it is
+        now (a change applies to retries and replays too); on when the workflow is gone."""
+        record = await self.store.get_request(delivery.request_id)
+        workflow = self.catalog().workflow(record.workflow) if record is not None else None
+        return workflow.modelriver_signature if workflow is not None else True
 
     async def check_request(self, project_id: str, plan: Plan) -> None:
         """Refuse (422) a webhook target the SSRF guard does not allow, before the request is accepted."""

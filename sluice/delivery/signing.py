@@ -1,22 +1,35 @@
-"""Standard Webhooks signatures (https://www.standardwebhooks.com, v1 symmetric scheme).
+"""Webhook signatures, in two header families on every delivery.
 
-The signed content is `{webhook-id}.{webhook-timestamp}.{raw body}`; the HMAC-SHA256 is computed by the reference
-`standardwebhooks` package. During a secret rotation the sender signs with every active secret and the
-`webhook-signature` header carries one `v1,<base64>` token per secret, separated by spaces; a receiver accepts the
-message if any token matches one of its secrets.
+Standard Webhooks (https://www.standardwebhooks.com, v1 symmetric scheme): the signed content is
+`{webhook-id}.{webhook-timestamp}.{raw body}`; the HMAC-SHA256 is computed by the reference `standardwebhooks`
+package. During a secret rotation the sender signs with every active secret and the `webhook-signature` header
+carries one `v1,<base64>` token per secret, separated by spaces; a receiver accepts the message if any token matches
+one of its secrets.
+
+ModelRiver (what its official backends verify, research/modelriver.md §3.3): `X-ModelRiver-Signature` is the
+lowercase hex HMAC-SHA256 of `{X-ModelRiver-Timestamp}.{JSON.stringify(body.data)}` — or of
+`{timestamp}.{raw body}` when `data` is missing or falsy — keyed with the secret string as configured. The header
+holds one value, so it is signed with the newest secret only.
+
+Key bytes: a `whsec_…` secret is base64 after its prefix, and Standard Webhooks uses the decoded bytes; any other
+secret (one brought from ModelRiver) is used as its UTF-8 bytes by both families.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import secrets as _secrets
 import time
 from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 
+import orjson
 from standardwebhooks.webhooks import Webhook
+
+from sluice.delivery import jsjson
 
 SECRET_PREFIX = "whsec_"
 DEFAULT_TOLERANCE = 300  # seconds, both ways: the reference libraries' window
@@ -44,10 +57,17 @@ def generate_secret() -> str:
 
 
 def _signer(secret: str) -> Webhook:
+    if not secret.startswith(SECRET_PREFIX):
+        return Webhook(secret.encode())  # a secret brought from ModelRiver: its own bytes are the key
     try:
         return Webhook(secret)
     except (binascii.Error, ValueError) as exc:
         raise ValueError("a webhook secret is 'whsec_' followed by base64") from exc
+
+
+def standard_webhooks_secret(secret: str) -> str:
+    """The `whsec_…` form of a project secret, for a Standard Webhooks library (the same key bytes)."""
+    return secret if secret.startswith(SECRET_PREFIX) else SECRET_PREFIX + base64.b64encode(secret.encode()).decode()
 
 
 def sign(msg_id: str, timestamp: int, body: bytes, secrets: Iterable[str]) -> str:
@@ -65,6 +85,29 @@ def signature_headers(
     return {"webhook-id": msg_id, "webhook-timestamp": str(stamp), "webhook-signature": signature}
 
 
+def modelriver_message(timestamp: str, body: bytes) -> bytes:
+    """What ModelRiver's verifiers HMAC: `{timestamp}.{JSON.stringify(data)}`, or `{timestamp}.{raw body}` when the
+    parsed body has no truthy `data` (their `if (!dataField)` fallback)."""
+    parsed = orjson.loads(body)
+    data = parsed.get("data") if isinstance(parsed, dict) else None
+    signed = jsjson.stringify(data).encode() if jsjson.truthy(data) else body
+    return timestamp.encode() + b"." + signed
+
+
+def modelriver_signature(timestamp: str, body: bytes, secret: str) -> str:
+    return hmac.new(secret.encode(), modelriver_message(timestamp, body), hashlib.sha256).hexdigest()
+
+
+def modelriver_headers(msg_id: str, body: bytes, secret: str, *, timestamp: int | None = None) -> dict[str, str]:
+    """The `X-ModelRiver-*` headers, signed with one secret (the newest)."""
+    stamp = str(int(time.time()) if timestamp is None else timestamp)
+    return {
+        "X-ModelRiver-Signature": modelriver_signature(stamp, body, secret),
+        "X-ModelRiver-Timestamp": stamp,
+        "X-ModelRiver-Webhook-Id": msg_id,
+    }
+
+
 def verify(
     headers: Mapping[str, str],
     body: bytes | str,
@@ -75,8 +118,9 @@ def verify(
 ) -> None:
     """Check a webhook's Standard Webhooks signature against the exact body bytes received.
 
-    `secret` may be one `whsec_…` secret or several (during a rotation). Raises `MissingHeaders`,
-    `StaleTimestamp` (older or newer than `tolerance` seconds) or `InvalidSignature` (tampered body, wrong secret).
+    `secret` may be one project secret (`whsec_…`, or one brought from ModelRiver) or several (during a rotation).
+    Raises `MissingHeaders`, `StaleTimestamp` (older or newer than `tolerance` seconds) or `InvalidSignature`
+    (tampered body, wrong secret).
     """
     lowered = {key.lower(): value for key, value in headers.items()}
     msg_id = lowered.get("webhook-id")

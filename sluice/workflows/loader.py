@@ -19,7 +19,17 @@ from sluice.workflows.model import CallbackPolicy, Catalog, ChainEntry, Timeouts
 from sluice.workflows.shorthand import ShorthandError, compile_schema
 
 _ENV_PATTERN = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
-_WORKFLOW_KEYS = {"event", "chain", "system", "schema", "callback", "webhook_url", "echo_fields", "description"}
+_WORKFLOW_KEYS = {
+    "event",
+    "chain",
+    "system",
+    "schema",
+    "callback",
+    "webhook_url",
+    "echo_fields",
+    "modelriver_signature",
+    "description",
+}
 _CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
 _TIMEOUT_KEYS = {"connect", "first_token", "idle", "total"}
 _CALLBACK_KEYS = {"timeout", "on_timeout"}
@@ -119,6 +129,9 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
     callback = CallbackPolicy(
         timeout=parse_duration(callback_raw.get("timeout", 300), f"{where}.callback.timeout"), on_timeout=on_timeout
     )
+    modelriver_signature = record.get("modelriver_signature", True)
+    if not isinstance(modelriver_signature, bool):
+        raise ConfigError(f"{where}.modelriver_signature: must be true or false, not {modelriver_signature!r}")
     return Workflow(
         name=name,
         chain=chain,
@@ -128,6 +141,7 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
         webhook_url=record.get("webhook_url"),
         callback=callback,
         echo_fields=tuple(record.get("echo_fields") or ()),
+        modelriver_signature=modelriver_signature,
     )
 
 

@@ -44,6 +44,7 @@ class Workflow:
     webhook_url: str | None = None
     callback: CallbackPolicy = CallbackPolicy()
     echo_fields: tuple[str, ...] = ()
+    modelriver_signature: bool = True  # also sign its webhooks with X-ModelRiver-Signature (docs/webhooks.md)
 
 
 @dataclass(frozen=True)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
 import subprocess
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -60,3 +62,45 @@ def pushes(lines: list[dict[str, Any]], topic: str, event: str | None = None) ->
         and line["event"] != "phx_reply"
         and (event is None or line["event"] == event)
     ]
+
+
+class ModelRiverBackend:
+    """tests/compat/modelriver_verifier.mjs: a receiver that verifies like ModelRiver's demo backend."""
+
+    def __init__(self, process: asyncio.subprocess.Process, port: int) -> None:
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}/webhook/modelriver"
+
+    async def next(self, wait: float = 10) -> dict[str, Any]:
+        """The verifier's verdict on the next request it receives: `{path, type, valid, error?}`."""
+        assert self.process.stdout is not None
+        async with asyncio.timeout(wait):
+            line = await self.process.stdout.readline()
+        assert line, "the ModelRiver verifier exited"
+        return dict(json.loads(line))
+
+
+@contextlib.asynccontextmanager
+async def modelriver_backend(secret: str) -> AsyncIterator[ModelRiverBackend]:
+    assert NODE is not None
+    process = await asyncio.create_subprocess_exec(
+        NODE,
+        str(HERE / "modelriver_verifier.mjs"),
+        json.dumps({"secret": secret}),
+        cwd=HERE,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        async with asyncio.timeout(10):
+            port = json.loads(await process.stdout.readline())["listening"]
+        yield ModelRiverBackend(process, port)
+    finally:
+        process.stdin.close()  # the verifier exits when its stdin ends
+        try:
+            async with asyncio.timeout(5):
+                await process.wait()
+        except TimeoutError:
+            process.kill()
+            await process.wait()

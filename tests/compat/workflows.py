@@ -31,6 +31,10 @@ workflows:
     chain: [{provider: slowsim, model: sim-1}]
     schema: {reply: string, sentiment: "positive | negative | neutral | mixed"}
     echo_fields: [metadata.segment, messages.0.content]
+  mr_off:
+    chain: [{provider: sim, model: sim-1}]
+    schema: {reply: string, sentiment: "positive | negative | neutral | mixed"}
+    modelriver_signature: false
   text_only:
     chain: [{provider: sim, model: sim-1}]
   broken:
