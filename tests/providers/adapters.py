@@ -8,6 +8,7 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import replace
+from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
@@ -17,6 +18,7 @@ from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.pool import ProviderPool
 from sluice.testing import FakeProvider
 from sluice.workflows.loader import build_catalog
+from tests.conftest import StartGateway, write_config
 
 A = TypeVar("A", bound=Provider)
 
@@ -87,3 +89,32 @@ async def logged(client: httpx.AsyncClient, request_id: str) -> dict[str, Any]:
             return dict(found.json())
         await asyncio.sleep(0.02)
     raise AssertionError(f"request {request_id} never reached the log")
+
+
+async def assert_image_fails_over(
+    start_gateway: StartGateway, tmp_path: Path, kind: str, model: str, image_url: str, options: str = ""
+) -> None:
+    """A `/v1/chat/completions` image the first provider of the chain (of `kind`, with its YAML `options`) cannot
+    take: refused before anything is sent to it, and answered by the next one (OpenAI)."""
+    async with FakeProvider(kind) as first, FakeProvider("openai", text="A cat.") as backup:
+        config = f"""
+providers:
+  first: {{type: {kind}, {options}base_url: "{first.base_url}"}}
+  backup: {{type: openai, api_key: k, base_url: "{backup.base_url}"}}
+workflows:
+  vision:
+    chain:
+      - {{provider: first, model: {model}}}
+      - {{provider: backup, model: gpt-x}}
+"""
+        gw = await start_gateway(config_path=write_config(tmp_path, config))
+        image = {"type": "image_url", "image_url": {"url": image_url}}
+        messages = [{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}]
+        async with gw.client() as client:
+            response = await client.post("/v1/chat/completions", json={"model": "vision", "messages": messages})
+            assert response.status_code == 200, response.text
+            assert response.json()["choices"][0]["message"]["content"] == "A cat."
+            record = await logged(client, response.headers["x-request-id"])
+        assert first.requests == []  # refused before anything was sent
+        attempts = [(a["provider"], a["status"], a["error_code"]) for a in record["attempts"]]
+        assert attempts == [("first", "failed", "unsupported_by_provider"), ("backup", "succeeded", None)]

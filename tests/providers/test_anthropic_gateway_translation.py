@@ -10,7 +10,7 @@ import pytest
 
 from sluice.testing import FakeProvider, Script
 from tests.conftest import StartGateway, write_config
-from tests.providers.adapters import PIXEL, logged, openai_call, sse_events, tools_body
+from tests.providers.adapters import PIXEL, assert_image_fails_over, openai_call, sse_events, tools_body
 
 TOOLS_BODY = tools_body("required")
 GATEWAY_CALLS = (
@@ -63,25 +63,6 @@ async def test_chat_completions_answers_anthropic_calls_in_openai_shape(
 async def test_an_image_type_anthropic_cannot_take_fails_over_to_the_next_provider(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    async with FakeProvider("anthropic") as claude, FakeProvider("openai", text="A cat.") as backup:
-        config = f"""
-providers:
-  claude: {{type: anthropic, api_key: k, base_url: "{claude.base_url}"}}
-  backup: {{type: openai, api_key: k, base_url: "{backup.base_url}"}}
-workflows:
-  vision:
-    chain:
-      - {{provider: claude, model: claude-x}}
-      - {{provider: backup, model: gpt-x}}
-"""
-        gw = await start_gateway(config_path=write_config(tmp_path, config))
-        image = {"type": "image_url", "image_url": {"url": f"data:image/bmp;base64,{PIXEL}"}}
-        messages = [{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}]
-        async with gw.client() as client:
-            response = await client.post("/v1/chat/completions", json={"model": "vision", "messages": messages})
-            assert response.status_code == 200, response.text
-            assert response.json()["choices"][0]["message"]["content"] == "A cat."
-            record = await logged(client, response.headers["x-request-id"])
-        assert claude.requests == []  # refused before anything was sent
-        attempts = [(a["provider"], a["status"], a["error_code"]) for a in record["attempts"]]
-        assert attempts == [("claude", "failed", "unsupported_by_provider"), ("backup", "succeeded", None)]
+    await assert_image_fails_over(
+        start_gateway, tmp_path, "anthropic", "claude-x", f"data:image/bmp;base64,{PIXEL}", options="api_key: k, "
+    )

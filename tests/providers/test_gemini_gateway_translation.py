@@ -10,7 +10,7 @@ import pytest
 
 from sluice.testing import FakeProvider, Script
 from tests.conftest import StartGateway, write_config
-from tests.providers.adapters import CALL_ID, logged, openai_call, sse_events, tools_body
+from tests.providers.adapters import CALL_ID, assert_image_fails_over, openai_call, sse_events, tools_body
 
 TOOLS_BODY = tools_body("required")
 
@@ -59,25 +59,6 @@ async def test_chat_completions_answers_gemini_calls_in_openai_shape(
 async def test_an_image_link_gemini_cannot_take_fails_over_to_the_next_provider(
     start_gateway: StartGateway, tmp_path: Path
 ) -> None:
-    async with FakeProvider("gemini") as gem, FakeProvider("openai", text="A cat.") as backup:
-        config = f"""
-providers:
-  gem: {{type: gemini, api_key: k, base_url: "{gem.base_url}"}}
-  backup: {{type: openai, api_key: k, base_url: "{backup.base_url}"}}
-workflows:
-  vision:
-    chain:
-      - {{provider: gem, model: gemini-x}}
-      - {{provider: backup, model: gpt-x}}
-"""
-        gw = await start_gateway(config_path=write_config(tmp_path, config))
-        image = {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}}
-        messages = [{"role": "user", "content": [{"type": "text", "text": "What is it?"}, image]}]
-        async with gw.client() as client:
-            response = await client.post("/v1/chat/completions", json={"model": "vision", "messages": messages})
-            assert response.status_code == 200, response.text
-            assert response.json()["choices"][0]["message"]["content"] == "A cat."
-            record = await logged(client, response.headers["x-request-id"])
-        assert gem.requests == []  # refused before anything was sent
-        attempts = [(a["provider"], a["status"], a["error_code"]) for a in record["attempts"]]
-        assert attempts == [("gem", "failed", "unsupported_by_provider"), ("backup", "succeeded", None)]
+    await assert_image_fails_over(
+        start_gateway, tmp_path, "gemini", "gemini-x", "https://example.com/cat.png", options="api_key: k, "
+    )
