@@ -218,15 +218,25 @@ def parse_event(payload: dict[str, Any]) -> Event:
 
 class WireEvent:
     """An event as held in a channel log: its number, type and JSON text (encoded once, sent to every subscriber),
-    and the typed event, decoded from the text at most once."""
+    and the typed event, decoded from the text at most once. Given the typed event, the text is encoded when it is
+    first read: an event that only typed readers see (a pass-through nobody follows) is never encoded."""
 
-    __slots__ = ("_event", "data", "seq", "type")
+    __slots__ = ("_data", "_event", "seq", "type")
 
-    def __init__(self, seq: int, type: str, data: str, event: Event | None = None) -> None:
+    def __init__(self, seq: int, type: str, data: str | None = None, event: Event | None = None) -> None:
+        if data is None and event is None:
+            raise ValueError("a wire event needs its text or its typed event")
         self.seq = seq
         self.type = type
-        self.data = data
+        self._data = data
         self._event = event
+
+    @property
+    def data(self) -> str:
+        if self._data is None:
+            assert self._event is not None  # one of the two is always given
+            self._data = self._event.to_wire(self.seq)
+        return self._data
 
     @property
     def event(self) -> Event:

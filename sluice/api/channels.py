@@ -240,14 +240,34 @@ def sse_response(stream: AsyncIterator[bytes], slot: StreamSlot | None = None) -
 
 
 class _SlotStream(StreamingResponse):
-    """Gives the stream's slot back however the response ends (finished, client gone, error)."""
+    """Gives the stream's slot back however the response ends (finished, client gone, error).
+
+    Streams in the serving task, with one plain asyncio task that listens for the client's disconnect and then
+    cancels the stream (uvicorn drops writes to a closed connection silently, so the disconnect must be listened
+    for). Starlette does the same with an anyio task group, which costs more per response than the stream's first
+    write: this is the hot path of every streamed completion."""
 
     def __init__(self, *args: Any, slot: StreamSlot, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.slot = slot
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        streaming = asyncio.current_task()
+        assert streaming is not None
+        listener = asyncio.create_task(_cancel_on_disconnect(receive, streaming))
         try:
-            await super().__call__(scope, receive, send)
+            await self.stream_response(send)
+        except asyncio.CancelledError:
+            if not (listener.done() and not listener.cancelled() and listener.exception() is None):
+                raise  # not the client's leaving: the server is shutting down, or the caller gave up
+            streaming.uncancel()  # the client left: the stream is over, the response with it
         finally:
+            listener.cancel()
             await self.slot.release()
+
+
+async def _cancel_on_disconnect(receive: Receive, streaming: asyncio.Task[Any]) -> None:
+    """Waits for the client's disconnect, then cancels the streaming task (the listener then ends normally)."""
+    while (await receive())["type"] != "http.disconnect":
+        pass
+    streaming.cancel()

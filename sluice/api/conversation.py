@@ -212,6 +212,8 @@ class Conversation(BaseModel):
 
     @model_validator(mode="after")
     def _calls_and_results_match(self) -> Conversation:
+        if self.tools is None and self.tool_choice is None and not any(m.role == "tool" for m in self.messages):
+            return self  # the plain conversation (most requests): no tool, no call, no result to match
         names = [tool.function.name for tool in self.tools or ()]
         if len(set(names)) != len(names):
             twice = sorted({name for name in names if names.count(name) > 1})
@@ -236,7 +238,19 @@ class Conversation(BaseModel):
 
     def conversation_fields(self) -> dict[str, Any]:
         """These fields as the stored body holds them (Chat Completions' JSON, without the unset ones)."""
+        if self.tools is None and self.tool_choice is None and self.parallel_tool_calls is None:
+            plain = [_plain(message) for message in self.messages]
+            if all(plain):  # text-only turns (most requests): written directly, as the dump below would write them
+                return {"messages": plain}
         return self.model_dump(
             mode="json", include={"messages", "tools", "tool_choice", "parallel_tool_calls"}, exclude_none=True,
             by_alias=True,
         )  # fmt: skip
+
+
+def _plain(message: ChatMessage) -> dict[str, Any] | None:
+    """A text-only message as JSON (None for one with parts, calls or a name: `model_dump` writes those)."""
+    if type(message.content) is str and message.tool_calls is None and message.name is None:
+        if message.tool_call_id is None:
+            return {"role": message.role, "content": message.content}
+    return None

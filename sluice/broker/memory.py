@@ -169,8 +169,9 @@ class MemoryBroker:
             log = self._logs[channel_id] = _Log(1)
         if log.finished:
             return None
-        # The event object stays with its text: readers in this process never decode it.
-        wire = WireEvent(log.next_seq, event.type, event.to_wire(log.next_seq), event)
+        # The event object stays in the log: readers in this process never decode it, and its text is encoded
+        # once, by the first reader that sends it (`WireEvent.data`).
+        wire = WireEvent(log.next_seq, event.type, None, event)
         log.next_seq += 1
         log.events.append(wire)
         if event.terminal:

@@ -39,12 +39,13 @@ class ChatInput:
 
     @classmethod
     def from_body(cls, body: dict[str, Any]) -> ChatInput:
+        tools = body.get("tools")
         return cls(
-            messages=tuple(message_of(m) for m in body["messages"]),
+            messages=tuple([message_of(m) for m in body["messages"]]),
             system=body.get("system") or None,
             params={name: body[name] for name in OVERRIDABLE_PARAMS if body.get(name) is not None},
             schema=body.get("schema"),
-            tools=tuple(tool_of(t) for t in body.get("tools") or ()),
+            tools=tuple([tool_of(t) for t in tools]) if tools else (),
             tool_choice=tool_choice_of(body.get("tool_choice")),
             parallel_tool_calls=body.get("parallel_tool_calls"),
             response_format=response_format_of(body.get("response_format")),
@@ -56,6 +57,8 @@ class ChatInput:
 def message_of(raw: dict[str, Any]) -> Message:
     role = "system" if raw["role"] == "developer" else raw["role"]
     content: Any = raw.get("content")
+    if type(content) is str and len(raw) == 2:  # {role, content}: a text-only turn (most requests)
+        return Message(role=role, content=content)
     if content is None:
         content = ""
     elif isinstance(content, list):

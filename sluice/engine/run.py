@@ -274,7 +274,7 @@ def answer_of(progress: Progress, schema: dict[str, Any] | None) -> Any:
     in Chat Completions' shape when the model called tools: a call is a step of the conversation, not its answer,
     so it is not held to the schema), with its `thinking` blocks when the model reasoned (their signatures are
     what an Anthropic client sends back on its next turn)."""
-    calls = progress.tool_calls()
+    calls = progress.tool_calls() if progress.calls else None
     if calls:
         message: dict[str, Any] = {"content": progress.text, "tool_calls": [call.to_openai() for call in calls]}
     elif schema is not None:

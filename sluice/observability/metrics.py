@@ -107,7 +107,7 @@ class Metrics:
             registry=r,
         )
         self._timings: dict[str, _Timing] = {}
-        self._by_api: dict[str, Any] = {}
+        self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
     def render(self) -> bytes:
         return generate_latest(self.registry)
@@ -124,7 +124,7 @@ class Metrics:
             case StatusEvent(status="awaiting_callback"):
                 self._end_run(timing, moment)
             case AttemptEvent():
-                self.attempts.labels(event.provider, event.model).inc()
+                self._child(self.attempts, event.provider, event.model).inc()
                 timing.close_attempt()
                 timing.attempt_started = timing.last_activity = moment
             case DeltaEvent() | PartialEvent():
@@ -139,17 +139,23 @@ class Metrics:
                 self.failovers.labels(event.from_.split("/")[0], event.to.split("/")[0]).inc()
                 timing.close_attempt()  # the attempt ended at its error (`reset`) or last event, not now
             case ResponseEvent() | ErrorEvent():
-                self.requests.labels("completed" if isinstance(event, ResponseEvent) else "failed").inc()
+                self._child(self.requests, "completed" if isinstance(event, ResponseEvent) else "failed").inc()
                 self._end_run(timing, moment)
                 self.latency.observe(moment - timing.started)
                 del self._timings[channel_id]
 
     def accepted(self, api: str) -> None:
         """A request was accepted on `api` (counted at submit: a pass-through has no `queued` event)."""
-        child = self._by_api.get(api)
-        if child is None:  # `labels()` takes a lock and checks its arguments: once per API, not per request
-            child = self._by_api[api] = self.by_api.labels(api)
-        child.inc()
+        self._child(self.by_api, api).inc()
+
+    def _child(self, metric: Any, *values: str) -> Any:
+        """The metric's child for these label values, looked up once: `labels()` takes a lock and checks its
+        arguments, on the path of every request (the label sets are few: outcomes, APIs, provider/model pairs)."""
+        key = (metric, values)
+        child = self._children.get(key)
+        if child is None:
+            child = self._children[key] = metric.labels(*values)
+        return child
 
     def webhook_attempt(self, outcome: str) -> None:
         """One delivery attempt ended (`delivered` or `failed`); a delivered attempt also ends its delivery."""
