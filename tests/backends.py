@@ -90,3 +90,12 @@ async def _maybe(manager: Any) -> AsyncIterator[str | None]:
         return
     async with manager as value:
         yield value
+
+
+def backend_tests_only(items: list[pytest.Item]) -> tuple[list[pytest.Item], list[pytest.Item]]:
+    """(kept, deselected): the tests that run on the `backend` fixture, and the rest. The second configuration of
+    scripts/test (SLUICE_TEST_BACKEND_ONLY=1) runs only the first kind: a test that never asks for `backend` runs
+    on SQLite and the in-process broker (or on the machine's services at their default addresses) whatever the
+    environment says, so running it again would repeat the first configuration's run exactly."""
+    kept = [item for item in items if "backend" in getattr(item, "fixturenames", ())]
+    return kept, [item for item in items if "backend" not in getattr(item, "fixturenames", ())]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -17,9 +18,18 @@ from sluice.api.app import create_app
 from sluice.api.wsframes import SERVER_OPTIONS
 from sluice.gateway import Gateway
 from sluice.settings import Settings
-from tests.backends import backend  # noqa: F401  (fixture: PostgreSQL/Redis when SLUICE_TEST_*_URL ask for them)
+from tests.backends import (
+    backend,  # noqa: F401  (fixture: PostgreSQL/Redis when SLUICE_TEST_*_URL ask for them)
+    backend_tests_only,
+)
 
 MASTER_KEY = "test-master-key-0123456789"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get("SLUICE_TEST_BACKEND_ONLY") == "1":
+        items[:], deselected = backend_tests_only(items)
+        config.hook.pytest_deselected(items=deselected)
 
 
 def free_port() -> int:
