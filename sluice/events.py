@@ -127,6 +127,20 @@ class ResetEvent(Event):
 
 
 @dataclass(frozen=True, kw_only=True)
+class SpliceEvent(Event):
+    """The answer goes on in another attempt from where the failed one stopped (`sluice.engine.continuation`):
+    nothing streamed is taken back; what follows continues the text at `at_chars` (Unicode code points of the
+    answer's text so far). `method`: `prefill` (the provider continued the text itself) or `instruction` (it was
+    asked to)."""
+
+    type: ClassVar[str] = "splice"
+    from_attempt: int
+    to_attempt: int
+    at_chars: int
+    method: str
+
+
+@dataclass(frozen=True, kw_only=True)
 class FailoverEvent(Event):
     type: ClassVar[str] = "failover"
     from_: str
@@ -196,6 +210,7 @@ EVENT_TYPES: dict[str, type[Event]] = {
         ThinkingEvent,
         PartialEvent,
         ResetEvent,
+        SpliceEvent,
         FailoverEvent,
         WebhookEvent,
         ResponseEvent,

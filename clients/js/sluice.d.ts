@@ -33,6 +33,14 @@ export type ToolCallEvent = BaseEvent<'tool_call'> & {
 };
 export type PartialEvent<M = Record<string, unknown>> = BaseEvent<'partial'> & { data: Partial<M> };
 export type ResetEvent = BaseEvent<'reset'> & { reason: string };
+/** The answer goes on in attempt `to_attempt` from where `from_attempt` stopped: nothing is taken back. `at_chars`:
+ * the answer's length so far in Unicode code points (`[...text].length`). */
+export type SpliceEvent = BaseEvent<'splice'> & {
+  from_attempt: number;
+  to_attempt: number;
+  at_chars: number;
+  method: 'prefill' | 'instruction';
+};
 export type FailoverEvent = BaseEvent<'failover'> & { from: string; to: string; error: string };
 export type WebhookEvent = BaseEvent<'webhook'> & {
   state: 'sent' | 'delivered' | 'failed';
@@ -53,6 +61,7 @@ export type ChannelEvent<M = Record<string, unknown>> =
   | ToolCallEvent
   | PartialEvent<M>
   | ResetEvent
+  | SpliceEvent
   | FailoverEvent
   | WebhookEvent
   | ResponseEvent<M>
@@ -77,11 +86,13 @@ export interface ChannelState<M = Record<string, unknown>> {
   status: RequestStatus;
   /** The structured object so far (from `partial` events), then the final one (from `response`). */
   message: Partial<M> | M | null;
-  /** Raw generated text of the current attempt (from `delta` events). */
+  /** The answer's raw generated text (from `delta` events): since the last `reset`, across `splice`s. */
   text: string;
   /** The tools the model is calling, as they stream (`tool_call` events), then as the final answer has them:
    * show "calling get_weather…" from `name` before `arguments` is complete JSON. */
   toolCalls: ToolCall[];
+  /** The answer was continued across a provider failure (a `splice`): one answer from several attempts. */
+  continued: boolean;
   meta: Record<string, unknown> | null;
   error: SluiceError | null;
   /** Every event received, in order. */

@@ -12,6 +12,7 @@ export function initialState(channelId = null) {
     message: null,
     text: '',
     toolCalls: [],
+    continued: false,
     meta: null,
     error: null,
     events: [],
@@ -45,11 +46,16 @@ export function applyEvent(state, event) {
     case 'partial':
       next.message = event.data;
       break;
+    case 'splice':
+      // Another attempt goes on from where the failed one stopped: nothing is taken back, the text keeps growing.
+      next.continued = true;
+      break;
     case 'reset':
-      // A failover or a repair threw away what the last attempt streamed: so does the user's screen.
+      // A failover or a repair threw away the answer streamed so far: so does the user's screen.
       next.text = '';
       next.message = null;
       next.toolCalls = [];
+      next.continued = false;
       break;
     case 'response':
       next.message = event.data;

@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sluice.engine.ports import ChannelWriter
+from sluice.engine.seam import Seam
 from sluice.events import DeltaEvent, PartialEvent, ThinkingEvent, ToolCallEvent
 from sluice.providers.base import Chunk, Provider, ProviderRequest, Usage
 from sluice.providers.errors import ProviderError, ProviderTimeout, StreamBroken
@@ -65,7 +66,8 @@ class _Thought:
 
 @dataclass
 class Progress:
-    parts: list[str] = field(default_factory=list)
+    carried: str = ""  # the answer's text streamed by earlier attempts, which this one continues
+    parts: list[str] = field(default_factory=list)  # this attempt's text, as delivered (after the seam)
     calls: dict[int, _Call] = field(default_factory=dict)  # by the call's index in the answer
     thoughts: dict[int, _Thought] = field(default_factory=dict)  # by the thinking block's index in the answer
     usage: Usage | None = None
@@ -76,11 +78,19 @@ class Progress:
 
     @property
     def streamed(self) -> bool:
+        """Whether this attempt streamed anything (text, call pieces, reasoning)."""
         return bool(self.parts or self.calls or self.thoughts)
 
     @property
+    def continuable(self) -> bool:
+        """Whether another attempt may carry on from here: what streamed is text only (a half-streamed tool call or
+        reasoning block cannot be continued; `sluice.engine.continuation`)."""
+        return not self.calls and not self.thoughts
+
+    @property
     def text(self) -> str:
-        return "".join(self.parts)
+        """The answer's text so far: what earlier attempts delivered, then this attempt's."""
+        return self.carried + "".join(self.parts)
 
     def add_call(self, delta: ToolCallDelta) -> None:
         call = self.calls.setdefault(delta.index, _Call())
@@ -160,9 +170,14 @@ async def stream_attempt(
     label: str,
     schema: dict[str, Any] | None,
     progress: Progress,
+    seam: Seam | None = None,
 ) -> None:
+    """Stream one attempt into the channel. `seam`: this attempt continues `progress.carried`, and its text passes
+    the seam first (what repeats the delivered text is dropped, `sluice.engine.seam`)."""
     started = time.perf_counter()
     partial = PartialStream(schema) if schema is not None else None
+    if partial is not None and progress.carried:
+        partial.seed(progress.carried)  # partial objects keep growing across the seam
     async with aclosing(within_deadlines(provider.stream(request), deadlines, label)) as chunks:
         async for chunk in chunks:
             if chunk.usage is not None:
@@ -184,11 +199,12 @@ async def stream_attempt(
                     )
             # A chunk's text comes before its call pieces (adapters start a new chunk for text after a call), and
             # the events keep that order: an Anthropic client numbers its content blocks by it.
-            if chunk.text:
+            text = chunk.text if seam is None or not chunk.text else seam.feed(chunk.text)
+            if text:
                 progress.first_token(started)
-                progress.parts.append(chunk.text)
-                await channel.emit(DeltaEvent(text=chunk.text))
-                if partial is not None and (update := partial.feed(chunk.text)) is not None:
+                progress.parts.append(text)
+                await channel.emit(DeltaEvent(text=text))
+                if partial is not None and (update := partial.feed(text)) is not None:
                     await channel.emit(PartialEvent(data=update))
             if chunk.tool_calls:
                 progress.first_token(started)
@@ -197,5 +213,10 @@ async def stream_attempt(
                     await channel.emit(
                         ToolCallEvent(index=delta.index, id=delta.id, name=delta.name, arguments=delta.arguments)
                     )
+    if seam is not None and (rest := seam.close()):  # what the seam still held when the stream ended
+        progress.parts.append(rest)
+        await channel.emit(DeltaEvent(text=rest))
+        if partial is not None and (update := partial.feed(rest)) is not None:
+            await channel.emit(PartialEvent(data=update))
     if partial is not None and (pending := partial.flush()) is not None:
         await channel.emit(PartialEvent(data=pending))

@@ -57,4 +57,9 @@ class Providers(Protocol):
         """How the provider is asked for schema-shaped output (`sluice.structured.native`)."""
         ...
 
+    def continuation(self, name: str) -> str:
+        """How an answer cut mid-stream is continued on the provider: prefill | instruction | off
+        (`sluice.engine.continuation`)."""
+        ...
+
     def breaker_policy(self, name: str) -> BreakerPolicy: ...

@@ -23,15 +23,17 @@ from typing import Any
 from sluice.engine import breaker
 from sluice.engine.attempt import Deadlines, Progress, stream_attempt
 from sluice.engine.chat import ChatInput
+from sluice.engine.continuation import INSTRUCTION, OFF, PREFILL, Delivered, continued
 from sluice.engine.ports import AttemptLog, AttemptRecord, BreakerStates, ChannelWriter, Providers
 from sluice.engine.retry import RetryPolicy
-from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, StatusEvent
+from sluice.engine.seam import Seam
+from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, SpliceEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import ProviderRequest, Usage
-from sluice.providers.errors import CircuitOpen, ProviderError, Unsupported
+from sluice.providers.errors import CircuitOpen, PrefillRefused, ProviderError, Unsupported
 from sluice.structured import SchemaViolation, finalize, reask
-from sluice.structured.native import prepare
+from sluice.structured.native import PROMPT, prepare
 from sluice.workflows.model import ChainEntry, Workflow
 
 DEFAULT_DEADLINES = Deadlines()
@@ -46,6 +48,7 @@ class _Run:
     streamed: bool = True
     attempts: list[dict[str, Any]] = field(default_factory=list)
     count: int = 0
+    delivered: Delivered = field(default_factory=Delivered)  # the answer so far, which the next attempt continues
 
 
 def build_request(
@@ -147,22 +150,43 @@ class Runner:
                     f"{key}: only a provider that takes the Messages body as it is (Anthropic) can serve "
                     f"{', '.join(map(str, untranslated[:3]))}"
                 )
+            method = OFF if run.workflow.continuation == OFF else self.providers.continuation(entry.provider)
+            if method == PREFILL and entry.model in getattr(provider, "without_prefill", ()):
+                method = INSTRUCTION  # the model refused a prefill before (`PrefillRefused`)
         except ProviderError as error:
             return await self._refused(run, entry, error)
         retries = self.retry if entry.retries is None else replace(self.retry, retries=entry.retries)
         retry, reasked = 0, False
         while True:
+            if run.delivered.text and method == OFF:
+                await self._reset(run, f"{key} does not continue an answer (continuation: off): it starts over")
             run.count += 1
             await run.channel.emit(AttemptEvent(provider=entry.provider, model=entry.model, attempt=run.count))
-            started, progress = time.perf_counter(), Progress()
+            sent, seam = request, None
+            if run.delivered.text:  # this attempt continues the answer from where the last one stopped
+                sent, seam = _continuing(request, mode, run.delivered.text, method), Seam(run.delivered.text, method)
+                await run.channel.emit(
+                    SpliceEvent(
+                        from_attempt=run.delivered.attempt,
+                        to_attempt=run.count,
+                        at_chars=len(run.delivered.text),
+                        method=method,
+                    )
+                )
+            started, progress = time.perf_counter(), Progress(carried=run.delivered.text)
             try:
-                await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
+                await stream_attempt(run.channel, provider, sent, deadlines, key, run.workflow.schema, progress, seam)
                 data = answer_of(progress, run.workflow.schema)
+            except PrefillRefused as refused:  # this model continues by instruction only: asked so at once
+                await self._record_failure(run, entry, refused, progress, started)
+                if method != PREFILL:  # an adapter that refused something else: an error like any other
+                    return refused
+                method = INSTRUCTION
+                continue
             except ProviderError as error:
                 await self._record_failure(run, entry, error, progress, started)
                 await self._record_health(key, policy, ok=not error.health)
-                if progress.streamed:
-                    await run.channel.emit(ResetEvent(reason=f"attempt {run.count} failed: {error.message}"))
+                await self._after_failure(run, progress, error)
                 if isinstance(error, SchemaViolation) and not reasked:
                     reasked = True
                     request = reask(request, progress.text, error)
@@ -174,7 +198,26 @@ class Runner:
                 await self.sleep(delay)
                 continue
             await self._record_health(key, policy, ok=True)
-            return await self._succeeded(run, entry, progress, started, data, mode)
+            return await self._succeeded(run, entry, progress, started, data, PROMPT if seam and mode else mode)
+
+    async def _after_failure(self, run: _Run, progress: Progress, error: ProviderError) -> None:
+        """What a failed attempt leaves for the next one: the answer so far, which it continues; or, where the
+        answer cannot be continued (`sluice.engine.continuation`), a `reset` that takes it back. A complete answer
+        that failed its schema is always taken back: the re-ask that follows starts over."""
+        if isinstance(error, SchemaViolation):
+            if progress.streamed or run.delivered.text:
+                await self._reset(run, f"attempt {run.count} failed: {error.message}")
+        elif progress.streamed:
+            if progress.continuable and run.workflow.continuation != OFF:
+                first_token_at = run.delivered.first_token_at or progress.first_token_at
+                run.delivered = Delivered(text=progress.text, attempt=run.count, first_token_at=first_token_at)
+            else:
+                await self._reset(run, f"attempt {run.count} failed: {error.message}")
+
+    async def _reset(self, run: _Run, reason: str) -> None:
+        """Take back everything the answer streamed so far (clients drop it; the next attempt starts over)."""
+        await run.channel.emit(ResetEvent(reason=reason))
+        run.delivered = Delivered()
 
     async def _refused(
         self, run: _Run, entry: ChainEntry, error: ProviderError, status: str = "failed"
@@ -203,6 +246,7 @@ class Runner:
             )
         )
         run.attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
+        delivered, run.delivered = run.delivered, Delivered()
         meta = {
             "workflow": run.workflow.name,
             "provider": entry.provider,
@@ -217,7 +261,10 @@ class Runner:
         }
         if progress.stop_sequence is not None:
             meta["stop_sequence"] = progress.stop_sequence
-        return Outcome(status=COMPLETED, data=data, meta=meta, first_token_at=progress.first_token_at)
+        if progress.carried:  # spliced from several attempts (`sluice.engine.continuation`)
+            meta["continued"] = True
+        first_token_at = delivered.first_token_at or progress.first_token_at
+        return Outcome(status=COMPLETED, data=data, meta=meta, first_token_at=first_token_at)
 
     async def _record_failure(
         self,
@@ -267,6 +314,14 @@ class Runner:
         updated = breaker.record(state, ok, self.clock(), policy)
         if updated != state:
             await self.breakers.set_breaker_state(key, updated.to_record(), ttl=policy.cooldown + policy.probe_timeout)
+
+
+def _continuing(request: ProviderRequest, mode: str | None, text: str, method: str) -> ProviderRequest:
+    """`request` continuing the answer `text`. A schema is asked for by prompt on a continuation: a provider's native
+    mode would make the model write a whole new object, not the rest of this one."""
+    if request.schema is not None and mode != PROMPT:
+        _, request = prepare(replace(request, extra={}), PROMPT)
+    return continued(request, text, method)
 
 
 def answer_of(progress: Progress, schema: dict[str, Any] | None) -> Any:

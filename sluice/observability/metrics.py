@@ -34,6 +34,7 @@ from sluice.events import (
     PartialEvent,
     ResetEvent,
     ResponseEvent,
+    SpliceEvent,
     StatusEvent,
 )
 
@@ -76,6 +77,12 @@ class Metrics:
         self.requests = Counter("sluice_requests", "Requests finished, by outcome.", ["outcome"], registry=r)
         self.attempts = Counter("sluice_attempts", "Provider attempts started.", ["provider", "model"], registry=r)
         self.resets = Counter("sluice_resets", "Streamed output retracted (failed attempt, restart).", registry=r)
+        self.splices = Counter(
+            "sluice_splices",
+            "Answers continued on another attempt after a failure mid-stream, by method (prefill, instruction).",
+            ["method"],
+            registry=r,
+        )
         self.failovers = Counter(
             "sluice_failovers", "Moves to the next provider in a chain.", ["from_provider", "to_provider"], registry=r
         )
@@ -135,6 +142,8 @@ class Metrics:
             case ResetEvent():
                 self.resets.inc()
                 timing.last_activity = moment
+            case SpliceEvent(method=method):
+                self._child(self.splices, method).inc()
             case FailoverEvent():
                 self.failovers.labels(event.from_.split("/")[0], event.to.split("/")[0]).inc()
                 timing.close_attempt()  # the attempt ended at its error (`reset`) or last event, not now

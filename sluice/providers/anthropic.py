@@ -19,6 +19,7 @@ translation, field by field, is in docs/translation.md ("Anthropic Messages"); i
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator
+from contextlib import aclosing
 from typing import Any
 
 from sluice.providers._http import Client, drain, merge, open_stream, parse_chunk, sse_events
@@ -31,6 +32,7 @@ from sluice.providers.anthropic_request import (
     tool_choice,
     tool_spec,
     turns,
+    with_prefill,
     with_system,
 )
 from sluice.providers.base import Chunk, ProviderRequest, system_and_turns
@@ -38,6 +40,7 @@ from sluice.providers.errors import (
     AuthenticationFailed,
     InvalidRequest,
     ModelNotFound,
+    PrefillRefused,
     ProviderError,
     ProviderUnavailable,
     RateLimited,
@@ -84,6 +87,7 @@ class AnthropicProvider:
             **(headers or {}),
         }
         self.max_tokens = max_tokens
+        self.without_prefill: set[str] = set()  # models that refused a prefill (see `stream`)
 
     def body(self, request: ProviderRequest) -> dict[str, Any]:
         """The Messages request body; `Unsupported` (before anything is sent) for what the API cannot take."""
@@ -92,10 +96,11 @@ class AnthropicProvider:
         system, _ = system_and_turns(request)
         if request.response_format is not None and request.schema is None:  # a workflow's schema wins
             system = "\n\n".join(part for part in (system, json_instruction(request.response_format)) if part)
+        messages = turns(request.messages)
         body: dict[str, Any] = {
             "model": request.model,
             "max_tokens": self.max_tokens,
-            "messages": turns(request.messages),
+            "messages": with_prefill(messages, request.prefill) if request.prefill is not None else messages,
             "stream": True,
         }
         if system:
@@ -120,35 +125,53 @@ class AnthropicProvider:
 
     async def stream(self, request: ProviderRequest) -> AsyncGenerator[Chunk, None]:
         # Always streamed, also for a caller that takes the answer whole (`request.stream` is a hint).
+        if request.prefill is not None and request.model in self.without_prefill:
+            raise PrefillRefused(f"{self.name}: {request.model} does not continue a prefilled answer")
         body = self.body(request)
         answer = AnswerReader(structured_tool(request.extra))
-        async with open_stream(
-            self.client,
-            self.name,
-            self.url,
-            body,
-            headers=self.headers_for((request.native or {}).get("beta")),
-            describe=describe_error,
-            connect_timeout=request.connect_timeout,
-        ) as response:
-            events = sse_events(response)
-            async for event, data in events:
-                if event == "ping":
-                    continue
-                payload = parse_chunk(self.name, data)
-                if not isinstance(payload, dict):
-                    raise StreamBroken(f"{self.name}: unexpected event data ({data[:80]!r})")
-                kind = payload.get("type", event)
-                if kind == "error":
-                    error = payload.get("error") or {}
-                    cls = _STREAM_ERRORS.get(error.get("type", ""), ProviderUnavailable)
-                    raise cls(f"{self.name} failed mid-stream: {describe_error(payload)}")
-                chunk = answer.read(kind, payload)
-                if chunk is not None:
+        try:
+            async with (
+                open_stream(
+                    self.client,
+                    self.name,
+                    self.url,
+                    body,
+                    headers=self.headers_for((request.native or {}).get("beta")),
+                    describe=describe_error,
+                    connect_timeout=request.connect_timeout,
+                ) as response,
+                aclosing(self._chunks(response, answer)) as chunks,
+            ):
+                async for chunk in chunks:
                     yield chunk
-                if kind == "message_stop":
-                    await drain(events)
-                    return
+        except InvalidRequest as error:
+            if request.prefill is None or "prefill" not in error.message.lower():
+                raise
+            # Claude 4.6 and later: "This model does not support assistant message prefill." Remembered per model,
+            # so later continuations on it are asked by instruction without this round trip.
+            self.without_prefill.add(request.model)
+            raise PrefillRefused(f"{self.name}: {error.message}", status_code=error.status_code) from error
+
+    async def _chunks(self, response: Any, answer: AnswerReader) -> AsyncGenerator[Chunk, None]:
+        """The answer's chunks from the SSE events, up to `message_stop` (a stream that ends before it is broken)."""
+        events = sse_events(response)
+        async for event, data in events:
+            if event == "ping":
+                continue
+            payload = parse_chunk(self.name, data)
+            if not isinstance(payload, dict):
+                raise StreamBroken(f"{self.name}: unexpected event data ({data[:80]!r})")
+            kind = payload.get("type", event)
+            if kind == "error":
+                error = payload.get("error") or {}
+                cls = _STREAM_ERRORS.get(error.get("type", ""), ProviderUnavailable)
+                raise cls(f"{self.name} failed mid-stream: {describe_error(payload)}")
+            chunk = answer.read(kind, payload)
+            if chunk is not None:
+                yield chunk
+            if kind == "message_stop":
+                await drain(events)
+                return
         raise StreamBroken(f"{self.name}: the stream ended without message_stop")
 
     async def count_tokens(

@@ -173,8 +173,10 @@ def native_body(request: ProviderRequest, native: dict[str, Any], provider: str)
     for name, value in params(request.params).items():
         body.setdefault(name, value)  # the client's value wins over the chain entry's
     messages = signed_only(body.get("messages") or [])
-    if request.reasks:  # each re-ask added the bad answer and a correction to the canonical messages
-        messages = [*messages, *turns(request.messages[-2 * request.reasks :])]
+    if request.gateway_turns:  # a re-ask's or a continuation's turns, added to the canonical messages
+        messages = [*messages, *turns(request.messages[-request.gateway_turns :])]
+    if request.prefill is not None:
+        messages = with_prefill(messages, request.prefill)
     body["messages"] = messages
     extra = dict(request.extra)
     forced = extra.pop("tool_choice", None)
@@ -192,6 +194,17 @@ def native_body(request: ProviderRequest, native: dict[str, Any], provider: str)
         if choice is not None:
             body["tool_choice"] = choice
     return merge(body, extra)
+
+
+def with_prefill(messages: list[Any], text: str) -> list[Any]:
+    """The turns with `text` as the start of the answer: a last assistant turn, which the model continues (appended
+    to the client's own last assistant turn when its body ended with one: its own prefill, which `text` goes on)."""
+    last = messages[-1] if messages else None
+    if isinstance(last, dict) and last.get("role") == "assistant":
+        content = last.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else list(content or [])
+        return [*messages[:-1], {**last, "content": [*blocks, {"type": "text", "text": text}]}]
+    return [*messages, {"role": "assistant", "content": text}]
 
 
 def with_system(first: str, system: Any) -> str | list[Any]:

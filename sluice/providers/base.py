@@ -50,6 +50,13 @@ class ProviderRequest:
     # Re-asks so far (`sluice.structured.reask`); each ended `messages` with the bad answer and a correction. Real
     # adapters send the messages as they are; the simulated provider reads it to behave on a re-ask.
     reasks: int = 0
+    # Messages at the end of `messages` that the gateway added (a re-ask's bad answer and correction, a continuation's
+    # delivered text and instruction): an adapter that sends the client's own body (`native`) appends these.
+    gateway_turns: int = 0
+    # The answer so far, for the provider to continue (`sluice.engine.continuation`, method `prefill`): sent as a
+    # trailing assistant turn by the adapters whose provider continues one (Anthropic, Ollama, a compatible server
+    # configured for it, the simulated provider); trailing whitespace is already removed (Anthropic refuses it).
+    prefill: str | None = None
     # A request that came in through `/v1/messages`: {"body": the client's Messages body as it came, "beta": its
     # `anthropic-beta` header, "untranslated": what `messages`/`tools` could not hold (e.g. `messages[3].content[0]
     # (document)`)}. The Anthropic adapter sends that body (`reads_native`), so nothing is lost on the way; the others

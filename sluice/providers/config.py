@@ -54,6 +54,11 @@ class ProviderConfig:
         return self.settings.breaker
 
     @property
+    def continuation(self) -> str:
+        """How an answer cut elsewhere is continued on this provider: prefill | instruction | off."""
+        return str(getattr(self.settings, "continuation", "off"))
+
+    @property
     def dialect(self) -> str:
         """How this provider is asked for schema-shaped output (`sluice.structured.native`)."""
         chosen = getattr(self.settings, "structured_output", None)

@@ -12,7 +12,9 @@ Each class says what the run loop does with it (`engine/run.py`):
     ├── NotConfigured             no          yes        -        credentials missing, unknown provider type
     ├── CircuitOpen               no          yes        -        skipped: the breaker holds this provider open
     ├── Unsupported               no          yes        -        the provider cannot do what the request asks (an
-    │                                                             image by URL, a tool, a JSON mode): another may
+    │   │                                                         image by URL, a tool, a JSON mode): another may
+    │   └── PrefillRefused        -           -          -        the model refuses a continuation's prefill (Claude
+    │                                                             4.6 and later): asked again by instruction at once
     └── InvalidRequest            no          no         -        400/413/422: no provider can fix the request
 
 `retry_same`: another try on the same provider may work (after backoff). `fail_over`: the next provider may work.
@@ -90,3 +92,10 @@ class InvalidRequest(ProviderError):
     code = "invalid_request"
     retryable = False
     fail_fast = True
+
+
+class PrefillRefused(Unsupported):
+    """The model does not continue a trailing assistant turn (`ProviderRequest.prefill`); the run loop asks the same
+    provider again with the continuation as an instruction (`sluice.engine.continuation`)."""
+
+    code = "prefill_refused"

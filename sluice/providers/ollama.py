@@ -45,6 +45,8 @@ class OllamaProvider:
         """The `/api/chat` request; raises `Unsupported` for what Ollama cannot be sent (before any I/O)."""
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += chat_messages(request.messages)
+        if request.prefill is not None:  # a last assistant message: Ollama continues it (`sluice.engine.continuation`)
+            messages.append({"role": "assistant", "content": request.prefill})
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": True}
         choice = request.tool_choice.mode if request.tool_choice else "auto"
         if request.tools and choice in ("required", "tool"):

@@ -33,6 +33,8 @@ class OpenAIProvider:
     # that needs it then fails over (`Unsupported`) instead of being sent.
     takes_images = True
     takes_tools = True
+    takes_prefill = False  # OpenAI does not continue a last assistant message; a compatible server may
+    vllm_prefill = False
 
     def __init__(
         self,
@@ -60,6 +62,12 @@ class OpenAIProvider:
         messages = [{"role": "system", "content": request.system}] if request.system else []
         messages += [self._message(m, position) for position, m in enumerate(request.messages)]
         body: dict[str, Any] = {"model": request.model, "messages": messages, "stream": request.stream}
+        if request.prefill is not None:
+            if not self.takes_prefill:
+                raise Unsupported(f"{self.name} does not continue a prefilled answer")
+            messages.append({"role": "assistant", "content": request.prefill})
+            if self.vllm_prefill:
+                body.update(continue_final_message=True, add_generation_prompt=False)
         if self.stream_usage and request.stream:
             body["stream_options"] = {"include_usage": True}
         if request.tools:

@@ -26,6 +26,7 @@ class OpenAICompatibleProvider(OpenAIProvider):
         preset: str | None = None,
         images: bool = True,
         tools: bool = True,
+        vllm_prefill: bool = False,
         **options: Any,
     ) -> None:
         if base_url is None:
@@ -35,3 +36,5 @@ class OpenAICompatibleProvider(OpenAIProvider):
         super().__init__(name, client=client, base_url=base_url, **options)
         self.takes_images = images  # a text-only model (llama.cpp without a projector…): fail over, do not send
         self.takes_tools = tools
+        self.takes_prefill = True  # sent when the engine asks (`continuation: prefill` in the provider's config)
+        self.vllm_prefill = vllm_prefill

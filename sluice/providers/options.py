@@ -36,7 +36,12 @@ PRESETS: dict[str, str] = {
     "ollama": "http://127.0.0.1:11434/v1",
 }
 # Options the engine reads itself; the adapter never sees them.
-ENGINE_OPTIONS = frozenset({"breaker", "structured_output"})
+ENGINE_OPTIONS = frozenset({"breaker", "structured_output", "continuation"})
+_CONTINUATION = (
+    'How an answer cut mid-stream elsewhere is continued here (docs/providers.md, "Continuation"): prefill (the '
+    "text so far as the start of this provider's answer), instruction (the text so far, then a request to go on from "
+    "its last character), or off (the answer starts over)."
+)
 
 
 def _not_bool(value: Any) -> Any:
@@ -66,7 +71,14 @@ def _preset(value: str) -> str:
     return value
 
 
+def _off(value: Any) -> Any:
+    return "off" if value is False else value  # YAML reads a bare `off` as false
+
+
 Count = Annotated[int, Field(ge=1), BeforeValidator(_not_bool)]
+# How an answer cut elsewhere is continued on a provider type (`sluice.engine.continuation`): what it can do.
+Prefilled = Annotated[Literal["prefill", "instruction", "off"], BeforeValidator(_off)]
+Instructed = Annotated[Literal["instruction", "off"], BeforeValidator(_off)]
 Milliseconds = Annotated[float, Field(ge=0), BeforeValidator(_not_bool)]
 Duration = Annotated[
     float,
@@ -109,6 +121,9 @@ class Options(BaseModel):
 
 class SimulatedOptions(Options):
     pace_ms: Milliseconds = Field(default=20, description="Pause between streamed tokens, in ms (0: no pause).")
+    continuation: Annotated[Literal["prefill", "off"], BeforeValidator(_off)] = Field(
+        default="prefill", description=_CONTINUATION
+    )
 
 
 class HTTPOptions(Options):
@@ -120,6 +135,7 @@ class OpenAIOptions(HTTPOptions):
     base_url: URL | None = Field(default=None, description="Default: https://api.openai.com/v1.")
     stream_usage: bool = Field(default=True, description="Ask for the token counts at the end of the stream.")
     merge_reads: bool = Field(default=True, description="The events of one network read become one delta.")
+    continuation: Instructed = Field(default="instruction", description=_CONTINUATION)
 
 
 class OpenAICompatibleOptions(OpenAIOptions):
@@ -142,6 +158,16 @@ class OpenAICompatibleOptions(OpenAIOptions):
         default=True,
         description="The server does tool calling; false: a request with tools fails over instead.",
     )
+    continuation: Annotated[Literal["instruction", "prefill", "off"], BeforeValidator(_off)] = Field(  # type: ignore[assignment]
+        default="instruction",
+        description=_CONTINUATION + " prefill: for a server that continues a last assistant message (llama.cpp, "
+        "OpenRouter; vLLM with vllm_prefill).",
+    )
+    vllm_prefill: bool = Field(
+        default=False,
+        description="With continuation: prefill, also send vLLM's continue_final_message: true and "
+        "add_generation_prompt: false (vLLM continues a last assistant message only when asked to).",
+    )
 
     @model_validator(mode="after")
     def _has_a_url(self, info: ValidationInfo) -> OpenAICompatibleOptions:
@@ -159,10 +185,15 @@ class AnthropicOptions(HTTPOptions):
         description="How a schema is asked for: a forced tool (every Claude model) or the JSON output format "
         "(output_config.format; newer models only).",
     )
+    continuation: Prefilled = Field(
+        default="prefill",
+        description=_CONTINUATION + " A model that refuses a prefill (Claude 4.6 and later) is asked by instruction.",
+    )
 
 
 class GeminiOptions(HTTPOptions):
     base_url: URL = Field(default="https://generativelanguage.googleapis.com", description="The API's URL.")
+    continuation: Instructed = Field(default="instruction", description=_CONTINUATION)
 
 
 class OllamaOptions(HTTPOptions):
@@ -170,3 +201,4 @@ class OllamaOptions(HTTPOptions):
     keep_alive: KeepAlive | None = Field(
         default=None, description="How long the model stays loaded after a request (5m, 0, -1); default: Ollama's."
     )
+    continuation: Prefilled = Field(default="prefill", description=_CONTINUATION)

@@ -57,6 +57,10 @@ class ProviderPool:
         """The structured-output dialect the provider is asked in (`sluice.structured.native`)."""
         return self.config(name).dialect
 
+    def continuation(self, name: str) -> str:
+        """How an answer cut mid-stream is continued on this provider (`sluice.engine.continuation`)."""
+        return self.config(name).continuation
+
     def breaker_policy(self, name: str) -> BreakerPolicy:
         return self.config(name).breaker
 

@@ -13,6 +13,7 @@ Scripted misbehaviour, chosen by the model name, exercises the structured-output
     sim-<fault>-always   the same fault on the re-ask too                       → the run fails over
 
 A re-ask is recognised by `ProviderRequest.reasks` (set by `structured.reask`); any other model name behaves normally.
+A continuation's prefill (`ProviderRequest.prefill`) is continued: the same answer from where the prefill ends.
 
 Tools, whatever the model name, decided in this order:
 
@@ -88,6 +89,8 @@ class SimulatedProvider:
             text = _misbehave(request, value) or orjson.dumps(value).decode()
         else:
             text = _reply(prompt)
+        if request.prefill and text.startswith(request.prefill):  # a continuation: the rest of the same answer
+            text = text[len(request.prefill) :]
         tokens = _TOKEN.findall(text)
         for token in tokens:
             if pace:
@@ -222,8 +225,8 @@ def _first_enum_path(schema: dict[str, Any], value: Any) -> list[Any] | None:
 
 
 def _last_user_text(request: ProviderRequest) -> str:
-    """The user's question: the last user message before the re-asks (two messages each, see `reasks`)."""
-    asked = request.messages[: max(len(request.messages) - 2 * request.reasks, 0)]
+    """The user's question: the last user message before the gateway's own turns (re-asks, continuations)."""
+    asked = request.messages[: max(len(request.messages) - request.gateway_turns, 0)]
     for message in reversed(asked):
         if message.role == "user":
             return message.text

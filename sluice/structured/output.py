@@ -66,7 +66,7 @@ def reask(request: ProviderRequest, bad_text: str, violation: SchemaViolation) -
     if request.schema is not None:
         correction += "\nThe schema:\n" + orjson.dumps(request.schema).decode()
     messages = (*request.messages, Message("assistant", shown or "(empty answer)"), Message("user", correction))
-    return replace(request, messages=messages, reasks=request.reasks + 1)
+    return replace(request, messages=messages, reasks=request.reasks + 1, gateway_turns=request.gateway_turns + 2)
 
 
 def _drop_optional_nulls(schema: Any, value: Any) -> Any:

@@ -62,6 +62,12 @@ class PartialStream:
             return None
         return self._emit(now)
 
+    def seed(self, text: str) -> None:
+        """Take `text` as already shown (the answer so far, before a continuation): later feeds grow from it."""
+        data = text.encode()
+        self.scanner.feed(data)
+        self._unsent += len(data)
+
     def flush(self) -> Any:
         """What coalescing held back: the object so far if it differs from the last one returned, else None."""
         if self._unsent == 0:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 import orjson
@@ -28,6 +28,13 @@ class Script:
     pieces (the chunk counts of the faults above count these pieces too).
     thinking: the answer begins with this reasoning (Anthropic: a signed `thinking` block before the text;
     OpenAI-shaped: `reasoning_content` deltas, as compatible servers send them; the faults above do not count it).
+    cut_at: close the connection once this many characters of the text have been sent (the piece that crosses it is
+    split there): a cut at an exact point (mid-word, inside a JSON string or number…).
+    restate: how the fake answers a request that continues an answer by instruction (sluice.engine.continuation): it
+    answers the rest of its text after the answer so far, and first restates: "none", "word" (from the start of the
+    word it was cut in, or of the last whole word) or "all" (starts over, as a model that ignored the request). A
+    continuation by prefill is always answered with the exact rest (a prefill the text does not start with: the
+    whole text).
     """
 
     status: int = 200
@@ -45,6 +52,8 @@ class Script:
     tool_calls: tuple[dict[str, Any], ...] = ()
     argument_chunks: int = 3
     thinking: str | None = None
+    cut_at: int | None = None
+    restate: str = "none"
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Script:
@@ -56,9 +65,30 @@ class Script:
 
     def pieces(self, default_text: str) -> list[str]:
         text = ("" if self.tool_calls else default_text) if self.text is None else self.text
-        if self.chunks:
-            return _split(text, self.chunks)
-        return _PIECE.findall(text)
+        pieces = _split(text, self.chunks) if self.chunks else _PIECE.findall(text)
+        return pieces if self.cut_at is None else _split_at(pieces, self.cut_at)
+
+    def cut_index(self, answer: Answer) -> int | None:
+        """After how many text frames the stream is cut: `cut_after`, or the frames that hold `cut_at` characters."""
+        if self.cut_at is None:
+            return self.cut_after
+        sent = 0
+        for index, piece in enumerate(answer.pieces):
+            sent += len(piece)
+            if sent >= self.cut_at:
+                return index + 1
+        return len(answer.pieces)
+
+    def continuing(self, default_text: str, method: str, delivered: str) -> Script:
+        """This script answering a request that continues `delivered` (the answer so far) by `method`."""
+        full = default_text if self.text is None else self.text
+        if not full.startswith(delivered) or (method == "instruction" and self.restate == "all"):
+            return replace(self, text=full)  # not its answer's start, or a model that starts over
+        start = len(delivered)
+        if method == "instruction" and self.restate == "word":
+            word = delivered.rstrip().rfind(" ") + 1
+            start = word if start - word >= 3 else start
+        return replace(self, text=full[start:])
 
     def answer(self, default_text: str) -> Answer:
         """What the fake answers: reasoning pieces, text pieces, then the tool calls."""
@@ -70,6 +100,18 @@ class Script:
                                   pieces=tuple(_split(arguments, self.argument_chunks))))  # fmt: skip
         thinking = tuple(_PIECE.findall(self.thinking)) if self.thinking else ()
         return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking)
+
+
+def _split_at(pieces: list[str], at: int) -> list[str]:
+    """The pieces with a boundary at character `at` of their text (the piece that crosses it split in two)."""
+    out, sent = [], 0
+    for piece in pieces:
+        if sent < at < sent + len(piece):
+            out += [piece[: at - sent], piece[at - sent :]]
+        else:
+            out.append(piece)
+        sent += len(piece)
+    return out
 
 
 def _split(text: str, count: int) -> list[str]:

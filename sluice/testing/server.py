@@ -171,6 +171,9 @@ class FakeProvider:
             await _send(writer, 200, self.protocol.count_tokens(body), headers)
             return True
         model = self.protocol.model(path, body)
+        continuing = self.protocol.continuing(body)
+        if continuing is not None and not script.tool_calls:
+            script = script.continuing(self.text, *continuing)
         answer = script.answer(self.text)
         tokens_in = tokens_of(body)
         if not self.protocol.streams(path, body):
@@ -190,8 +193,9 @@ class FakeProvider:
         )
         for frame in before:
             writer.write(_chunk(frame))
+        cut_after = script.cut_index(answer)
         for index, frame in enumerate(text):
-            if index == script.cut_after:
+            if index == cut_after:
                 await writer.drain()
                 return False  # closed without the last chunk: the body is incomplete
             if index == script.stall_after:
@@ -208,7 +212,7 @@ class FakeProvider:
                 await writer.drain()
                 await asyncio.sleep(script.chunk_delay)
             writer.write(_chunk(self.protocol.malformed if index == script.malformed_at else frame))
-        if script.cut_after is not None and script.cut_after >= len(text):
+        if cut_after is not None and cut_after >= len(text):
             await writer.drain()
             return False
         for frame in after:

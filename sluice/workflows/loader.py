@@ -28,6 +28,7 @@ _WORKFLOW_KEYS = {
     "webhook_url",
     "echo_fields",
     "modelriver_signature",
+    "continuation",
     "description",
 }
 _CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
@@ -132,6 +133,10 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
     modelriver_signature = record.get("modelriver_signature", True)
     if not isinstance(modelriver_signature, bool):
         raise ConfigError(f"{where}.modelriver_signature: must be true or false, not {modelriver_signature!r}")
+    continuation = record.get("continuation", "auto")
+    continuation = {False: "off", True: "auto"}.get(continuation, continuation)  # YAML reads a bare `off` as false
+    if continuation not in ("auto", "off"):
+        raise ConfigError(f"{where}.continuation: must be 'auto' or 'off', not {continuation!r}")
     return Workflow(
         name=name,
         chain=chain,
@@ -142,6 +147,7 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
         callback=callback,
         echo_fields=tuple(record.get("echo_fields") or ()),
         modelriver_signature=modelriver_signature,
+        continuation="off" if continuation == "off" else "auto",
     )
 
 

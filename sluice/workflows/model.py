@@ -45,6 +45,7 @@ class Workflow:
     callback: CallbackPolicy = CallbackPolicy()
     echo_fields: tuple[str, ...] = ()
     modelriver_signature: bool = True  # also sign its webhooks with X-ModelRiver-Signature (docs/webhooks.md)
+    continuation: Literal["auto", "off"] = "auto"  # an answer cut mid-stream goes on elsewhere (docs/providers.md)
 
 
 @dataclass(frozen=True)

@@ -49,6 +49,10 @@ async def gateway(start_gateway: StartGateway, tmp_path: Path, fakes: dict[str, 
     workflows = "".join(
         f"  {kind}-once:\n    chain:\n      - {{provider: {kind}, model: model-x, retries: 0}}\n" for kind in KINDS
     )
+    # OpenAI, then Anthropic, which continues an answer OpenAI was cut in (docs/providers.md, "Continuation").
+    workflows += (
+        "  across:\n    chain: [{provider: openai, model: gpt-x, retries: 0}, {provider: anthropic, model: c}]\n"
+    )
     return await start_gateway(config_path=write_config(tmp_path, f"providers:\n{providers}\nworkflows:\n{workflows}"))
 
 
@@ -274,5 +278,20 @@ async def test_a_failure_after_the_stream_started_is_raised_from_the_stream(
     fakes["anthropic"].script(Script(text="one two three four", error_after=2))
     async with sdk(gateway) as client:
         async with client.messages.stream(model="anthropic-once", max_tokens=64, messages=HELLO) as events:  # type: ignore[arg-type]
-            with pytest.raises(anthropic.APIStatusError, match="the provider failed after streaming"):
+            # Its only provider failed mid-stream, with nothing to continue on: the stream ends with that error.
+            with pytest.raises(anthropic.APIStatusError, match="failed mid-stream: Overloaded"):
                 await events.get_final_message()
+
+
+async def test_a_stream_cut_mid_word_goes_on_on_the_next_provider(
+    gateway: RunningGateway, fakes: dict[str, FakeProvider]
+) -> None:
+    answer = "Streaming through a cut, the answer arrives whole."
+    fakes["openai"].script(Script(text=answer, cut_at=answer.index("cut") + 2))
+    fakes["anthropic"].script(Script(text=answer))
+    async with sdk(gateway) as client:
+        async with client.messages.stream(model="across", max_tokens=64, messages=HELLO) as events:  # type: ignore[arg-type]
+            text = await events.get_final_text()
+    assert text == answer
+    prefill = fakes["anthropic"].requests[-1].body["messages"][-1]
+    assert prefill == {"role": "assistant", "content": answer[: answer.index("cut") + 2]}  # continued from there

@@ -93,20 +93,41 @@ async def test_failover_before_first_token_is_invisible(
     assert streamed == BACKUP_TEXT
 
 
-async def test_failure_after_streamed_text_raises_in_the_stream(
+@pytest.mark.parametrize("streamed", [True, False])
+async def test_a_cut_mid_stream_continues_on_the_next_provider_and_the_sdk_gets_the_whole_text(
+    gateway: RunningGateway, fakes: tuple[FakeProvider, FakeProvider], streamed: bool
+) -> None:
+    # Claude is cut mid-word; Gemini, asked to continue (by instruction), restates the word and goes on.
+    fakes[0].script(Script(cut_at=FAKE_TEXT.index("answer") + 3))
+    fakes[1].script(Script(text=FAKE_TEXT, restate="word"))
+    async with client(gateway) as sdk:
+        if streamed:
+            stream = await sdk.chat.completions.create(
+                model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
+            )
+            text = "".join([chunk.choices[0].delta.content or "" async for chunk in stream if chunk.choices])
+        else:
+            completion = await sdk.chat.completions.create(model="chat", messages=[{"role": "user", "content": "hi"}])
+            text = completion.choices[0].message.content or ""
+    assert text == FAKE_TEXT  # no exception, every character once
+    assert fakes[1].requests[-1].body["contents"][-2]["parts"][0]["text"] == FAKE_TEXT[: FAKE_TEXT.index("answer") + 3]
+
+
+async def test_a_failure_after_streamed_text_that_cannot_continue_raises_in_the_stream(
     gateway: RunningGateway, fakes: tuple[FakeProvider, FakeProvider]
 ) -> None:
     fakes[0].script(Script(cut_after=3))
+    fakes[1].script(Script(status=400))  # the provider that would continue refuses the request: the run fails
     async with client(gateway) as sdk:
         stream = await sdk.chat.completions.create(
             model="chat", messages=[{"role": "user", "content": "hi"}], stream=True
         )
         received = []
-        with pytest.raises(openai.APIError, match="failed after streaming") as raised:
+        with pytest.raises(openai.APIError, match="scripted failure: HTTP 400") as raised:
             async for chunk in stream:
                 received.append(chunk.choices[0].delta.content or "")
     assert FAKE_TEXT.startswith("".join(received)) and received
-    assert (raised.value.type, raised.value.code) == ("server_error", "stream_reset")  # OpenAI's error shape
+    assert (raised.value.type, raised.value.code) == ("invalid_request_error", "invalid_request")  # OpenAI's shape
 
 
 async def test_errors_are_openai_errors(gateway: RunningGateway, fakes: tuple[FakeProvider, FakeProvider]) -> None:
@@ -301,7 +322,7 @@ async def test_a_stream_failing_after_text_ends_with_an_in_stream_error_and_free
     assert chunks[0]["choices"][0]["delta"] == {"role": "assistant", "content": ""}
     streamed = "".join(c["choices"][0]["delta"]["content"] for c in chunks[1:-1])
     assert streamed and FAKE_TEXT.startswith(streamed)
-    assert chunks[-1]["error"]["code"] == "stream_reset" and chunks[-1]["error"]["type"] == "server_error"
+    assert chunks[-1]["error"]["code"] == "stream_broken" and chunks[-1]["error"]["type"] == "server_error"
     assert "data: [DONE]" not in lines
     for _ in range(100):  # the response's own end gives the slot back, just after the last byte
         if released:

@@ -40,6 +40,9 @@ async def gateway(start_gateway: StartGateway, tmp_path: Path, fakes: dict[str, 
         f"  {kind}: {{type: {kind}, api_key: k, base_url: '{fake.base_url}'}}" for kind, fake in fakes.items()
     )
     workflows = "workflows:\n  once:\n    chain:\n      - {provider: openai, model: model-x, retries: 0}\n"
+    workflows += (
+        "  across:\n    chain: [{provider: openai, model: gpt-x, retries: 0}, {provider: anthropic, model: c}]\n"
+    )
     return await start_gateway(config_path=write_config(tmp_path, f"providers:\n{providers}\n{workflows}"))
 
 
@@ -216,3 +219,15 @@ async def test_a_chain_that_fails_before_its_first_token_is_an_http_error(
             if stream:
                 async for _ in answer:  # type: ignore[union-attr]
                     pass
+
+
+async def test_a_stream_cut_mid_word_goes_on_on_the_next_provider(
+    gateway: RunningGateway, fakes: dict[str, FakeProvider]
+) -> None:
+    answer = "Streaming through a cut, the answer arrives whole."
+    fakes["openai"].script(Script(text=answer, cut_at=answer.index("cut") + 2))
+    fakes["anthropic"].script(Script(text=answer))
+    async with sdk(gateway) as client:
+        stream = await client.responses.create(model="across", input="Say it.", stream=True)
+        deltas = [event.delta async for event in stream if event.type == "response.output_text.delta"]
+    assert "".join(deltas) == answer  # no error event: the text simply goes on

@@ -1,7 +1,9 @@
 """Every adapter, every fault, through the real gateway, against wire-faithful fake providers on loopback.
 
 For each case the run must end the way the fault's class says (retry on the same provider, fail over, or fail fast),
-the channel must end with exactly one terminal event, and the final text must come from a single attempt.
+the channel must end with exactly one terminal event, and the final text must come from a single attempt: the
+workflow here has `continuation: off`, so output streamed before a failure is taken back (`reset`). The same faults
+continued instead of retracted: test_continuation_matrix.py.
 """
 
 from __future__ import annotations
@@ -35,6 +37,12 @@ class Case:
     resets: int = 0
     min_gap: float = 0.0  # seconds between the first two attempts (Retry-After)
     extra: dict[str, Any] = field(default_factory=dict)
+    # The primary's deadlines: short where the fault is a timeout the test waits for, else generous (a loaded machine
+    # must not turn a quick 401 into a first-token timeout).
+    timeouts: str = "{connect: 2, first_token: 5, idle: 5, total: 10}"
+
+
+SHORT = "{connect: 1, first_token: 0.4, idle: 0.4, total: 10}"
 
 
 def overloaded(kind: str) -> int:
@@ -52,13 +60,22 @@ CASES: dict[str, Any] = {
         refuse=True, winner="backup", primary_attempts=("failed", "failed"), error_code="provider_unavailable"
     ),
     "no first byte in time": lambda k: Case(
-        (Script(first_byte_delay=2.0),), winner="backup", primary_attempts=("failed",), error_code="provider_timeout"
+        (Script(first_byte_delay=2.0),),
+        winner="backup",
+        primary_attempts=("failed",),
+        error_code="provider_timeout",
+        timeouts=SHORT,
     ),
     "cut after N chunks": lambda k: Case(
         (Script(cut_after=3),), winner="backup", primary_attempts=("failed",), error_code="stream_broken", resets=1
     ),
     "stall mid-stream": lambda k: Case(
-        (Script(stall_after=3),), winner="backup", primary_attempts=("failed",), error_code="provider_timeout", resets=1
+        (Script(stall_after=3),),
+        winner="backup",
+        primary_attempts=("failed",),
+        error_code="provider_timeout",
+        resets=1,
+        timeouts=SHORT,
     ),
     "malformed chunk": lambda k: Case(
         (Script(malformed_at=2),), winner="backup", primary_attempts=("failed",), error_code="stream_broken", resets=1
@@ -72,8 +89,7 @@ CASES: dict[str, Any] = {
 }
 
 
-def matrix_config(directory: Path, provider_type: str, primary_url: str, backup_url: str) -> Path:
-    timeouts = "{connect: 1, first_token: 0.4, idle: 0.4, total: 10}"  # short: the timeout faults wait for them
+def matrix_config(directory: Path, provider_type: str, primary_url: str, backup_url: str, timeouts: str) -> Path:
     return write_config(
         directory,
         f"""
@@ -82,6 +98,7 @@ providers:
   backup: {{type: {provider_type}, api_key: test-key, base_url: "{backup_url}"}}
 workflows:
   matrix:
+    continuation: "off"
     chain:
       - {{provider: primary, model: model-a, retries: 1, timeouts: {timeouts}}}
       - {{provider: backup, model: model-b, timeouts: {{first_token: 5, idle: 5}}}}
@@ -101,7 +118,8 @@ async def test_fault(start_gateway: StartGateway, tmp_path: Path, provider_type:
     async with FakeProvider(kind, text=PRIMARY_TEXT) as primary, FakeProvider(kind, text=BACKUP_TEXT) as backup:
         primary.script(*case.scripts)
         primary_url = f"http://127.0.0.1:{free_port()}" if case.refuse else primary.base_url
-        gw = await start_gateway(config_path=matrix_config(tmp_path, provider_type, primary_url, backup.base_url))
+        config = matrix_config(tmp_path, provider_type, primary_url, backup.base_url, case.timeouts)
+        gw = await start_gateway(config_path=config)
         async with gw.client() as client:
             accepted = (await client.post("/v1/ai/async", json=chat_body("hi", workflow="matrix"))).json()
             request_id = accepted["request_id"]

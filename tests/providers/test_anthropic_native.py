@@ -96,9 +96,8 @@ def test_a_workflow_schema_adds_its_tool_to_the_clients_tools_and_a_reask_its_tu
     body = provider.body(asked)
     assert [tool["name"] for tool in body["tools"]] == ["Bash", TOOL_NAME]
     assert body["tool_choice"] == {"type": "any"}  # the client's tool, or the answer
-    reasked = replace(
-        asked, messages=(*asked.messages, Message("assistant", "{"), Message("user", "Fix it.")), reasks=1
-    )
+    turns = (*asked.messages, Message("assistant", "{"), Message("user", "Fix it."))
+    reasked = replace(asked, messages=turns, reasks=1, gateway_turns=2)
     assert provider.body(reasked)["messages"][-2:] == [
         {"role": "assistant", "content": "{"},
         {"role": "user", "content": "Fix it."},

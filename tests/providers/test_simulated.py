@@ -24,7 +24,8 @@ async def answer(
     messages: tuple[Message, ...] | None = None,
     reasks: int = 0,
 ) -> tuple[str, int]:
-    request = ProviderRequest(model=model, messages=messages or (Message("user", text),), schema=schema, reasks=reasks)
+    messages = messages or (Message("user", text),)
+    request = ProviderRequest(model=model, messages=messages, schema=schema, reasks=reasks, gateway_turns=2 * reasks)
     chunks = [chunk async for chunk in SimulatedProvider(pace_ms=0).stream(request)]
     return "".join(c.text for c in chunks), len(chunks)
 

@@ -48,6 +48,11 @@ workflows:
         ("workflowz: {}", "unknown top-level keys ['workflowz']"),
         ("workflows: {w: {chain: [{provider: simulated, model: m}], schema: {a: 'array<'}}}", "workflows.w.schema.a"),
         ("workflows: {w: {chain: [{provider: simulated, model: m}], callback: {on_timeout: maybe}}}", "on_timeout"),
+        (
+            "workflows: {w: {chain: [{provider: simulated, model: m}], continuation: sometimes}}",
+            "workflows.w.continuation: must be 'auto' or 'off', not 'sometimes'",
+        ),
+        ("providers: {o: {type: openai, continuation: prefill}}", "providers.o.continuation: input should be"),
     ],
 )
 def test_bad_config_names_the_offending_key(tmp_path: Path, text: str, message: str) -> None:
@@ -75,7 +80,7 @@ def provider(record: dict, environ: dict | None = None, name: str = "p") -> Prov
             "openai",
             {"type": "openai", "api_kye": "x"},
             "providers.openai.api_kye: unknown option; "
-            "allowed: api_key, base_url, breaker, headers, merge_reads, stream_usage",
+            "allowed: api_key, base_url, breaker, continuation, headers, merge_reads, stream_usage",
         ),
         (
             "local",
@@ -155,3 +160,24 @@ def test_a_missing_variable_still_loads_but_a_misspelt_option_does_not() -> None
         provider({"type": "openai", "api_kye": "${LOCAL_KEY}"})
     with pytest.raises(ConfigError, match=r"providers\.p\.breaker\.cooldown: expected a duration"):
         provider({"type": "openai", "api_key": "${LOCAL_KEY}", "breaker": {"cooldown": "soon"}})
+
+
+def test_continuation_per_workflow_and_per_provider_with_yaml_s_bare_off(tmp_path: Path) -> None:
+    path = write(
+        tmp_path,
+        """
+providers:
+  claude: {type: anthropic, api_key: k}
+  local: {type: openai-compatible, base_url: "http://127.0.0.1:8000/v1", continuation: prefill, vllm_prefill: true}
+  gpt: {type: openai, api_key: k, continuation: off}
+workflows:
+  quiet: {chain: [{provider: claude, model: c}], continuation: off}
+  usual: {chain: [{provider: claude, model: c}]}
+""",
+    )
+    catalog = load_catalog(path)
+    assert (catalog.workflows["quiet"].continuation, catalog.workflows["usual"].continuation) == ("off", "auto")
+    methods = {name: config.continuation for name, config in catalog.providers.items()}
+    assert methods == {"claude": "prefill", "local": "prefill", "gpt": "off", "simulated": "prefill"}
+    assert catalog.providers["local"].adapter_options["vllm_prefill"] is True  # the adapter sends vLLM's fields
+    assert "continuation" not in catalog.providers["local"].adapter_options  # the engine's own option

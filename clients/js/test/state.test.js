@@ -55,6 +55,26 @@ test('a reset drops what the failed attempt streamed', () => {
   assert.equal(state.attempt, 2);
 });
 
+test('a splice keeps what streamed and the text goes on; a later reset drops the whole answer', () => {
+  const spliced = run([
+    ev(1, 'attempt', { provider: 'a', model: 'm', attempt: 1 }),
+    ev(2, 'delta', { text: '{"reply":"Hel' }),
+    ev(3, 'partial', { data: { reply: 'Hel' } }),
+    ev(4, 'failover', { from: 'a/m', to: 'b/m', error: 'cut' }),
+    ev(5, 'attempt', { provider: 'b', model: 'm', attempt: 2 }),
+    ev(6, 'splice', { from_attempt: 1, to_attempt: 2, at_chars: 13, method: 'prefill' }),
+    ev(7, 'delta', { text: 'lo"}' }),
+    ev(8, 'partial', { data: { reply: 'Hello' } }),
+  ]);
+  assert.equal(spliced.text, '{"reply":"Hello"}');
+  assert.deepEqual(spliced.message, { reply: 'Hello' });
+  assert.equal(spliced.continued, true);
+  const reset = applyEvent(spliced, ev(9, 'reset', { reason: 'the spliced answer failed its schema' }));
+  assert.equal(reset.text, '');
+  assert.equal(reset.message, null);
+  assert.equal(reset.continued, false);
+});
+
 test('an error event is terminal and nothing after it applies', () => {
   const state = run([ev(1, 'status', { status: 'running' }), ev(2, 'error', { code: 'timeout', message: 'slow' })]);
   assert.deepEqual(state.error, { code: 'timeout', message: 'slow' });

@@ -16,6 +16,8 @@ from typing import Any, ClassVar
 
 import orjson
 
+from sluice.engine.continuation import REQUEST as CONTINUE_REQUEST
+
 # (before the answer, one frame per piece of the answer — where a script's faults strike —, after the answer)
 Frames = tuple[list[bytes], list[bytes], list[bytes]]
 
@@ -96,6 +98,26 @@ class Protocol:
     def error(self, status: int, message: str) -> dict[str, Any]:
         raise NotImplementedError
 
+    # Continuation: how a request asks to go on with an answer cut elsewhere (sluice.engine.continuation) ------------
+
+    def turns(self, body: dict[str, Any]) -> list[tuple[str, str]]:
+        """The conversation as (role, text) pairs, role `user` or `assistant` (the protocol's own names mapped)."""
+        return [
+            ("assistant" if message.get("role") == "assistant" else "user", _text(message.get("content")))
+            for message in body.get("messages") or ()
+            if isinstance(message, dict) and message.get("role") != "system"
+        ]
+
+    def continuing(self, body: dict[str, Any]) -> tuple[str, str] | None:
+        """(method, the answer so far) when the request continues an answer: `prefill` when it ends with an
+        assistant turn, `instruction` when it ends with Sluice's request to go on after one; else None."""
+        turns = self.turns(body)
+        if turns and turns[-1][0] == "assistant":
+            return "prefill", turns[-1][1]
+        if len(turns) >= 2 and turns[-2][0] == "assistant" and turns[-1][1] == CONTINUE_REQUEST:
+            return "instruction", turns[-2][1]
+        return None
+
     def stream_error(self) -> bytes:
         raise NotImplementedError
 
@@ -117,3 +139,12 @@ class Protocol:
     def embeddings(self, path: str, body: dict[str, Any]) -> dict[str, Any]:
         """The embeddings answer to `body` (vectors from `fake_vector`)."""
         raise NotImplementedError
+
+
+def _text(content: Any) -> str:
+    """A message's text: a string, or the text of its blocks/parts (`text` blocks and parts)."""
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "".join(part.get("text", "") for part in content if isinstance(part, dict))
+    return ""

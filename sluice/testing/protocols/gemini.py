@@ -29,6 +29,16 @@ class Gemini(Protocol):
     def streams(self, path: str, body: dict[str, Any]) -> bool:
         return path.endswith(":streamGenerateContent")
 
+    def turns(self, body: dict[str, Any]) -> list[tuple[str, str]]:
+        return [
+            (
+                "assistant" if content.get("role") == "model" else "user",
+                "".join(part.get("text", "") for part in content.get("parts") or () if isinstance(part, dict)),
+            )
+            for content in body.get("contents") or ()
+            if isinstance(content, dict)
+        ]
+
     def frames(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> Frames:
         usage = _usage(tokens_in, answer.units)
 
