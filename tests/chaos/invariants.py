@@ -3,7 +3,10 @@
 - exactly one terminal event (`response` or `error`), and it is the last one;
 - no duplicate and no backward `seq`; a jump forward only after a gateway restart, where the event after the jump
   says history was lost: a `reset`, or a terminal rebuilt from the store (`from_store: true`);
-- the terminal event agrees with the request's final record in the store.
+- the terminal event agrees with the request's final record in the store;
+- the answer is what streamed: a text answer's content is exactly the text of the `delta`s since the last `reset`,
+  across `splice`s (a continued answer loses or doubles nothing at the seam) — unless a gateway restart came between
+  (an end recorded before a crash is announced after it, from the store, with its text streamed before the crash).
 """
 
 from __future__ import annotations
@@ -50,4 +53,21 @@ def violations(seen: Observed) -> list[str]:
         previous = seq
     if terminals and seen.status != FINAL_STATUS[terminals[0]["type"]]:
         problems.append(f"{name}: terminal {terminals[0]['type']} but the store says {seen.status}")
+    if len(terminals) == 1 and not seen.restarts_seen and (mismatch := _answer_not_streamed(events, terminals[0])):
+        problems.append(f"{name}: {mismatch}")
     return problems
+
+
+def _answer_not_streamed(events: list[dict[str, Any]], terminal: dict[str, Any]) -> str | None:
+    """Why a text answer differs from what streamed since the last reset (None when it does not, or is not text: an
+    error, a structured object, an end rebuilt from the store after the log was lost)."""
+    data = terminal.get("data")
+    if terminal["type"] != "response" or terminal.get("from_store") or not isinstance(data, dict):
+        return None
+    if not isinstance(data.get("content"), str) or data.get("tool_calls"):
+        return None
+    since = max((i for i, e in enumerate(events) if e.get("type") == "reset"), default=-1)
+    streamed = "".join(e.get("text", "") for e in events[since + 1 :] if e.get("type") == "delta")
+    if streamed != data["content"]:
+        return f"the answer ({len(data['content'])} chars) is not what streamed since the last reset ({len(streamed)})"
+    return None

@@ -196,7 +196,14 @@ class Chaos:
 async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) -> None:
     rng = random.Random(20261124)
     started = time.monotonic()
-    async with FakeProvider("openai") as primary, FakeProvider("anthropic") as backup, webhook_endpoint() as hooks:
+    # Both providers know the same answer, so a continuation (a cut, stall or in-stream error after text: the next
+    # attempt goes on from there, by instruction on OpenAI, by prefill on Anthropic) completes that answer.
+    answer = "Chaos answer: streamed in pieces, cut anywhere, continued elsewhere, and still whole at the end."
+    async with (
+        FakeProvider("openai", text=answer) as primary,
+        FakeProvider("anthropic", text=answer) as backup,
+        webhook_endpoint() as hooks,
+    ):
         primary_faults = ProviderFaults.draw(primary, rng, 12_000, rate=0.5)
         backup_faults = ProviderFaults.draw(backup, rng, 12_000, rate=0.2)
         config = tmp_path / "sluice.yaml"
@@ -234,6 +241,10 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
     resets_after_restart = sum(
         1 for seen in chaos.observed for e in seen.events if e["type"] == "reset" and "restarted" in e.get("reason", "")
     )
+    splices = Counter(e["method"] for seen in chaos.observed for e in seen.events if e["type"] == "splice")
+    continued = sum(
+        1 for seen in chaos.observed for e in seen.events if e["type"] == "response" and e["meta"].get("continued")
+    )
     print(
         f"\nchaos: {len(chaos.observed)} requests in {time.monotonic() - started:.1f}s; "
         f"faults injected {sum(injected.values())}: {dict(sorted(injected.items()))}"
@@ -242,6 +253,7 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
         f"chaos: terminal events {dict(terminals)}; in flight at each SIGKILL {chaos.kills}; "
         f"streams reset by a restart {resets_after_restart}; reused callback tokens {len(hooks.second_callbacks)}"
     )
+    print(f"chaos: splices {dict(splices)}; answers continued across a failure {continued}")
     print(f"chaos: violations {len(problems)}")
     assert not problems, "\n".join(problems[:40])
     assert len(chaos.observed) == REQUESTS and sum(terminals.values()) == REQUESTS
@@ -249,3 +261,4 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
     assert sum(k["awaiting_callback"] for k in chaos.kills) >= 1, "no request was waiting for a callback at a SIGKILL"
     for kind in ("provider:429", "provider:cut", "provider:stall", "webhook:down", "webhook:slow", "webhook:500"):
         assert injected[kind] > 0, kind
+    assert splices["prefill"] > 0 and splices["instruction"] > 0 and continued > 0, (splices, continued)

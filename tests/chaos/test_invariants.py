@@ -26,3 +26,17 @@ def test_it_catches_gaps_and_repeats_unless_a_restart_explains_them() -> None:
     assert any("gap" in p for p in run((1, "status"), (10001, "reset"), (10002, "response")))  # no restart
     assert run((1, "status"), (10001, "reset"), (10002, "response"), restarts=1) == []
     assert any("gap" in p for p in run((1, "status"), (10001, "status"), (10002, "response"), restarts=1))
+
+
+def test_it_catches_an_answer_that_is_not_what_streamed_across_splices_and_resets() -> None:
+    def answer(*events: dict[str, object], content: str) -> list[str]:
+        numbered = [{"seq": i + 1, **e} for i, e in enumerate(events)]
+        numbered.append({"seq": len(events) + 1, "type": "response", "data": {"content": content}})
+        return violations(Observed("r", numbered, 0, "completed"))
+
+    hel, lo = {"type": "delta", "text": "Hel"}, {"type": "delta", "text": "lo"}
+    splice = {"type": "splice", "at_chars": 3}
+    assert answer(hel, splice, lo, content="Hello") == []
+    assert any("not what streamed" in p for p in answer(hel, splice, hel, lo, content="Hello"))  # a doubled seam
+    assert any("not what streamed" in p for p in answer(hel, splice, content="Hello"))  # a lost continuation
+    assert answer(hel, {"type": "reset"}, lo, content="lo") == []  # a reset takes back what came before it
