@@ -11,6 +11,7 @@ from sluice import __version__
 from sluice.api import (
     admin_keys,
     admin_metrics,
+    admin_projects,
     admin_providers,
     admin_requests,
     admin_webhooks,
@@ -74,6 +75,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_webhooks.router)
     app.include_router(tunnel.router)
     app.include_router(ops.router)
+    app.include_router(admin_projects.router)
     app.include_router(admin_keys.router)
     app.include_router(admin_providers.router)
     app.include_router(admin_workflows.router)

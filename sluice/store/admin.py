@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.store.schema import api_keys, attempts, providers, requests, workflows
+from sluice.store.schema import api_keys, attempts, projects, providers, requests, workflows
 from sluice.store.store import ApiKeyRecord, RequestRecord, as_utc, now
 
 MAX_STATS_ROWS = 50_000  # a dashboard hour on a busy gateway; beyond that the charts show a sample
@@ -66,6 +66,27 @@ def _timestamps(values: dict[str, Any], *names: str) -> dict[str, Any]:
 class AdminStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+
+    # projects -----------------------------------------------------------------------------------------------------
+
+    async def list_projects(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """Every project (or the one `project_id`), oldest first, with its limits."""
+        query = sa.select(projects).order_by(projects.c.created_at)
+        if project_id is not None:
+            query = query.where(projects.c.id == project_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_timestamps(dict(row._mapping), "created_at") for row in rows]
+
+    async def create_project(self, name: str, limits: dict[str, Any]) -> str:
+        """A new project (NameTaken if the name is used); its id."""
+        project_id = f"proj_{uuid.uuid4().hex[:16]}"
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(projects.insert().values(id=project_id, name=name, created_at=now(), **limits))
+        except IntegrityError as exc:
+            raise NameTaken(name) from exc
+        return project_id
 
     # API keys -----------------------------------------------------------------------------------------------------
 

@@ -28,6 +28,9 @@ class Script:
     pieces (the chunk counts of the faults above count these pieces too).
     thinking: the answer begins with this reasoning (Anthropic: a signed `thinking` block before the text;
     OpenAI-shaped: `reasoning_content` deltas, as compatible servers send them; the faults above do not count it).
+    usage: the usage object to report as it is, in the provider's own shape (OpenAI's `usage`, Anthropic's `usage`
+    — on `message_start`, with `output_tokens: 1`, and whole on `message_delta` —, Gemini's `usageMetadata`, Ollama's
+    `prompt_eval_count`/`eval_count`), e.g. one copied from the provider's documentation; default: counted.
     """
 
     status: int = 200
@@ -45,6 +48,7 @@ class Script:
     tool_calls: tuple[dict[str, Any], ...] = ()
     argument_chunks: int = 3
     thinking: str | None = None
+    usage: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Script:
@@ -69,7 +73,7 @@ class Script:
             calls.append(FakeCall(id=call.get("id") or f"call_fake_{index}", name=call["name"], arguments=arguments,
                                   pieces=tuple(_split(arguments, self.argument_chunks))))  # fmt: skip
         thinking = tuple(_PIECE.findall(self.thinking)) if self.thinking else ()
-        return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking)
+        return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking, usage=self.usage)
 
 
 def _split(text: str, count: int) -> list[str]:

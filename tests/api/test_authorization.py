@@ -38,6 +38,8 @@ API = {
     "POST /v1/messages/count_tokens",
 }
 CHANNEL = {"GET /v1/channels/{channel_id}/events"}
+# The operator's alone: creating projects and setting their budgets (a project's admins cannot raise their own).
+MASTER_ONLY = {"POST /v1/admin/projects", "PUT /v1/admin/projects/{project_id}/limits"}
 CALLBACK = {"POST /v1/callback/{channel_id}"}
 # Routes whose path names a resource of this project: another project's key gets 404, as if it did not exist.
 PROJECT_SCOPED = {
@@ -100,6 +102,8 @@ def expected(route: str, who: str) -> set[int] | str:
     if who in ("none", "wrong", "ws_token", "callback_token"):
         return {401}  # a ws_token or callback token is never an API key
     admin_route = route not in API
+    if route in MASTER_ONLY:
+        return "allowed" if who == "master" else {403}
     if who == "other_api":
         return {403} if admin_route else ({404} if route in PROJECT_SCOPED else "allowed")
     if who == "other_admin":
@@ -119,6 +123,7 @@ def path_of(path: str, world: World) -> str:
         "delivery_id": "msg_missing",
         "model_id": "demo",
         "response_id": world.channel_id,
+        "project_id": "proj_missing",
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
