@@ -39,7 +39,7 @@ from sluice.passthrough import Finished, PassThrough
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.settings import Settings
-from sluice.spend.limits import Limits
+from sluice.spend.limits import Limits, Reservation
 from sluice.spend.prices import Prices
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
@@ -200,9 +200,9 @@ class Gateway:
         `kind`: the request kind (`sluice.lifecycle.plan.KINDS`), which task runs it.
         """
         workflow_name = body["workflow"]
-        workflow = self.catalog.workflow(workflow_name)
+        workflow = self.catalog.workflow(workflow_name, principal.project_id)
         if workflow is None:
-            known = ", ".join(sorted(self.catalog.workflows))
+            known = ", ".join(sorted(self.catalog.of_project(principal.project_id).workflows))
             raise NotFound(
                 f"workflow {workflow_name!r} does not exist; known workflows: {known}", code="workflow_not_found"
             )
@@ -215,35 +215,14 @@ class Gateway:
         reservation = await self.budgets.reserve(
             request_id, principal.key_id, principal.limits, principal.project_id, workflow, body
         )
-        held = reservation.to_json() if reservation else None
         self.metrics.accepted(api_of(body))
+        accepted = (request_id, principal, workflow_name, mode, body, plan, reservation)
         if not durable and idempotency_key is None and not plan.follows_run:
-            record = _new_record(
-                request_id,
-                principal.project_id,
-                workflow_name,
-                mode,
-                body,
-                plan,
-                status=RUNNING,
-                key_id=principal.key_id,
-                reservation=held,
-            )
+            record = _new_record(*accepted, running=True)
             run = await self.passthrough.start(record, workflow, plan, streamed=streamed)
             return Submission(record=record, run=run)
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        record = _new_record(
-            request_id,
-            principal.project_id,
-            workflow_name,
-            mode,
-            body,
-            plan,
-            idempotency_key=idempotency_key,
-            body_hash=body_hash,
-            key_id=principal.key_id,
-            reservation=held,
-        )
+        record = _new_record(*accepted, idempotency_key=idempotency_key, body_hash=body_hash)
         try:
             await self.store.insert_request(record)
         except BaseException as error:
@@ -315,26 +294,24 @@ class Gateway:
 
 def _new_record(
     request_id: str,
-    project_id: str,
+    principal: Principal,
     workflow: str,
     mode: str,
     body: dict[str, Any],
     plan: Plan,
+    reservation: Reservation | None,
     *,
-    status: str = QUEUED,
+    running: bool = False,
     idempotency_key: str | None = None,
     body_hash: str | None = None,
-    key_id: str | None = None,
-    reservation: dict[str, Any] | None = None,
 ) -> RequestRecord:
     """A just-accepted request: queued (durable), or already running (a pass-through, recorded when it ends)."""
     created = now()
-    running = status == RUNNING
     return RequestRecord(
         id=request_id,
-        project_id=project_id,
+        project_id=principal.project_id,
         workflow=workflow,
-        status=status,
+        status=RUNNING if running else QUEUED,
         mode=mode,
         body=body,
         plan=plan.to_record(),
@@ -351,8 +328,8 @@ def _new_record(
         started_at=created if running else None,
         first_token_at=None,
         completed_at=None,
-        key_id=key_id,
-        reservation=reservation,
+        key_id=principal.key_id,
+        reservation=reservation.to_json() if reservation else None,
     )
 
 

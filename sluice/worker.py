@@ -125,7 +125,7 @@ class Worker:
             # that saw its partial output to drop it.
             await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
         self._reopened.discard(record.id)
-        workflow = self.catalog().workflow(record.workflow)
+        workflow = self.catalog().workflow(record.workflow, record.project_id)
         plan = plan_of(record, workflow)
         outcome = await self._run(channel, record, workflow, plan)
         if self.budgets is not None:  # what the run cost, whatever becomes of its end

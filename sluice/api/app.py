@@ -14,6 +14,7 @@ from sluice.api import (
     admin_projects,
     admin_providers,
     admin_requests,
+    admin_spend,
     admin_webhooks,
     admin_workflows,
     anthropic_messages,
@@ -81,6 +82,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_workflows.router)
     app.include_router(admin_requests.router)
     app.include_router(admin_metrics.router)
+    app.include_router(admin_spend.router)
     app.include_router(console_router)
     app.include_router(sdk_files.router)
     document_websockets(app)

@@ -90,7 +90,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
 
 async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Principal) -> Response:
     """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE."""
-    workflow_named(gateway, body.model)
+    workflow_named(gateway, body.model, principal.project_id)
     payload = to_sluice(body)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:

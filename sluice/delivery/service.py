@@ -86,7 +86,7 @@ class Delivery:
         """Whether the delivery also carries X-ModelRiver-Signature: its workflow's `modelriver_signature` as it is
         now (a change applies to retries and replays too); on when the workflow is gone."""
         record = await self.store.get_request(delivery.request_id)
-        workflow = self.catalog().workflow(record.workflow) if record is not None else None
+        workflow = self.catalog().workflow(record.workflow, record.project_id) if record is not None else None
         return workflow.modelriver_signature if workflow is not None else True
 
     async def check_request(self, project_id: str, plan: Plan) -> None:
@@ -179,7 +179,7 @@ class Delivery:
 
     def _after_callback(self, record: RequestRecord, outcome: Outcome) -> list[dict[str, Any]]:
         # The lifecycle webhook a request subscribed to (`events: ["request.completed"]`) follows the callback step.
-        workflow = self.catalog().workflow(record.workflow)
+        workflow = self.catalog().workflow(record.workflow, record.project_id)
         return self.lifecycle_webhooks(record, plan_of(record, workflow), workflow, outcome)
 
     async def _exhausted(self, delivery: DeliveryRecord) -> None:

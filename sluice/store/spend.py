@@ -74,7 +74,7 @@ class SpendStore:
         else:
             if by == "day":
                 label = (
-                    sa.func.to_char(requests.c.created_at, "YYYY-MM-DD")
+                    sa.func.to_char(sa.func.timezone("UTC", requests.c.created_at), "YYYY-MM-DD")
                     if self._pg
                     else sa.func.strftime("%Y-%m-%d", requests.c.created_at)
                 )

@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import os
 import random
-import subprocess
 from pathlib import Path
 
 import httpx
@@ -17,7 +16,7 @@ import pytest
 from sluice.testing import FakeProvider, Script
 from tests.backends import fresh_database, fresh_redis_prefix
 from tests.conftest import MASTER_KEY, free_port, write_config
-from tests.e2e.test_scale_out import start_instance, wait_ready
+from tests.e2e.test_scale_out import start_instance, stop_instances, wait_ready
 
 asyncpg = pytest.importorskip("asyncpg")
 aioredis = pytest.importorskip("redis.asyncio")
@@ -110,10 +109,4 @@ async def test_one_budget_holds_across_two_instances_under_load(tmp_path: Path) 
             assert int(state["held"]) == 0
             assert int(state["spent"]) / 1e9 == pytest.approx(costs, abs=1e-6) and int(state["spent"]) <= BUDGET * 1e9
         finally:
-            for instance in instances:
-                instance.process.terminate()
-            for instance in instances:
-                try:
-                    instance.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    instance.process.kill()
+            stop_instances(instances)

@@ -8,11 +8,10 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from genai_prices import Usage as GenaiUsage
 from genai_prices.data_snapshot import get_snapshot
 
 from sluice.providers.base import Usage
-from sluice.spend.prices import FREE, GENAI_PRICES, OVERRIDE, UNKNOWN, Prices, _linear_rates
+from sluice.spend.prices import FREE, GENAI_PRICES, OVERRIDE, UNKNOWN, Prices, _genai, _linear_rates
 from sluice.workflows.loader import build_catalog
 
 MAPPED = ("openai", "anthropic", "google", "groq", "together", "openrouter")
@@ -34,7 +33,7 @@ def random_usage(rng: random.Random) -> Usage:
 
 def test_the_fast_path_prices_every_linear_model_exactly_as_genai_prices() -> None:
     """Every model of the providers Sluice maps, at its price today, on random usages: the per-token rates give
-    genai-prices' own Decimal, digit for digit."""
+    genai-prices' own Decimal (`ModelPrice.calc_price`, through `_genai`), digit for digit."""
     rng = random.Random(19)
     checked = 0
     for provider in get_snapshot().providers:
@@ -47,14 +46,7 @@ def test_the_fast_path_prices_every_linear_model_exactly_as_genai_prices() -> No
                 continue
             for _ in range(5):
                 usage = random_usage(rng)
-                counts = GenaiUsage(
-                    input_tokens=usage.input_tokens,
-                    output_tokens=usage.output_tokens,
-                    cache_read_tokens=usage.cached_input_tokens,
-                    cache_write_tokens=usage.cache_write_tokens,
-                    output_reasoning_tokens=usage.reasoning_tokens,
-                )
-                assert rates.cost(usage) == model_price.calc_price(counts)["total_price"], (provider.id, model.id)
+                assert rates.cost(usage) == _genai(model_price, usage), (provider.id, model.id)
                 checked += 1
     assert checked > 1000
 

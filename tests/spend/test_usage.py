@@ -9,7 +9,8 @@ from pathlib import Path
 from sluice.providers.base import Usage
 from sluice.spend.usage import total, usage_from_meta, usage_meta
 from sluice.testing import FakeProvider, Script
-from tests.conftest import StartGateway, chat_body, write_config
+from tests.conftest import MASTER_KEY, StartGateway, chat_body, write_config
+from tests.delivery.receiver import json_of, running_receiver
 
 
 async def test_a_cut_attempt_is_estimated_from_its_text_and_the_request_adds_up_every_attempt(
@@ -55,3 +56,23 @@ def test_usage_adds_up_and_round_trips_as_json() -> None:
     assert summed == Usage(107, 13, cached_input_tokens=40, cache_write_tokens=20, reasoning_tokens=5, estimated=True)
     assert usage_from_meta(usage_meta(summed)) == summed
     assert usage_meta(Usage(1, 2)) == {"input_tokens": 1, "output_tokens": 2}
+
+
+async def test_the_webhook_and_the_request_log_carry_the_cost_and_usage(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    config = write_config(
+        tmp_path, "providers:\n  simulated: {type: simulated, pace_ms: 0, prices: {'*': {input: 3, output: 15}}}\n"
+    )
+    gw = await start_gateway(config_path=config)
+    async with running_receiver() as receiver, gw.client() as client:
+        accepted = await client.post("/v1/ai/async", json=chat_body("hello", webhook_url=receiver.url))
+        payload = json_of(await receiver.next(wait=15))
+        logged = await client.get(
+            f"/v1/admin/requests/{accepted.json()['request_id']}", headers={"Authorization": f"Bearer {MASTER_KEY}"}
+        )
+    meta = payload["meta"]
+    assert meta["cost_usd"] > 0 and meta["price_source"] == "override"
+    assert meta["usage"]["input_tokens"] > 0 and meta["usage"]["output_tokens"] > 0
+    assert payload["ai_response"]["meta"]["cost_usd"] == meta["cost_usd"]
+    assert logged.json()["meta"]["cost_usd"] == meta["cost_usd"]
