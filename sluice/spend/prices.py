@@ -112,44 +112,58 @@ class Prices:
         self.clock = clock or (lambda: datetime.now(UTC))
         self._models: dict[tuple[str, str], ModelInfo | None] = {}
         self._linear: dict[int, tuple[ModelPrice, Rates | None]] = {}
+        # Where each provider/model's price comes from, for the catalog it was worked out from.
+        self._seen: Catalog | None = None
+        self._resolved: dict[tuple[str, str], tuple[Rates | ModelInfo | None, str]] = {}
 
     def price(self, provider: str, model: str, usage: Usage, at: datetime | None = None) -> Priced:
-        found = self.rates(provider, model, at)
+        found, source = self._resolve(provider, model)
         if isinstance(found, Rates):
-            return Priced(found.cost(usage), OVERRIDE if self._override(provider, model) else GENAI_PRICES)
+            return Priced(found.cost(usage), source)
         if found is None:
-            return Priced(_ZERO, self.source_of(provider, model))
-        return Priced(_genai(found, usage), GENAI_PRICES)
+            return Priced(_ZERO, source)
+        rates = self._rates_at(found, at)
+        return Priced(rates.cost(usage) if isinstance(rates, Rates) else _genai(rates, usage), source)
 
     def worst_case(self, provider: str, model: str, input_tokens: int, output_tokens: int) -> Decimal | None:
         """What an attempt of `input_tokens` in and up to `output_tokens` out can cost at most; None when the price
         is unknown."""
-        found = self.rates(provider, model)
-        if isinstance(found, Rates):
-            return found.worst_case(input_tokens, output_tokens)
+        found, source = self._resolve(provider, model)
         if found is None:
-            return None if self.source_of(provider, model) == UNKNOWN else _ZERO
+            return None if source == UNKNOWN else _ZERO
+        rates = found if isinstance(found, Rates) else self._rates_at(found, None)
+        if isinstance(rates, Rates):
+            return rates.worst_case(input_tokens, output_tokens)
         usage = Usage(input_tokens, output_tokens, cache_write_tokens=input_tokens, reasoning_tokens=output_tokens)
         plain = Usage(input_tokens, output_tokens)
-        return max(_genai(found, usage), _genai(found, plain))
+        return max(_genai(rates, usage), _genai(rates, plain))
 
     def source_of(self, provider: str, model: str) -> str:
-        if self._override(provider, model) is not None:
-            return OVERRIDE
-        genai_provider = self._genai_provider(provider)
-        if genai_provider is None:
-            return FREE
-        return GENAI_PRICES if self._model(genai_provider, model) is not None else UNKNOWN
+        return self._resolve(provider, model)[1]
 
-    def rates(self, provider: str, model: str, at: datetime | None = None) -> Rates | ModelPrice | None:
-        """Linear rates, or a tiered genai-prices price to compute in full, or None (free or unknown)."""
-        override = self._override(provider, model)
-        if override is not None:
-            return override
-        genai_provider = self._genai_provider(provider)
-        info = self._model(genai_provider, model) if genai_provider else None
-        if info is None:
-            return None
+    def _resolve(self, provider: str, model: str) -> tuple[Rates | ModelInfo | None, str]:
+        """The override's rates, genai-prices' model, or None (free or unknown), and that source."""
+        catalog = self.catalog()
+        if catalog is not self._seen:
+            self._seen, self._resolved = catalog, {}
+        key = (provider, model)
+        found = self._resolved.get(key)
+        if found is None:
+            override = self._override(provider, model)
+            genai_provider = self._genai_provider(provider)
+            info = self._model(genai_provider, model) if genai_provider and override is None else None
+            if override is not None:
+                found = (override, OVERRIDE)
+            elif genai_provider is None:
+                found = (None, FREE)
+            else:
+                found = (info, GENAI_PRICES if info is not None else UNKNOWN)
+            self._resolved[key] = found
+        return found
+
+    def _rates_at(self, info: ModelInfo, at: datetime | None) -> Rates | ModelPrice:
+        """The model's price at `at` (genai-prices keeps their history): linear rates, or a tiered price to compute
+        in full."""
         model_price = info.get_prices(at or self.clock())
         cached = self._linear.get(id(model_price))
         if cached is None or cached[0] is not model_price:

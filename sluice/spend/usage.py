@@ -89,6 +89,14 @@ def answer_usage(meta: dict[str, Any]) -> dict[str, Any]:
 def spend_meta(attempts: list[dict[str, Any]], prices_version: str) -> dict[str, Any]:
     """A request's `usage` (every attempt's, added up), `cost_usd` and where its prices came from, from the attempts
     of its meta (each with its own `usage`, `cost_usd` and `price_source`)."""
+    if len(attempts) == 1 and attempts[0].get("usage"):  # most requests: nothing to add up
+        only = attempts[0]
+        return {
+            "usage": only["usage"],
+            "cost_usd": only.get("cost_usd") or 0.0,
+            "price_source": only.get("price_source") or "none",
+            "prices_version": prices_version,
+        }
     usage = total(usage_from_meta(a.get("usage")) for a in attempts)
     sources = {a["price_source"] for a in attempts if a.get("price_source") and a.get("usage")}
     return {
