@@ -157,6 +157,21 @@ def agent_apis_figures(data: dict[str, Any]) -> list[Figure]:
     return figures
 
 
+def budgets_figures(data: dict[str, Any]) -> list[Figure]:
+    """Scenario 9 (budgets.py): a key with a budget and rate limits beside one without, and what they add."""
+    figures: list[Figure] = []
+    for level, row in data.get("sync", {}).items():
+        at = f"c{level}"
+        figures += [
+            (f"{at} limited req/s", _get(row, "limited", "rps"), "higher"),
+            (f"{at} limited p50 ms", _get(row, "limited", "p50_ms"), "lower"),
+            (f"{at} +p50 ms of the limits", _get(row, "limited", "added", "p50_ms"), "info"),
+            (f"{at} +CPU µs of the limits", _get(row, "limited", "added", "cpu_us"), "info"),
+            (f"{at} unlimited p50 ms", _get(row, "unlimited", "p50_ms"), "lower"),
+        ]
+    return figures
+
+
 def async_ws_figures(data: dict[str, Any]) -> list[Figure]:
     figures: list[Figure] = []
     for level, row in data.items():
@@ -199,7 +214,7 @@ def _errors(where: str, values: dict[str, Any]) -> list[str]:
 def problems(script: str, data: dict[str, Any]) -> list[str]:
     """Errors a run reported (its figures are then suspect)."""
     found = []
-    if script in ("overhead.py", "embeddings.py", "agent_apis.py"):
+    if script in ("overhead.py", "embeddings.py", "agent_apis.py", "budgets.py"):
         for target, ok in (data.get("tools_verified") or {}).items():
             if not ok:
                 found.append(f"tools: the answer through {target} has no tool call (the tools were not passed on)")
@@ -306,6 +321,14 @@ SCENARIOS = [
         ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.25", "--requests", "1000000"],
         ["--concurrency", "1", "64", "--repeats", "3", "--seconds", "1.3", "--requests", "1000000"],
         [("agent_apis.py, streaming through each API (scenario 8)", agent_apis_figures)],
+        new=True,
+    ),
+    Scenario(
+        "budgets",
+        "budgets.py",
+        ["--concurrency", "1", "64", "--repeats", "1", "--seconds", "1.25", "--requests", "1000000"],
+        ["--concurrency", "1", "64", "--repeats", "3", "--seconds", "1.3", "--requests", "1000000"],
+        [("budgets.py, a key with a budget + rpm + tpm vs one without (scenario 9)", budgets_figures)],
         new=True,
     ),
 ]

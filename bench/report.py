@@ -132,6 +132,25 @@ def agent_apis_table(data: dict[str, Any]) -> list[str]:
     return [*lines, ""]
 
 
+def budgets_table(data: dict[str, Any]) -> list[str]:
+    lines = [
+        "**Budgets and rate limits** (scenario 9): the same non-streamed completion with a key that has a budget, rpm "
+        f"and tpm and with one that has none, same gateway (closed loop, medians of {data['repeats']} runs; + = what "
+        "the limits add, same run; target: +p50 <= 0.1 ms)",
+        "",
+        "| conc | key | p50 ms | p99 ms | req/s | gateway CPU µs/request | +p50 ms | +CPU µs |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for level, row in data.get("sync", {}).items():
+        for name, v in row.items():
+            added = v.get("added", {})
+            lines.append(
+                f"| {level} | {name} | {_f(v['p50_ms'])} | {_f(v['p99_ms'])} | {_f(v['rps'], 0)} | {v['cpu_us']} | "
+                f"{_f(added.get('p50_ms'))} | {added.get('cpu_us', '')} |"
+            )
+    return [*lines, ""]
+
+
 def async_table(data: dict[str, Any]) -> list[str]:
     lines = [
         "**Async** `POST /v1/ai/async` → WebSocket (ms; direct = the mock streamed directly, same run)",
@@ -344,6 +363,9 @@ def main() -> None:
         sections += embeddings_table(embeddings)
     if agent_apis:
         sections += agent_apis_table(agent_apis)
+    budgets = load("budgets")
+    if budgets:
+        sections += budgets_table(budgets)
     if async_ws is not None:
         sections += async_table(async_ws)
     if fanout is not None:

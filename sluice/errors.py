@@ -3,6 +3,7 @@
     SluiceError                     code + HTTP status + message; rendered as {"error": {"code", "message"}}
     ├── BadRequest (400)
     ├── Unauthorized (401)
+    ├── PaymentRequired (402)
     ├── Forbidden (403)
     ├── NotFound (404)
     ├── Conflict (409)
@@ -39,6 +40,13 @@ class BadRequest(SluiceError):
 class Unauthorized(SluiceError):
     status_code = 401
     code = "unauthorized"
+
+
+class PaymentRequired(SluiceError):
+    """A budget is spent: not 429, which SDKs retry."""
+
+    status_code = 402
+    code = "budget_exceeded"
 
 
 class Forbidden(SluiceError):

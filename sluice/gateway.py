@@ -17,6 +17,7 @@ import orjson
 from sluice.admin.catalog import StoredCatalog
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
+from sluice.budgets import Budgets
 from sluice.channel.reader import channel_batches, wait_terminal
 from sluice.channel.writer import SEQ_BLOCK, Channel
 from sluice.crypto import CredentialCipher
@@ -38,10 +39,13 @@ from sluice.passthrough import Finished, PassThrough
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.settings import Settings
+from sluice.spend.limits import Limits, Reservation
+from sluice.spend.prices import Prices
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
 from sluice.store.database import create_engine, migrate
 from sluice.store.outcomes import StoredOutcome
+from sluice.store.spend import SpendStore
 from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.surfaces import api_of
 from sluice.tokens import TokenSigner
@@ -58,6 +62,7 @@ class Principal:
     project_id: str
     key_id: str
     admin: bool = False
+    limits: Limits | None = None  # the key's budget and per-minute limits (`sluice.budgets`)
 
     @property
     def operator(self) -> bool:
@@ -92,17 +97,23 @@ class Gateway:
         )
         self.signer = TokenSigner(self.settings.secret_key, ws_token_ttl=self.settings.ws_token_ttl)
         self.providers = ProviderPool(self.catalog)
-        self.delivery = Delivery(self.settings, self.store, self.broker, lambda: self.catalog)
+        self.prices = Prices(lambda: self.catalog)
+        self.spend_store = SpendStore(self.store.engine)
+        self.budgets = Budgets(self.broker, self.spend_store, self.prices, lambda: self.catalog, self.metrics)
+        self.delivery = Delivery(
+            self.settings, self.store, self.broker, lambda: self.catalog, release_for=self.budgets.releaser
+        )
         observe_deliveries(self.delivery.dispatcher, self.metrics)
         self.worker = Worker(
             self.broker,
             self.store,
-            tasks_for(Runner(self.providers, self.store, self.broker)),
+            tasks_for(Runner(self.providers, self.store, self.broker, prices=self.prices)),
             lambda: self.catalog,
             concurrency=self.settings.worker_concurrency,
             delivery=self.delivery,
+            budgets=self.budgets,
         )
-        self.passthrough = PassThrough(self.broker, self.store, self.providers)
+        self.passthrough = PassThrough(self.broker, self.store, self.providers, self.prices, self.budgets)
         self.default_project_id = ""
         self.key_cache: KeyCache[Principal] = KeyCache()  # authenticate() without a store read per request
         self._key_lookups: dict[str, asyncio.Future[Principal | None]] = {}
@@ -154,7 +165,13 @@ class Gateway:
         record = await self.store.find_api_key(api_key)
         if record is None:
             return None
-        principal = Principal(project_id=record.project_id, key_id=record.id, admin=record.is_admin)
+        limits = Limits.of(vars(record))
+        principal = Principal(
+            project_id=record.project_id,
+            key_id=record.id,
+            admin=record.is_admin,
+            limits=limits if limits.any else None,
+        )
         self.key_cache.put(key_hash, record.id, principal)
         return principal
 
@@ -183,9 +200,9 @@ class Gateway:
         `kind`: the request kind (`sluice.lifecycle.plan.KINDS`), which task runs it.
         """
         workflow_name = body["workflow"]
-        workflow = self.catalog.workflow(workflow_name)
+        workflow = self.catalog.workflow(workflow_name, principal.project_id)
         if workflow is None:
-            known = ", ".join(sorted(self.catalog.workflows))
+            known = ", ".join(sorted(self.catalog.of_project(principal.project_id).workflows))
             raise NotFound(
                 f"workflow {workflow_name!r} does not exist; known workflows: {known}", code="workflow_not_found"
             )
@@ -193,24 +210,32 @@ class Gateway:
         await self.delivery.check_request(principal.project_id, plan)
         if body.get("schema") is not None:
             body = {**body, "schema": _compile_override(body["schema"])}
+        request_id = new_request_id()
+        # Before anything is recorded or run: past a budget or a rate limit, nothing is dispatched (402, 429).
+        reservation = await self.budgets.reserve(
+            request_id, principal.key_id, principal.limits, principal.project_id, workflow, body
+        )
         self.metrics.accepted(api_of(body))
+        accepted = (request_id, principal, workflow_name, mode, body, plan, reservation)
         if not durable and idempotency_key is None and not plan.follows_run:
-            record = _new_record(principal.project_id, workflow_name, mode, body, plan, status=RUNNING)
+            record = _new_record(*accepted, running=True)
             run = await self.passthrough.start(record, workflow, plan, streamed=streamed)
             return Submission(record=record, run=run)
         body_hash = hashlib.sha256(orjson.dumps(body, option=orjson.OPT_SORT_KEYS)).hexdigest()
-        record = _new_record(
-            principal.project_id, workflow_name, mode, body, plan, idempotency_key=idempotency_key, body_hash=body_hash
-        )
+        record = _new_record(*accepted, idempotency_key=idempotency_key, body_hash=body_hash)
         try:
             await self.store.insert_request(record)
-        except IdempotencyConflict as conflict:
-            if conflict.existing.body_hash != body_hash:
+        except BaseException as error:
+            if reservation is not None:  # not accepted after all: give its hold back
+                await self.budgets.release(reservation)
+            if not isinstance(error, IdempotencyConflict):
+                raise
+            if error.existing.body_hash != body_hash:
                 raise Unprocessable(
                     "this Idempotency-Key was already used with a different request body; use a new key",
                     code="idempotency_key_reused",
                 ) from None
-            return Submission(record=conflict.existing, replayed=True)
+            return Submission(record=error.existing, replayed=True)
         await self.broker.open_log(record.id)
         await self.broker.append(record.id, StatusEvent(status=QUEUED))
         await self.broker.enqueue(record.id)
@@ -244,7 +269,9 @@ class Gateway:
             return record
         outcome = Outcome(status=CANCELLED, error={"code": "cancelled", "message": "the request was cancelled"})
         recorder = StoredOutcome(self.store, record.id, expected=sources(CANCELLED))
-        await finish(outcome, recorder, Channel(self.broker, self.store, record.id, record.seq_reserved))
+        channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
+        # The run, if one is under way, adds what it spends when it ends; the hold goes now.
+        await finish(outcome, recorder, channel, release=self.budgets.releaser(record.reservation))
         return await self.store.get_request(record.id) or record
 
     def accepted_body(self, record: RequestRecord, key_id: str | None = None) -> dict[str, Any]:
@@ -266,24 +293,25 @@ class Gateway:
 
 
 def _new_record(
-    project_id: str,
+    request_id: str,
+    principal: Principal,
     workflow: str,
     mode: str,
     body: dict[str, Any],
     plan: Plan,
+    reservation: Reservation | None,
     *,
-    status: str = QUEUED,
+    running: bool = False,
     idempotency_key: str | None = None,
     body_hash: str | None = None,
 ) -> RequestRecord:
     """A just-accepted request: queued (durable), or already running (a pass-through, recorded when it ends)."""
     created = now()
-    running = status == RUNNING
     return RequestRecord(
-        id=new_request_id(),
-        project_id=project_id,
+        id=request_id,
+        project_id=principal.project_id,
         workflow=workflow,
-        status=status,
+        status=RUNNING if running else QUEUED,
         mode=mode,
         body=body,
         plan=plan.to_record(),
@@ -300,6 +328,8 @@ def _new_record(
         started_at=created if running else None,
         first_token_at=None,
         completed_at=None,
+        key_id=principal.key_id,
+        reservation=reservation.to_json() if reservation else None,
     )
 
 

@@ -19,10 +19,12 @@ import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from sluice.broker.base import Broker
 from sluice.broker.errors import LogLost
 from sluice.channel.writer import Channel
+from sluice.engine.ports import Pricing
 from sluice.engine.run import Runner
 from sluice.engine.tasks import Task, tasks_for
 from sluice.events import StatusEvent, WireEvent
@@ -35,6 +37,9 @@ from sluice.providers.pool import ProviderPool
 from sluice.store import RequestRecord, Store
 from sluice.store.requestlog import RequestLog
 from sluice.workflows.model import Workflow
+
+if TYPE_CHECKING:
+    from sluice.budgets import Budgets
 
 log = logging.getLogger("sluice.worker")
 
@@ -49,11 +54,19 @@ class Finished:
 
 
 class PassThrough:
-    def __init__(self, broker: Broker, store: Store, providers: ProviderPool) -> None:
+    def __init__(
+        self,
+        broker: Broker,
+        store: Store,
+        providers: ProviderPool,
+        prices: Pricing | None = None,
+        budgets: Budgets | None = None,
+    ) -> None:
         self.broker = broker
+        self.budgets = budgets
         self.log = RequestLog(store)
         # The run's attempts go to the write-behind log, not to the store.
-        self.tasks: Mapping[str, Task] = tasks_for(Runner(providers, self.log, broker))
+        self.tasks: Mapping[str, Task] = tasks_for(Runner(providers, self.log, broker, prices=prices))
         self._tasks: set[asyncio.Task[Finished]] = set()
 
     async def start(
@@ -81,7 +94,11 @@ class PassThrough:
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)
             outcome = Outcome.internal_error(exc)
-        return Finished(await finish(outcome, self.log.outcome(record), channel), outcome)
+        release = None
+        if self.budgets is not None:
+            await self.budgets.run_ended(record.workflow, record.reservation, outcome)
+            release = self.budgets.releaser(record.reservation)
+        return Finished(await finish(outcome, self.log.outcome(record), channel, release=release), outcome)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -24,6 +24,7 @@ from sluice.store.outcomes import StoredOutcome
 from sluice.workflows.model import Catalog, Workflow
 
 if TYPE_CHECKING:
+    from sluice.budgets import Budgets
     from sluice.delivery.service import Delivery
 
 log = logging.getLogger("sluice.worker")
@@ -41,6 +42,7 @@ class Worker:
         *,
         concurrency: int = 64,
         delivery: Delivery | None = None,
+        budgets: Budgets | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -48,6 +50,7 @@ class Worker:
         self.catalog = catalog
         self.concurrency = concurrency
         self.delivery = delivery
+        self.budgets = budgets
         self._tasks: list[asyncio.Task[None]] = []
         self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
@@ -122,9 +125,11 @@ class Worker:
             # that saw its partial output to drop it.
             await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
         self._reopened.discard(record.id)
-        workflow = self.catalog().workflow(record.workflow)
+        workflow = self.catalog().workflow(record.workflow, record.project_id)
         plan = plan_of(record, workflow)
         outcome = await self._run(channel, record, workflow, plan)
+        if self.budgets is not None:  # what the run cost, whatever becomes of its end
+            await self.budgets.run_ended(record.workflow, record.reservation, outcome)
         if (
             self.delivery is not None
             and workflow is not None
@@ -136,7 +141,9 @@ class Worker:
             return
         webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
         recorder = StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM, deliveries=webhooks)
-        await finish(outcome, recorder, channel, self.delivery.hand_off(webhooks) if self.delivery else None)
+        hand_off = self.delivery.hand_off(webhooks) if self.delivery else None
+        release = self.budgets.releaser(record.reservation) if self.budgets else None
+        await finish(outcome, recorder, channel, hand_off, release)
         await self.broker.ack(job)
 
     async def _run(self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan) -> Outcome:

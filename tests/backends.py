@@ -7,7 +7,11 @@ scale-out tests use the machine's services at their default addresses whatever t
 
 from __future__ import annotations
 
+import asyncio
 import os
+import shutil
+import socket
+import subprocess
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -99,3 +103,59 @@ def backend_tests_only(items: list[pytest.Item]) -> tuple[list[pytest.Item], lis
     environment says, so running it again would repeat the first configuration's run exactly."""
     kept = [item for item in items if "backend" in getattr(item, "fixturenames", ())]
     return kept, [item for item in items if "backend" not in getattr(item, "fixturenames", ())]
+
+
+class PrivateRedis:
+    """A redis-server of this test's own (no persistence), so it can be killed and restarted like a real outage."""
+
+    def __init__(self, port: int) -> None:
+        self.port = port
+        self.url = f"redis://127.0.0.1:{port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def spawn(self) -> None:
+        assert REDIS_SERVER is not None
+        self.process = subprocess.Popen(
+            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    async def start(self) -> None:
+        import redis.asyncio
+        import redis.exceptions
+
+        self.spawn()
+        client = redis.asyncio.Redis.from_url(self.url)
+        try:
+            async with asyncio.timeout(10):
+                while True:
+                    try:
+                        await client.ping()
+                        return
+                    except redis.exceptions.ConnectionError:
+                        await asyncio.sleep(0.02)
+        finally:
+            await client.aclose()
+
+    def kill(self) -> None:
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait(5)
+
+
+REDIS_SERVER = shutil.which("redis-server")
+
+
+@pytest.fixture
+async def private_redis() -> AsyncIterator[PrivateRedis]:
+    if REDIS_SERVER is None:
+        pytest.skip("redis-server is not installed")
+    with socket.socket() as sock:  # a free port
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = PrivateRedis(port)
+    await server.start()
+    yield server
+    if server.process is not None and server.process.poll() is None:
+        server.kill()

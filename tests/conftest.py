@@ -21,6 +21,7 @@ from sluice.settings import Settings
 from tests.backends import (
     backend,  # noqa: F401  (fixture: PostgreSQL/Redis when SLUICE_TEST_*_URL ask for them)
     backend_tests_only,
+    private_redis,  # noqa: F401  (fixture: a redis-server of the test's own, to stop)
 )
 
 MASTER_KEY = "test-master-key-0123456789"

@@ -3,6 +3,9 @@ through the admin API, validated by the same loader code as the YAML file.
 
 Names from the config file are read-only here: the admin API refuses to shadow them, and should the file later
 define a name that is also stored, the file wins and the stored record is reported as shadowed.
+
+The config file's records are every project's; a stored record belongs to the project that made it
+(`Catalog.scoped`, `Catalog.owners`): a stored workflow may use the shared providers and its project's own.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from sluice.crypto import CredentialCipher, CredentialsUnreadable
 from sluice.providers.config import ProviderConfig
 from sluice.store.admin import AdminStore, StoredProvider
 from sluice.workflows.loader import ConfigError, parse_provider, parse_workflow
-from sluice.workflows.model import Catalog
+from sluice.workflows.model import Catalog, Workflow
 
 log = logging.getLogger("sluice.admin")
 SYNC_INTERVAL = 2.0  # how soon another instance's admin change reaches this one
@@ -53,28 +56,34 @@ class StoredCatalog:
         self._version = await self.store.catalog_version()
         problems: dict[str, str] = {}
         providers = dict(self.base.providers)
+        owners: dict[str, str] = {}
         for stored in await self.store.list_providers():
             if stored.name in providers:
                 problems[f"providers.{stored.name}"] = "shadowed by the config file"
                 continue
             try:
                 providers[stored.name] = provider_config(stored, self.cipher)
+                owners[stored.name] = stored.project_id
             except (ConfigError, CredentialsUnreadable) as exc:
                 problems[f"providers.{stored.name}"] = str(exc)
-        workflows = dict(self.base.workflows)
+        runs = Catalog(providers=providers, workflows=dict(self.base.workflows), owners=owners)
+        scoped: dict[str, dict[str, Workflow]] = {}
         for stored_wf in await self.store.list_workflows():
-            if stored_wf.name in workflows:
+            if stored_wf.name in self.base.workflows:
                 problems[f"workflows.{stored_wf.name}"] = "shadowed by the config file"
                 continue
+            visible = runs.of_project(stored_wf.project_id).providers
             try:
-                workflows[stored_wf.name] = parse_workflow(stored_wf.name, stored_wf.definition, providers)
+                workflow = parse_workflow(stored_wf.name, stored_wf.definition, visible)
             except ConfigError as exc:
                 problems[f"workflows.{stored_wf.name}"] = str(exc)
+                continue
+            scoped.setdefault(stored_wf.project_id, {})[stored_wf.name] = workflow
         for where, why in problems.items():
             if self.problems.get(where) != why:
                 log.warning("stored %s left out of the catalog: %s", where, why)
         self.problems = problems
-        return Catalog(providers=providers, workflows=workflows)
+        return Catalog(providers=providers, workflows=runs.workflows, scoped=scoped, owners=owners)
 
     def start(self, on_change: Callable[[], Awaitable[None]], interval: float = SYNC_INTERVAL) -> None:
         """Poll the store so a change made through another instance's admin API reaches this one."""

@@ -53,18 +53,19 @@ async def stats(
         window,
         step,
     )
-    body["providers"] = await provider_health(request)
+    body["providers"] = await provider_health(request, principal.project_id)
     return JSONResponse(body)
 
 
-async def provider_health(request: Request) -> list[dict[str, Any]]:
+async def provider_health(request: Request, project_id: str) -> list[dict[str, Any]]:
     gateway = gateway_of(request)
-    keys = sorted({(e.provider, e.model) for w in gateway.catalog.workflows.values() for e in w.chain})
+    catalog = gateway.catalog.of_project(project_id)
+    keys = sorted({(e.provider, e.model) for w in catalog.workflows.values() for e in w.chain})
     wall = time.time()  # breaker records hold wall-clock times (shared between instances)
     found = []
     for provider, model in keys:
         record = await gateway.broker.breaker_state(f"{provider}/{model}")
-        config = gateway.catalog.providers.get(provider)
+        config = catalog.providers.get(provider)
         found.append(
             {
                 "provider": provider,

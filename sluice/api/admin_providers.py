@@ -29,6 +29,7 @@ from sluice.providers.config import ProviderConfig
 from sluice.providers.registry import TYPES, ProviderType
 from sluice.store.admin import NameTaken, StoredProvider
 from sluice.workflows.loader import ConfigError, parse_provider
+from sluice.workflows.model import Catalog
 
 router = APIRouter(prefix="/v1/admin/providers", tags=["admin: providers"], responses=ERROR_RESPONSES)
 
@@ -146,11 +147,11 @@ async def provider_types(_: AdminKey) -> Response:
 
 
 @router.get("")
-async def list_providers(request: Request, _: AdminKey) -> Response:
-    """Every provider: built-in and config-file ones (read-only) and stored ones."""
+async def list_providers(request: Request, principal: AdminKey) -> Response:
+    """Every provider this project may use: built-in and config-file ones (read-only) and its stored ones."""
     gateway = gateway_of(request)
     problems = gateway.stored_catalog.problems
-    stored = {p.name: p for p in await gateway.admin_store.list_providers()}
+    stored = {p.name: p for p in await gateway.admin_store.list_providers(principal.project_id)}
     rendered = [
         render_config(config, "builtin" if name == "simulated" else "config")
         for name, config in gateway.stored_catalog.base.providers.items()
@@ -174,7 +175,7 @@ async def create_provider_route(request: Request, principal: AdminKey, body: Pro
 async def edit_provider(request: Request, principal: AdminKey, name: str, body: ProviderEdit) -> Response:
     """Change a stored provider. Omitted `options` or `credentials` keep their stored values."""
     gateway = gateway_of(request)
-    stored = await gateway.admin_store.get_provider(name)
+    stored = await gateway.admin_store.get_provider(principal.project_id, name)
     if stored is None:
         raise _not_stored(gateway, name)
     credentials = body.credentials if body.credentials is not None else _stored_credentials(gateway, stored)
@@ -209,41 +210,41 @@ async def _save(
     except NameTaken:
         raise Conflict(f"a provider named {name!r} already exists", code="provider_exists") from None
     await gateway.refresh_catalog()
-    stored = await gateway.admin_store.get_provider(name)
+    stored = await gateway.admin_store.get_provider(principal.project_id, name)
     assert stored is not None
     return JSONResponse(render_stored(stored, None, sorted(credentials)), status_code=201 if create else 200)
 
 
 @router.delete("/{name}", status_code=204)
-async def delete_provider(request: Request, _: AdminKey, name: str) -> Response:
+async def delete_provider(request: Request, principal: AdminKey, name: str) -> Response:
     """Remove a stored provider; refused while a workflow's chain names it."""
     gateway = gateway_of(request)
-    if await gateway.admin_store.get_provider(name) is None:
+    if await gateway.admin_store.get_provider(principal.project_id, name) is None:
         raise _not_stored(gateway, name)
-    users = sorted(w.name for w in gateway.catalog.workflows.values() if any(e.provider == name for e in w.chain))
+    workflows = gateway.catalog.of_project(principal.project_id).workflows
+    users = sorted(w.name for w in workflows.values() if any(e.provider == name for e in w.chain))
     if users:
         raise Conflict(
             f"provider {name!r} is used by workflows {', '.join(users)}; change them first", code="provider_in_use"
         )
-    await gateway.admin_store.delete_provider(name)
+    await gateway.admin_store.delete_provider(principal.project_id, name)
     await gateway.refresh_catalog()
     return Response(status_code=204)
 
 
 @router.post("/{name}/test")
-async def test_provider(request: Request, _: AdminKey, name: str, body: ProbeRequest | None = None) -> Response:
+async def test_provider(request: Request, principal: AdminKey, name: str, body: ProbeRequest | None = None) -> Response:
     """Send one tiny streamed request through the provider and report whether text came back, and how fast."""
     gateway = gateway_of(request)
-    stored = await gateway.admin_store.get_provider(name)
+    stored = await gateway.admin_store.get_provider(principal.project_id, name)
+    visible = gateway.catalog.of_project(principal.project_id)
     try:
-        config = (
-            provider_config(stored, gateway.stored_catalog.cipher) if stored else gateway.catalog.providers.get(name)
-        )
+        config = provider_config(stored, gateway.stored_catalog.cipher) if stored else visible.providers.get(name)
     except (CredentialsUnreadable, ConfigError) as exc:
         raise Conflict(f"provider {name!r} cannot be used: {exc}", code="provider_unusable") from None
     if config is None:
         raise NotFound(f"no provider {name!r}", code="provider_not_found")
-    model = (body.model if body else None) or _model_for(gateway, name, config)
+    model = (body.model if body else None) or _model_for(visible, name, config)
     if model is None:
         raise Unprocessable("name a model to test with ('model')", code="model_required")
     result = await probe(config, model)
@@ -260,8 +261,8 @@ async def test_provider(request: Request, _: AdminKey, name: str, body: ProbeReq
     )
 
 
-def _model_for(gateway: Gateway, name: str, config: ProviderConfig) -> str | None:
-    for workflow in gateway.catalog.workflows.values():
+def _model_for(catalog: Catalog, name: str, config: ProviderConfig) -> str | None:
+    for workflow in catalog.workflows.values():
         for entry in workflow.chain:
             if entry.provider == name:
                 return entry.model
@@ -271,4 +272,4 @@ def _model_for(gateway: Gateway, name: str, config: ProviderConfig) -> str | Non
 def _not_stored(gateway: Gateway, name: str) -> Exception:
     if gateway.stored_catalog.is_base_provider(name):
         return Conflict(f"provider {name!r} is defined in the config file; edit it there", code="provider_read_only")
-    return NotFound(f"no stored provider {name!r}", code="provider_not_found")
+    return NotFound(f"no stored provider {name!r} in this project", code="provider_not_found")

@@ -52,6 +52,9 @@ def summarize(record: RequestRecord) -> dict[str, Any]:
         "completed_at": _iso(record.completed_at),
         "duration_ms": _ms(record.created_at, record.completed_at),
         "ttft_ms": _ms(record.started_at, record.first_token_at),
+        "cost_usd": record.cost_usd,
+        "usage": meta.get("usage"),
+        "key_id": record.key_id,
     }
 
 

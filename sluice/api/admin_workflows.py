@@ -110,30 +110,34 @@ def render_workflow(gateway: Gateway, workflow: Workflow, definition: dict[str, 
 
 
 @router.get("/workflows")
-async def list_workflows(request: Request, _: AdminKey) -> Response:
-    """Every workflow the gateway runs (config file, built-in, stored); stored ones carry their editable
-    `definition`. Stored records that no longer validate are listed under `problems`."""
+async def list_workflows(request: Request, principal: AdminKey) -> Response:
+    """Every workflow this project runs (config file, built-in, and the project's stored ones); stored ones carry
+    their editable `definition`. Stored records that no longer validate are listed under `problems`."""
     gateway = gateway_of(request)
-    stored = {w.name: w.definition for w in await gateway.admin_store.list_workflows()}
+    stored = {w.name: w.definition for w in await gateway.admin_store.list_workflows(principal.project_id)}
     rendered = [
         render_workflow(gateway, wf, stored.get(name) if source_of(gateway, name) == "stored" else None)
-        for name, wf in sorted(gateway.catalog.workflows.items())
+        for name, wf in sorted(gateway.catalog.of_project(principal.project_id).workflows.items())
     ]
     problems = {
         k.removeprefix("workflows."): v
         for k, v in gateway.stored_catalog.problems.items()
-        if k.startswith("workflows.")
+        if k.startswith("workflows.") and k.removeprefix("workflows.") in stored
     }
     return JSONResponse({"workflows": rendered, "problems": problems})
 
 
 @router.get("/workflows/{name}")
-async def show_workflow(request: Request, _: AdminKey, name: str) -> Response:
+async def show_workflow(request: Request, principal: AdminKey, name: str) -> Response:
     gateway = gateway_of(request)
-    workflow = gateway.catalog.workflows.get(name)
+    workflow = gateway.catalog.of_project(principal.project_id).workflows.get(name)
     if workflow is None:
-        raise NotFound(f"no workflow {name!r}", code="workflow_not_found")
-    stored = await gateway.admin_store.get_workflow(name) if source_of(gateway, name) == "stored" else None
+        raise NotFound(f"no workflow {name!r} in this project", code="workflow_not_found")
+    stored = (
+        await gateway.admin_store.get_workflow(principal.project_id, name)
+        if source_of(gateway, name) == "stored"
+        else None
+    )
     return JSONResponse(render_workflow(gateway, workflow, stored.definition if stored else None))
 
 
@@ -146,7 +150,7 @@ async def _save(request: Request, principal: AdminKey, name: str, record: dict[s
     if gateway.stored_catalog.is_base_workflow(name):
         raise Conflict(f"workflow {name!r} is defined in the config file; edit it there", code="workflow_read_only")
     try:
-        workflow = parse_workflow(name, record, gateway.catalog.providers)
+        workflow = parse_workflow(name, record, gateway.catalog.of_project(principal.project_id).providers)
     except ConfigError as exc:
         return config_error(exc, f"workflows.{name}")
     # The SSRF guard at registration too (it runs again at submit and before every delivery attempt).
@@ -169,18 +173,20 @@ async def create_workflow(request: Request, principal: AdminKey, body: WorkflowC
 async def edit_workflow(request: Request, principal: AdminKey, name: str, body: WorkflowDefinition) -> Response:
     """Replace a stored workflow's definition."""
     gateway = gateway_of(request)
-    if not gateway.stored_catalog.is_base_workflow(name) and await gateway.admin_store.get_workflow(name) is None:
-        raise NotFound(f"no stored workflow {name!r}", code="workflow_not_found")
+    if not gateway.stored_catalog.is_base_workflow(name) and not await gateway.admin_store.get_workflow(
+        principal.project_id, name
+    ):
+        raise NotFound(f"no stored workflow {name!r} in this project", code="workflow_not_found")
     return await _save(request, principal, name, body.record(), create=False)
 
 
 @router.delete("/workflows/{name}", status_code=204)
-async def delete_workflow(request: Request, _: AdminKey, name: str) -> Response:
+async def delete_workflow(request: Request, principal: AdminKey, name: str) -> Response:
     gateway = gateway_of(request)
     if gateway.stored_catalog.is_base_workflow(name):
         raise Conflict(f"workflow {name!r} is defined in the config file; remove it there", code="workflow_read_only")
-    if not await gateway.admin_store.delete_workflow(name):
-        raise NotFound(f"no stored workflow {name!r}", code="workflow_not_found")
+    if not await gateway.admin_store.delete_workflow(principal.project_id, name):
+        raise NotFound(f"no stored workflow {name!r} in this project", code="workflow_not_found")
     await gateway.refresh_catalog()
     return Response(status_code=204)
 

@@ -98,7 +98,7 @@ AnthropicKey = Annotated[Principal, Depends(require_key)]
 async def create_message(request: Request, body: MessagesRequest, principal: AnthropicKey) -> Response:
     """Anthropic-compatible Messages, streamed (`"stream": true`) or not; the `anthropic` SDKs work unchanged."""
     gateway = gateway_of(request)
-    workflow_named(gateway, body.model)
+    workflow_named(gateway, body.model, principal.project_id)
     payload = to_sluice(body, await raw_body(request), request.headers.get("anthropic-beta"))
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:
@@ -127,7 +127,7 @@ async def create_message(request: Request, body: MessagesRequest, principal: Ant
 async def count_tokens(request: Request, body: CountTokensRequest, principal: AnthropicKey) -> Response:
     """Anthropic-compatible token counting: `{"input_tokens": n}` (the module doc says how it is counted)."""
     gateway = gateway_of(request)
-    workflow = workflow_named(gateway, body.model)
+    workflow = workflow_named(gateway, body.model, principal.project_id)
     tokens = await counted(gateway, workflow, await raw_body(request), request.headers.get("anthropic-beta"))
     return json_response({"input_tokens": tokens}, 200, {})
 

@@ -22,6 +22,7 @@ import orjson
 from sluice.api.errors import anthropic_error
 from sluice.api.openai_compat import content_of
 from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEvent, ThinkingEvent, ToolCallEvent
+from sluice.spend.usage import answer_usage
 
 # Run failures as the HTTP statuses an Anthropic client understands (529: overloaded, retried); anything else is
 # the gateway's side failing (500 `api_error`, retried too).
@@ -78,7 +79,7 @@ def message_of(terminal: ResponseEvent, message_id: str, model: str) -> dict[str
         "model": model,
         "content": content,
         **stop_of(meta),
-        "usage": usage_of(meta.get("usage") or {}),
+        "usage": usage_of(answer_usage(meta)),
     }
 
 
@@ -110,13 +111,13 @@ def stop_of(meta: dict[str, Any]) -> dict[str, Any]:
 
 
 def usage_of(usage: dict[str, Any]) -> dict[str, int]:
-    """Sluice's usage as Anthropic's, whose `input_tokens` leaves out the tokens read from the prompt cache. The
-    tokens written to it are in `input_tokens` (the canonical usage does not keep them apart)."""
-    cached = usage.get("cached_input_tokens") or 0
+    """Sluice's usage as Anthropic's, whose `input_tokens` leaves out the tokens read from and written to the prompt
+    cache."""
+    cached, written = usage.get("cached_input_tokens") or 0, usage.get("cache_write_tokens") or 0
     return {
-        "input_tokens": max((usage.get("input_tokens") or 0) - cached, 0),
+        "input_tokens": max((usage.get("input_tokens") or 0) - cached - written, 0),
         "output_tokens": usage.get("output_tokens") or 0,
-        "cache_creation_input_tokens": 0,
+        "cache_creation_input_tokens": written,
         "cache_read_input_tokens": cached,
     }
 
@@ -186,7 +187,7 @@ class MessageStream:
                 return True
             case ResponseEvent(meta=meta):
                 self._end(out)
-                out.append(frame("message_delta", {"delta": stop_of(meta), "usage": usage_of(meta.get("usage") or {})}))
+                out.append(frame("message_delta", {"delta": stop_of(meta), "usage": usage_of(answer_usage(meta))}))
                 out.append(frame("message_stop", {}))
                 return True
         return False

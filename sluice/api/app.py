@@ -11,8 +11,10 @@ from sluice import __version__
 from sluice.api import (
     admin_keys,
     admin_metrics,
+    admin_projects,
     admin_providers,
     admin_requests,
+    admin_spend,
     admin_webhooks,
     admin_workflows,
     anthropic_messages,
@@ -74,11 +76,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(admin_webhooks.router)
     app.include_router(tunnel.router)
     app.include_router(ops.router)
+    app.include_router(admin_projects.router)
     app.include_router(admin_keys.router)
     app.include_router(admin_providers.router)
     app.include_router(admin_workflows.router)
     app.include_router(admin_requests.router)
     app.include_router(admin_metrics.router)
+    app.include_router(admin_spend.router)
     app.include_router(console_router)
     app.include_router(sdk_files.router)
     document_websockets(app)

@@ -55,5 +55,15 @@ async def require_admin(
     return principal
 
 
+async def require_master(
+    request: Request, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
+) -> Principal:
+    principal = await principal_from(request, credentials)
+    if not principal.operator:
+        raise Forbidden("only the master key (SLUICE_MASTER_KEY) may do this", code="master_key_required")
+    return principal
+
+
 ApiKey = Annotated[Principal, Depends(require_api_key)]
 AdminKey = Annotated[Principal, Depends(require_admin)]
+MasterKey = Annotated[Principal, Depends(require_master)]

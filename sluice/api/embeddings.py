@@ -76,7 +76,7 @@ class EmbeddingsRequest(BaseModel):
 async def embeddings(request: Request, body: EmbeddingsRequest, principal: ApiKey) -> Response:
     """OpenAI-compatible embeddings; the official SDKs work unchanged (`client.embeddings.create`)."""
     gateway = gateway_of(request)
-    workflow_named(gateway, body.model)
+    workflow_named(gateway, body.model, principal.project_id)
     payload: dict[str, Any] = {"workflow": body.model, "api": surfaces.EMBEDDINGS, "input": body.input}
     if body.dimensions is not None:
         payload["dimensions"] = body.dimensions

@@ -42,11 +42,12 @@ SHOWN = frozenset(
 )
 
 
-def workflow_named(gateway: Gateway, model: str) -> Workflow:
-    """The workflow `model` names (a workflow, or `provider/model`); 404 listing both kinds otherwise."""
-    catalog = gateway.catalog
-    workflow = catalog.workflow(model)
+def workflow_named(gateway: Gateway, model: str, project_id: str) -> Workflow:
+    """The workflow `model` names for a key of `project_id` (a workflow, or `provider/model`); 404 listing both
+    kinds otherwise (those the project may use)."""
+    workflow = gateway.catalog.workflow(model, project_id)
     if workflow is None:
+        catalog = gateway.catalog.of_project(project_id)
         raise NotFound(
             f"model {model!r} is neither a workflow nor 'provider/model'; workflows: "
             f"{', '.join(sorted(catalog.workflows))}; providers: {', '.join(sorted(catalog.providers))}",

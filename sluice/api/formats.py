@@ -15,7 +15,7 @@ from sluice.store import RequestRecord
 
 async def formatted_result(gateway: Gateway, record: RequestRecord, terminal: Event, fmt: str) -> Response:
     """Render a finished sync request's terminal event (`response` or `error`) in ModelRiver's `fmt`."""
-    workflow = gateway.catalog.workflow(record.workflow)
+    workflow = gateway.catalog.workflow(record.workflow, record.project_id)
     customer = customer_data(record.body, workflow.echo_fields if workflow else ())
     if isinstance(terminal, ResponseEvent):
         sluice_meta = terminal.meta

@@ -39,14 +39,14 @@ def model_entries(catalog: Catalog) -> list[dict[str, Any]]:
 @router.get("/v1/models", responses=OPENAI_ERROR_RESPONSES)
 async def list_models(request: Request, principal: ApiKey) -> dict[str, Any]:
     """OpenAI-compatible model list (`client.models.list()`): the workflows and `provider/model` pairs."""
-    return {"object": "list", "data": model_entries(gateway_of(request).catalog)}
+    return {"object": "list", "data": model_entries(gateway_of(request).catalog.of_project(principal.project_id))}
 
 
 @router.get("/v1/models/{model_id:path}", responses=OPENAI_ERROR_RESPONSES)
 async def retrieve_model(request: Request, model_id: str, principal: ApiKey) -> Response:
     """One model (`client.models.retrieve(id)`); the id may be `provider/model`."""
-    catalog = gateway_of(request).catalog
-    found = catalog.workflow(model_id)  # the same rule as the endpoints that take `model`
+    catalog = gateway_of(request).catalog.of_project(principal.project_id)
+    found = catalog.workflow(model_id, principal.project_id)  # the same rule as the endpoints that take `model`
     if found is not None:
         return JSONResponse(_entry(model_id, OWNER if model_id in catalog.workflows else found.chain[0].provider))
     message = f"The model '{model_id}' does not exist: it is neither a workflow nor 'provider/model'"

@@ -47,6 +47,7 @@ from sluice.errors import BadRequest
 from sluice.events import DeltaEvent, ErrorEvent, ResetEvent, ResponseEvent, ToolCallEvent
 from sluice.gateway import ChannelBatches, Gateway, Principal
 from sluice.quotas import StreamSlot
+from sluice.spend.usage import answer_usage
 from sluice.surfaces import CHAT_COMPLETIONS
 
 router = APIRouter(tags=["openai"])
@@ -89,7 +90,7 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
 
 async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Principal) -> Response:
     """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE."""
-    workflow_named(gateway, body.model)
+    workflow_named(gateway, body.model, principal.project_id)
     payload = to_sluice(body)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
     try:
@@ -111,7 +112,7 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
     terminal = wire.event
     if not isinstance(terminal, ResponseEvent):
         return failure_response(*failure_of(terminal), headers)
-    usage = terminal.meta.get("usage") or {}
+    usage = answer_usage(terminal.meta)
     return json_response(
         {
             "id": f"chatcmpl-{request_id}",
@@ -236,7 +237,7 @@ def completion_chunks(
                 case ResponseEvent(meta=meta):
                     out.append(chunk({}, meta.get("finish_reason") or "stop"))
                     if include_usage:
-                        usage = _usage(meta.get("usage") or {})
+                        usage = _usage(answer_usage(meta))
                         out.append(b"data: " + orjson.dumps({**base, "choices": [], "usage": usage}) + b"\n\n")
                     out.append(b"data: [DONE]\n\n")
                     return True

@@ -164,7 +164,7 @@ class PhoenixSession:
         previous = self.stop(frame.topic)
         if previous is not None:  # a second join of a topic replaces the first, as on a Phoenix server
             await self.send(wire.close(previous.join_ref, frame.topic))
-        workflow = self.gateway.catalog.workflow(record.workflow)
+        workflow = self.gateway.catalog.workflow(record.workflow, record.project_id)
         echo_fields = workflow.echo_fields if workflow else ()
         event_name = (workflow.event if workflow else None) or (
             CALLBACK_EVENT if CALLBACK_EVENT in (record.body.get("events") or ()) else None

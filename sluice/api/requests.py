@@ -105,6 +105,8 @@ def render_request(record: RequestRecord, attempts: list[dict[str, Any]]) -> dic
         "meta": record.meta,
         "metadata": record.metadata,
         "attempts": [{**a, "started_at": _iso(a["started_at"])} for a in attempts],
+        "cost_usd": record.cost_usd,
+        "usage": (record.meta or {}).get("usage"),
         "created_at": _iso(record.created_at),
         "started_at": _iso(record.started_at),
         "first_token_at": _iso(record.first_token_at),

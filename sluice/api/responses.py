@@ -50,7 +50,7 @@ async def create_response(
     """Create a model response, streamed (`"stream": true`) or not, or in the background (`"background": true`);
     the official SDKs' `responses.create`, `stream` and `parse` work unchanged."""
     gateway = gateway_of(request)
-    workflow_named(gateway, body.model)
+    workflow_named(gateway, body.model, principal.project_id)
     history = await _history(gateway, principal, body.previous_response_id) if body.previous_response_id else None
     payload = to_sluice(body, history)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting

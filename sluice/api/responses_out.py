@@ -16,6 +16,7 @@ from sluice.api.openai_compat import assistant_message
 from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEvent, StatusEvent, ToolCallEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING
+from sluice.spend.usage import answer_usage
 from sluice.store import RequestRecord
 
 CANCELLED_CODE = "cancelled"  # the error code of the terminal event `Gateway.cancel` announces
@@ -126,7 +127,7 @@ def final_of(echo: Echo, terminal: Event) -> Final:
             output.append(message_item(echo.id, 0, text or "", state))
         output += [call_item(echo.id, k, call["id"], call["function"]["name"], call["function"]["arguments"])
                    for k, call in enumerate(calls)]  # fmt: skip
-        usage = usage_of(terminal.meta.get("usage") or {})
+        usage = usage_of(answer_usage(terminal.meta))
         return Final(state, output, usage, incomplete={"reason": cut} if cut else None)
     if isinstance(terminal, ErrorEvent) and terminal.code == CANCELLED_CODE:
         return Final(CANCELLED, [])

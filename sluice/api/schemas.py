@@ -77,6 +77,12 @@ class AttemptInfo(BaseModel):
     duration_ms: float | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage_estimated: bool | None = None
+    cost_usd: float | None = None
+    price_source: str | None = None
     started_at: str
 
 
@@ -90,6 +96,8 @@ class RequestStatus(BaseModel):
     meta: dict[str, Any] | None = None
     metadata: dict[str, Any] | None = None
     attempts: list[AttemptInfo]
+    cost_usd: float | None = Field(default=None, description="What every attempt cost, USD (once finished).")
+    usage: dict[str, Any] | None = Field(default=None, description="Every attempt's usage, added up.")
     created_at: str
     started_at: str | None = None
     first_token_at: str | None = None

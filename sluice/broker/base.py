@@ -8,10 +8,12 @@ second returns None, which is how "exactly one terminal event per channel" is en
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from sluice.events import Event, WireEvent
+from sluice.spend.limits import Allowance, Hold, Refusal, Reservation
 
 
 @dataclass(frozen=True)
@@ -90,6 +92,26 @@ class SharedState(Protocol):
         ...
 
     async def release_slot(self, key: str, token: str) -> None: ...
+
+    async def reserve(self, hold: Hold, allowances: Sequence[Allowance]) -> Reservation | Refusal:
+        """Check `hold` against every allowance (budgets, rpm, tpm) and, if it fits them all, take it from each in
+        the same step; else the first limit it does not fit (`unseeded`: that budget's state must first be
+        `seed_budget`ed from the store). Raises if the state cannot be read: the caller refuses the request."""
+        ...
+
+    async def settle(self, reservation: Reservation, nano: int, tokens: int, *, release: bool) -> None:
+        """Add what a request's run really cost (`nano`) and used (`tokens`: the per-minute count is corrected by
+        their difference from the hold's), and with `release` give back its hold."""
+        ...
+
+    async def seed_budget(self, budget_key: str, spent_nano: int, ttl: float) -> None:
+        """Set a budget's spend (from the store) unless another instance already did; kept `ttl` seconds (0:
+        for good)."""
+        ...
+
+    async def budget_state(self, budget_key: str) -> tuple[int, int] | None:
+        """(spent, held) of a budget in nano-USD, None if it is not held by the broker (not seeded yet)."""
+        ...
 
 
 class Broker(JobQueue, ChannelLogs, SharedState, Protocol):

@@ -56,6 +56,20 @@ class Keys:
         """Sorted set of the held slots of `key` (member: token, score: when the slot expires)."""
         return f"{self.prefix}slots:{{{key}}}"
 
+    # Budgets and per-minute limits (`sluice.spend`): one hash tag, as one script checks a key's and its project's.
+
+    def budget(self, budget_key: str) -> str:
+        """Hash of one budget in one period: `spent` (nano-USD), `held` (the sum of the holds), `h:<request id>`."""
+        return f"{self.prefix}{{spend}}:budget:{budget_key}"
+
+    def holds(self, budget_key: str) -> str:
+        """Sorted set of the budget's holds (member: request id, score: when the hold expires)."""
+        return f"{self.prefix}{{spend}}:holds:{budget_key}"
+
+    def minute(self, limit: str, scope: str) -> str:
+        """Counter of one minute window of `rpm` or `tpm`: the window's index is appended."""
+        return f"{self.prefix}{{spend}}:{limit}:{scope}"
+
     @property
     def pattern(self) -> str:
         """SCAN pattern for every key of this deployment."""

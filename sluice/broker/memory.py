@@ -12,11 +12,14 @@ per event (with uvloop, `asyncio.timeout` costs several times the wake-up itself
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from sluice.broker.base import Job, LogInfo
 from sluice.broker.counters import MemoryCounters
+from sluice.broker.ledger import MemoryLedger
 from sluice.events import Event, WireEvent
+from sluice.spend.limits import Allowance, Hold, Refusal, Reservation
 
 _SWEEPS_PER_WAIT = 8  # a wait ends between `wait` and 1.125 * `wait` after it began
 
@@ -133,6 +136,7 @@ class MemoryBroker:
         self._sweepers: dict[float, _Sweeper] = {}  # by wait: the timers that end subscribers' waits
         self._breakers: dict[str, dict[str, Any]] = {}
         self._counters = MemoryCounters()
+        self._ledger = MemoryLedger()
 
     async def start(self) -> None:
         return None
@@ -204,6 +208,18 @@ class MemoryBroker:
 
     async def release_slot(self, key: str, token: str) -> None:
         await self._counters.release_slot(key, token)
+
+    async def reserve(self, hold: Hold, allowances: Sequence[Allowance]) -> Reservation | Refusal:
+        return self._ledger.reserve(hold, allowances)
+
+    async def settle(self, reservation: Reservation, nano: int, tokens: int, *, release: bool) -> None:
+        self._ledger.settle(reservation, nano, tokens, release=release)
+
+    async def seed_budget(self, budget_key: str, spent_nano: int, ttl: float) -> None:
+        self._ledger.seed(budget_key, spent_nano)  # one process: its periods are keyed, nothing to expire
+
+    async def budget_state(self, budget_key: str) -> tuple[int, int] | None:
+        return self._ledger.state(budget_key)
 
     def _expire_later(self, channel_id: str, log: _Log) -> None:
         def expire() -> None:

@@ -20,10 +20,12 @@ import asyncio
 import contextlib
 import contextvars
 import logging
+import math
 import os
 import secrets
 import socket
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
@@ -40,6 +42,7 @@ from sluice.broker.errors import LogLost
 from sluice.broker.keys import DEFAULT_PREFIX, GROUP, Keys
 from sluice.broker.redis_feed import Feed, RedisSubscription
 from sluice.events import Event, WireEvent
+from sluice.spend.limits import Allowance, Hold, Refusal, Reservation
 
 log = logging.getLogger("sluice.broker.redis")
 
@@ -96,7 +99,18 @@ class RedisBroker:
         self.feed = Feed(self.redis, self.keys)
         self._scripts = {
             name: self.redis.register_script(getattr(scripts, name))
-            for name in ("OPEN_LOG", "APPEND", "ENQUEUE", "ACK", "REFRESH", "HIT_RATE", "ACQUIRE_SLOT")
+            for name in (
+                "OPEN_LOG",
+                "APPEND",
+                "ENQUEUE",
+                "ACK",
+                "REFRESH",
+                "HIT_RATE",
+                "ACQUIRE_SLOT",
+                "RESERVE",
+                "SETTLE",
+                "SEED",
+            )
         }
         self._epoch = ""
         self._ready: asyncio.Queue[_Delivery] = asyncio.Queue()
@@ -361,6 +375,44 @@ class RedisBroker:
     async def release_slot(self, key: str, token: str) -> None:
         await self.redis.zrem(self.keys.slots(key), token)
 
+    # budgets and per-minute limits (`sluice.spend`) ----------------------------------------------------------------
+
+    async def reserve(self, hold: Hold, allowances: Sequence[Allowance]) -> Reservation | Refusal:
+        keys: list[str] = []
+        args: list[Any] = [len(allowances), hold.id, hold.nano, hold.tokens, hold.ttl]
+        for allowance in allowances:
+            budget_key = allowance.budget_key or "-"
+            keys += [self.keys.budget(budget_key), self.keys.holds(budget_key)]
+            keys += [self.keys.minute("rpm", allowance.scope), self.keys.minute("tpm", allowance.scope)]
+            budget = allowance.budget_nano if allowance.budget_key is not None else None
+            args += [_or_none(budget), _or_none(allowance.rpm), _or_none(allowance.tpm)]
+        found = await self._scripts["RESERVE"](keys=keys, args=args)
+        if found[0] == "ok":
+            return Reservation(hold, tuple(allowances), int(found[1]))
+        scope = allowances[int(found[1])].scope
+        return Refusal(scope, found[0], float(found[2]), int(found[3]), int(found[4]))
+
+    async def settle(self, reservation: Reservation, nano: int, tokens: int, *, release: bool) -> None:
+        keys: list[str] = []
+        args: list[Any] = [len(reservation.allowances), reservation.hold.id, nano, tokens - reservation.hold.tokens]
+        args += [reservation.minute, int(release)]
+        for allowance in reservation.allowances:
+            budget_key = allowance.budget_key or "-"
+            keys += [
+                self.keys.budget(budget_key),
+                self.keys.holds(budget_key),
+                self.keys.minute("tpm", allowance.scope),
+            ]
+            args += [int(allowance.budget_key is not None), int(allowance.tpm is not None)]
+        await self._scripts["SETTLE"](keys=keys, args=args)
+
+    async def seed_budget(self, budget_key: str, spent_nano: int, ttl: float) -> None:
+        await self._scripts["SEED"](keys=[self.keys.budget(budget_key)], args=[spent_nano, math.ceil(ttl)])
+
+    async def budget_state(self, budget_key: str) -> tuple[int, int] | None:
+        spent, held = await self.redis.hmget(self.keys.budget(budget_key), ["spent", "held"])
+        return None if spent is None else (int(spent), int(held or 0))
+
     # tests and operations -----------------------------------------------------------------------------------------
 
     async def delete_all(self) -> int:
@@ -369,3 +421,8 @@ class RedisBroker:
         async for key in self.redis.scan_iter(match=self.keys.pattern, count=1000):
             deleted += await self.redis.delete(key)
         return deleted
+
+
+def _or_none(value: int | None) -> int:
+    """A limit as the scripts take it: -1 for none."""
+    return -1 if value is None else value

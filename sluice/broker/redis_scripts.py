@@ -103,3 +103,94 @@ redis.call('ZADD', KEYS[1], tostring(now + tonumber(ARGV[2])), ARGV[3])
 redis.call('PEXPIRE', KEYS[1], math.ceil(tonumber(ARGV[2]) * 1000))
 return 1
 """
+
+# Budgets and per-minute limits (`sluice.spend.limits`), checked and taken in one step for every scope of a request
+# (its key's and its project's), so instances admitting requests together never overrun a budget.
+# KEYS: per scope, 4: budget hash, holds zset, rpm base, tpm base. ARGV: scopes, hold id, hold nano, hold tokens,
+# hold ttl, then per scope 3: budget nano, rpm, tpm (-1: none).
+# Returns {'ok', minute} or {limit, scope index, retry after, spent, held} (limit: budget | rpm | tpm | unseeded).
+RESERVE = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) + tonumber(t[2]) / 1000000
+local minute = math.floor(now / 60)
+local retry = tostring((minute + 1) * 60 - now)
+local n, id = tonumber(ARGV[1]), ARGV[2]
+local nano, tokens, ttl = tonumber(ARGV[3]), tonumber(ARGV[4]), tonumber(ARGV[5])
+for i = 0, n - 1 do
+  local state, holds = KEYS[i * 4 + 1], KEYS[i * 4 + 2]
+  local budget, rpm, tpm = tonumber(ARGV[6 + i * 3]), tonumber(ARGV[7 + i * 3]), tonumber(ARGV[8 + i * 3])
+  if budget >= 0 then
+    if redis.call('EXISTS', state) == 0 then return {'unseeded', i, '0', '0', '0'} end
+    for _, gone in ipairs(redis.call('ZRANGEBYSCORE', holds, '-inf', tostring(now))) do
+      local amount = redis.call('HGET', state, 'h:' .. gone)
+      if amount then
+        redis.call('HINCRBY', state, 'held', -tonumber(amount))
+        redis.call('HDEL', state, 'h:' .. gone)
+      end
+      redis.call('ZREM', holds, gone)
+    end
+    local spent = tonumber(redis.call('HGET', state, 'spent') or '0')
+    local held = tonumber(redis.call('HGET', state, 'held') or '0')
+    if spent + held + nano > budget then return {'budget', i, '0', tostring(spent), tostring(held)} end
+  end
+  if rpm >= 0 and tonumber(redis.call('GET', KEYS[i * 4 + 3] .. ':' .. minute) or '0') + 1 > rpm then
+    return {'rpm', i, retry, '0', '0'}
+  end
+  if tpm >= 0 and tonumber(redis.call('GET', KEYS[i * 4 + 4] .. ':' .. minute) or '0') + tokens > tpm then
+    return {'tpm', i, retry, '0', '0'}
+  end
+end
+for i = 0, n - 1 do
+  local budget, rpm, tpm = tonumber(ARGV[6 + i * 3]), tonumber(ARGV[7 + i * 3]), tonumber(ARGV[8 + i * 3])
+  if budget >= 0 then
+    redis.call('HINCRBY', KEYS[i * 4 + 1], 'held', nano)
+    redis.call('HSET', KEYS[i * 4 + 1], 'h:' .. id, nano)
+    redis.call('ZADD', KEYS[i * 4 + 2], tostring(now + ttl), id)
+  end
+  if rpm >= 0 then
+    local key = KEYS[i * 4 + 3] .. ':' .. minute
+    redis.call('INCR', key)
+    redis.call('EXPIRE', key, 120)
+  end
+  if tpm >= 0 then
+    local key = KEYS[i * 4 + 4] .. ':' .. minute
+    redis.call('INCRBY', key, tokens)
+    redis.call('EXPIRE', key, 120)
+  end
+end
+return {'ok', tostring(minute)}
+"""
+
+# KEYS: per scope, 3: budget hash, holds zset, tpm base. ARGV: scopes, hold id, actual nano, actual tokens minus
+# held tokens, minute, release (1/0), then per scope 2: has a budget (1/0), has a tpm (1/0).
+# Adds what the run really cost and, with release, gives back the hold (if it is still there: it may have expired).
+# A budget whose state is gone (Redis lost it) is left to be seeded again from the store, which has the cost.
+SETTLE = """
+local n, id, nano, tokens, minute = tonumber(ARGV[1]), ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
+for i = 0, n - 1 do
+  local state = KEYS[i * 3 + 1]
+  if ARGV[7 + i * 2] == '1' and redis.call('EXISTS', state) == 1 then
+    local amount = redis.call('HGET', state, 'h:' .. id)
+    if amount and ARGV[6] == '1' then
+      redis.call('HINCRBY', state, 'held', -tonumber(amount))
+      redis.call('HDEL', state, 'h:' .. id)
+      redis.call('ZREM', KEYS[i * 3 + 2], id)
+    end
+    if nano > 0 then redis.call('HINCRBY', state, 'spent', nano) end
+  end
+  local window = KEYS[i * 3 + 3] .. ':' .. minute
+  if ARGV[8 + i * 2] == '1' and tokens ~= 0 and redis.call('EXISTS', window) == 1 then
+    redis.call('INCRBY', window, tokens)
+  end
+end
+return 1
+"""
+
+# KEYS: budget hash. ARGV: spent (nano, from the store), ttl seconds (0: none). Sets it only if it is not there.
+SEED = """
+if redis.call('HSETNX', KEYS[1], 'spent', ARGV[1]) == 1 then
+  redis.call('HSET', KEYS[1], 'held', 0)
+  if tonumber(ARGV[2]) > 0 then redis.call('EXPIRE', KEYS[1], ARGV[2]) end
+end
+return 1
+"""

@@ -105,10 +105,19 @@ def migrate(data_dir: DataDir = None) -> None:
 def keys_create(
     name: Annotated[str, typer.Option(help="A label for the key, e.g. the app that uses it.")],
     admin: Annotated[bool, typer.Option(help="Also grant admin rights.")] = False,
+    budget_usd: Annotated[float | None, typer.Option(min=0, help="What its requests may cost, USD.")] = None,
+    budget_period: Annotated[str, typer.Option(help="The budget's period: total, daily or monthly (UTC).")] = "total",
+    rpm: Annotated[int | None, typer.Option(min=1, help="Requests per minute.")] = None,
+    tpm: Annotated[int | None, typer.Option(min=1, help="Tokens per minute (input + output).")] = None,
     data_dir: DataDir = None,
 ) -> None:
-    """Create an API key for the default project and print it (it is shown only this once)."""
+    """Create an API key for the default project, with its budget and limits (docs/spend.md), and print it (it is
+    shown only this once)."""
+    from sluice.spend.limits import PERIODS
     from sluice.store import Store
+
+    if budget_period not in PERIODS:
+        raise typer.BadParameter(f"one of {', '.join(PERIODS)}, not {budget_period!r}", param_hint="--budget-period")
     from sluice.store.database import create_engine
     from sluice.store.database import migrate as run_migrations
 
@@ -117,7 +126,8 @@ def keys_create(
         try:
             await run_migrations(store.engine)
             project_id = await store.ensure_project()
-            plaintext, _ = await store.create_api_key(project_id, name, admin=admin)
+            limits = {"budget_usd": budget_usd, "budget_period": budget_period, "rpm": rpm, "tpm": tpm}
+            plaintext, _ = await store.create_api_key(project_id, name, admin=admin, limits=limits)
             return plaintext
         finally:
             await store.aclose()

@@ -13,12 +13,14 @@ from typing import Any
 
 import orjson
 
+from sluice.spend.usage import answer_usage
+
 # Sluice's attempt statuses in ModelRiver's words; the rest ("failed", "skipped") read the same in both.
 _ATTEMPT_STATUS = {"succeeded": "success"}
 
 
 def usage_of(meta: dict[str, Any]) -> dict[str, int]:
-    usage = meta.get("usage") or {}
+    usage = answer_usage(meta)
     prompt = int(usage.get("input_tokens") or usage.get("prompt_tokens") or 0)
     completion = int(usage.get("output_tokens") or usage.get("completion_tokens") or 0)
     return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}

@@ -39,6 +39,7 @@ PAGES: dict[str, tuple[str, str, str]] = {
     "providers": ("providers.html", "Providers", "providers"),
     "workflows": ("workflows.html", "Workflows", "workflows"),
     "requests": ("requests.html", "Request log", "requests"),
+    "spend": ("spend.html", "Spend", "spend"),
     "webhooks": ("webhooks.html", "Webhook deliveries", "webhooks"),
     "playground": ("playground.html", "Playground", "playground"),
 }

@@ -24,7 +24,7 @@ from sluice.channel.repair import announce_recorded
 from sluice.channel.writer import Channel
 from sluice.errors import Conflict, NotFound, SluiceError, Unauthorized, Unprocessable
 from sluice.events import ResetEvent, StatusEvent
-from sluice.lifecycle.finish import HandOff, finish
+from sluice.lifecycle.finish import HandOff, ReleaseFor, finish
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import AWAITING_CALLBACK, COMPLETED
 from sluice.store import RequestRecord, Store
@@ -116,6 +116,7 @@ class CallbackService:
         sweep_interval: float = 5.0,
         webhooks_after: WebhooksAfter | None = None,
         hand_off: Callable[[list[dict[str, Any]]], HandOff | None] | None = None,
+        release_for: ReleaseFor | None = None,
     ) -> None:
         self.webhooks = webhooks
         self.store = store
@@ -123,6 +124,7 @@ class CallbackService:
         self.sweep_interval = sweep_interval
         self.webhooks_after = webhooks_after
         self.hand_off = hand_off
+        self.release_for = release_for
         self._timers: dict[str, asyncio.Task[None]] = {}
         self._sweeper: asyncio.Task[None] | None = None
 
@@ -266,7 +268,8 @@ class CallbackService:
         outcome = callback_outcome(wait.result, record)
         webhooks = self.webhooks_after(record, outcome) if self.webhooks_after is not None else []
         recorder = StoredOutcome(self.store, record.id, expected=(AWAITING_CALLBACK,), deliveries=webhooks)
-        await finish(outcome, recorder, channel, self.hand_off(webhooks) if self.hand_off else None)
+        release = self.release_for(record.reservation) if self.release_for else None
+        await finish(outcome, recorder, channel, self.hand_off(webhooks) if self.hand_off else None, release)
         return await self.store.get_request(record.id)
 
 

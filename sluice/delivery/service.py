@@ -21,7 +21,7 @@ from sluice.delivery.secrets import SecretBox
 from sluice.delivery.tunnel import ForwardHub
 from sluice.delivery.urlguard import check_webhook_url
 from sluice.events import StatusEvent, WebhookEvent
-from sluice.lifecycle.finish import HandOff
+from sluice.lifecycle.finish import HandOff, ReleaseFor
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.plan import FORWARD_TARGET, Plan, plan_of
 from sluice.lifecycle.states import AWAITING_CALLBACK, COMPLETED
@@ -34,7 +34,14 @@ WEBHOOK_SECRETS_INFO = b"sluice/webhook-secrets/v1"  # its own encryption key, d
 
 
 class Delivery:
-    def __init__(self, settings: Settings, store: Store, broker: Broker, catalog: Callable[[], Catalog]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        broker: Broker,
+        catalog: Callable[[], Catalog],
+        release_for: ReleaseFor | None = None,
+    ) -> None:
         self.settings = settings
         self.store = store
         self.broker = broker
@@ -59,6 +66,7 @@ class Delivery:
             sweep_interval=float(settings.extra.get("callback_sweep_interval", 5.0)),
             webhooks_after=self._after_callback,
             hand_off=self.hand_off,
+            release_for=release_for,
         )
 
     async def start(self) -> None:
@@ -78,7 +86,7 @@ class Delivery:
         """Whether the delivery also carries X-ModelRiver-Signature: its workflow's `modelriver_signature` as it is
         now (a change applies to retries and replays too); on when the workflow is gone."""
         record = await self.store.get_request(delivery.request_id)
-        workflow = self.catalog().workflow(record.workflow) if record is not None else None
+        workflow = self.catalog().workflow(record.workflow, record.project_id) if record is not None else None
         return workflow.modelriver_signature if workflow is not None else True
 
     async def check_request(self, project_id: str, plan: Plan) -> None:
@@ -171,7 +179,7 @@ class Delivery:
 
     def _after_callback(self, record: RequestRecord, outcome: Outcome) -> list[dict[str, Any]]:
         # The lifecycle webhook a request subscribed to (`events: ["request.completed"]`) follows the callback step.
-        workflow = self.catalog().workflow(record.workflow)
+        workflow = self.catalog().workflow(record.workflow, record.project_id)
         return self.lifecycle_webhooks(record, plan_of(record, workflow), workflow, outcome)
 
     async def _exhausted(self, delivery: DeliveryRecord) -> None:

@@ -29,8 +29,10 @@ from sluice.engine.run import Runner, deadlines_for, through_chain
 from sluice.events import AttemptEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED, RUNNING
-from sluice.providers.base import EmbeddingRequest, Embeddings, Provider
+from sluice.providers.base import EmbeddingRequest, Embeddings, Provider, Usage
 from sluice.providers.errors import CircuitOpen, ProviderError, ProviderTimeout, StreamBroken, Unsupported
+from sluice.spend.prices import genai_prices_version
+from sluice.spend.usage import spend_meta, spent
 from sluice.workflows.model import ChainEntry, Workflow
 
 log = logging.getLogger("sluice.engine")
@@ -116,7 +118,7 @@ class EmbedRunner:
                 "model": entry.model,
                 "attempts": run.attempts,
                 "duration_ms": _elapsed_ms(run.started),
-                "usage": {"input_tokens": found.usage.input_tokens, "output_tokens": 0},
+                **spend_meta(run.attempts, genai_prices_version()),
             }
             dimensions = len(found.vectors[0]) if found.vectors else 0
             data = {"count": len(found.vectors), "dimensions": dimensions}
@@ -132,35 +134,33 @@ class EmbedRunner:
         error: ProviderError | None = None,
         status: str = "failed",
     ) -> None:
-        """Log one attempt: succeeded with `found`, or failed (or skipped) with `error`."""
+        """Log one attempt: succeeded with `found`, or failed (or skipped) with `error` (an embeddings call that
+        failed returned nothing to bill)."""
         run.count += 1
+        elapsed = time.perf_counter() - started
+        at = datetime.fromtimestamp(time.time() - elapsed, UTC)
+        usage = Usage(input_tokens=found.usage.input_tokens) if found else Usage()
+        priced = self.runner.prices.price(entry.provider, entry.model, usage, at)
+        entry_meta: dict[str, Any] = {"provider": entry.provider, "model": entry.model}
         if error is None:
             status = "succeeded"
-            run.attempts.append({"provider": entry.provider, "model": entry.model, "status": status})
+            entry_meta["status"] = status
         else:
-            run.attempts.append(
-                {
-                    "provider": entry.provider,
-                    "model": entry.model,
-                    "status": status,
-                    "error_code": error.code,
-                    "reason": error.message,
-                }
-            )
-        elapsed = time.perf_counter() - started
+            entry_meta.update(status=status, error_code=error.code, reason=error.message)
+        run.attempts.append({**entry_meta, **spent(usage, priced)})
         await self.runner.attempts.record_attempt(
-            AttemptRecord(
+            AttemptRecord.spending(
+                usage,
+                priced,
                 request_id=run.request_id,
                 attempt=run.count,
                 provider=entry.provider,
                 model=entry.model,
                 status=status,
-                started_at=datetime.fromtimestamp(time.time() - elapsed, UTC),
+                started_at=at,
                 duration_ms=elapsed * 1000,
                 error_code=error.code if error else None,
                 error_message=error.message if error else None,
-                tokens_in=found.usage.input_tokens if found else None,
-                tokens_out=0 if found else None,
             )
         )
 

@@ -13,9 +13,10 @@ from typing import Any, Protocol
 
 from sluice.engine.breaker import BreakerPolicy
 from sluice.lifecycle.ports import ChannelWriter
-from sluice.providers.base import Provider
+from sluice.providers.base import Provider, Usage
+from sluice.spend.prices import Priced
 
-__all__ = ["AttemptLog", "AttemptRecord", "BreakerStates", "ChannelWriter", "Providers"]
+__all__ = ["AttemptLog", "AttemptRecord", "BreakerStates", "ChannelWriter", "Pricing", "Providers"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,27 @@ class AttemptRecord:
     error_message: str | None = None
     tokens_in: int | None = None
     tokens_out: int | None = None
+    cache_read_tokens: int | None = None
+    cache_write_tokens: int | None = None
+    reasoning_tokens: int | None = None
+    usage_estimated: bool = False  # the provider reported no usage: counted from the text (`sluice.spend.usage`)
+    cost_usd: float | None = None
+    price_source: str | None = None  # `sluice.spend.prices`: genai-prices | override | free | unknown
+
+    @classmethod
+    def spending(cls, usage: Usage, priced: Priced, **fields: Any) -> AttemptRecord:
+        """An attempt with its usage and what it cost."""
+        return cls(
+            **fields,
+            tokens_in=usage.input_tokens,
+            tokens_out=usage.output_tokens,
+            cache_read_tokens=usage.cached_input_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            reasoning_tokens=usage.reasoning_tokens,
+            usage_estimated=usage.estimated,
+            cost_usd=priced.cost_usd,
+            price_source=priced.source,
+        )
 
 
 class AttemptLog(Protocol):
@@ -63,3 +85,9 @@ class Providers(Protocol):
         ...
 
     def breaker_policy(self, name: str) -> BreakerPolicy: ...
+
+
+class Pricing(Protocol):
+    """What an attempt cost (`sluice.spend.prices.Prices`)."""
+
+    def price(self, provider: str, model: str, usage: Usage, at: datetime | None = None) -> Priced: ...

@@ -24,7 +24,7 @@ from sluice.engine import breaker
 from sluice.engine.attempt import Deadlines, Progress, stream_attempt
 from sluice.engine.chat import ChatInput
 from sluice.engine.continuation import INSTRUCTION, OFF, PREFILL, Delivered, continued
-from sluice.engine.ports import AttemptLog, AttemptRecord, BreakerStates, ChannelWriter, Providers
+from sluice.engine.ports import AttemptLog, AttemptRecord, BreakerStates, ChannelWriter, Pricing, Providers
 from sluice.engine.retry import RetryPolicy
 from sluice.engine.seam import Seam
 from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, SpliceEvent, StatusEvent
@@ -32,6 +32,8 @@ from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import ProviderRequest, Usage
 from sluice.providers.errors import CircuitOpen, PrefillRefused, ProviderError, Unsupported
+from sluice.spend.prices import NoPrices, genai_prices_version
+from sluice.spend.usage import estimated, spend_meta, spent
 from sluice.structured import SchemaViolation, finalize, reask
 from sluice.structured.native import PROMPT, prepare
 from sluice.workflows.model import ChainEntry, Workflow
@@ -102,10 +104,12 @@ class Runner:
         clock: Callable[[], float] = time.time,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         rand: Callable[[], float] = random.random,
+        prices: Pricing | None = None,
     ) -> None:
         self.providers = providers
         self.attempts = attempts
         self.breakers = breakers
+        self.prices: Pricing = prices or NoPrices()
         self.retry = retry or RetryPolicy()
         self.clock = clock  # wall clock: breaker records are shared between instances
         self.sleep = sleep
@@ -178,13 +182,13 @@ class Runner:
                 await stream_attempt(run.channel, provider, sent, deadlines, key, run.workflow.schema, progress, seam)
                 data = answer_of(progress, run.workflow.schema)
             except PrefillRefused as refused:  # this model continues by instruction only: asked so at once
-                await self._record_failure(run, entry, refused, progress, started)
+                await self._record_failure(run, entry, refused, progress, started, sent)
                 if method != PREFILL:  # an adapter that refused something else: an error like any other
                     return refused
                 method = INSTRUCTION
                 continue
             except ProviderError as error:
-                await self._record_failure(run, entry, error, progress, started)
+                await self._record_failure(run, entry, error, progress, started, sent)
                 await self._record_health(key, policy, ok=not error.health)
                 await self._after_failure(run, progress, error)
                 if isinstance(error, SchemaViolation) and not reasked:
@@ -198,7 +202,7 @@ class Runner:
                 await self.sleep(delay)
                 continue
             await self._record_health(key, policy, ok=True)
-            return await self._succeeded(run, entry, progress, started, data, PROMPT if seam and mode else mode)
+            return await self._succeeded(run, entry, progress, started, data, PROMPT if seam and mode else mode, sent)
 
     async def _after_failure(self, run: _Run, progress: Progress, error: ProviderError) -> None:
         """What a failed attempt leaves for the next one: the answer so far, which it continues; or, where the
@@ -228,11 +232,22 @@ class Runner:
         return error
 
     async def _succeeded(
-        self, run: _Run, entry: ChainEntry, progress: Progress, started: float, data: Any, mode: str | None
+        self,
+        run: _Run,
+        entry: ChainEntry,
+        progress: Progress,
+        started: float,
+        data: Any,
+        mode: str | None,
+        request: ProviderRequest,
     ) -> Outcome:
-        usage = progress.usage or Usage()
+        usage = progress.usage or estimated(request, _output_text(progress))
+        at = _wall(started)
+        priced = self.prices.price(entry.provider, entry.model, usage, at)
         await self.attempts.record_attempt(
-            AttemptRecord(
+            AttemptRecord.spending(
+                usage,
+                priced,
                 request_id=run.request_id,
                 attempt=run.count,
                 provider=entry.provider,
@@ -240,12 +255,12 @@ class Runner:
                 status="succeeded",
                 ttft_ms=progress.ttft_ms,
                 duration_ms=_elapsed_ms(started, rounded=False),
-                tokens_in=usage.input_tokens,
-                tokens_out=usage.output_tokens,
-                started_at=_wall(started),
+                started_at=at,
             )
         )
-        run.attempts.append({"provider": entry.provider, "model": entry.model, "status": "succeeded"})
+        run.attempts.append(
+            {"provider": entry.provider, "model": entry.model, "status": "succeeded", **spent(usage, priced)}
+        )
         delivered, run.delivered = run.delivered, Delivered()
         meta = {
             "workflow": run.workflow.name,
@@ -254,7 +269,7 @@ class Runner:
             "attempts": run.attempts,
             "ttft_ms": _round(progress.ttft_ms),
             "duration_ms": _elapsed_ms(run.started),
-            "usage": usage_meta(usage),
+            **spend_meta(run.attempts, genai_prices_version()),
             "structured_output": run.workflow.schema is not None,
             "structured_mode": mode,
             "finish_reason": progress.finish_reason or ("tool_calls" if progress.calls else "stop"),
@@ -273,9 +288,16 @@ class Runner:
         error: ProviderError,
         progress: Progress,
         started: float,
+        request: ProviderRequest | None = None,
         status: str = "failed",
     ) -> None:
+        # A provider bills what it read and wrote: an attempt that streamed but was cut before the usage chunk is
+        # counted from its text; one refused before any output (an HTTP error, never sent) used nothing.
         usage = progress.usage
+        if usage is None:
+            usage = estimated(request, _output_text(progress)) if request and progress.streamed else Usage()
+        at = _wall(started)
+        priced = self.prices.price(entry.provider, entry.model, usage, at)
         run.attempts.append(
             {
                 "provider": entry.provider,
@@ -283,10 +305,13 @@ class Runner:
                 "status": status,
                 "error_code": error.code,
                 "reason": error.message,
+                **spent(usage, priced),
             }
         )
         await self.attempts.record_attempt(
-            AttemptRecord(
+            AttemptRecord.spending(
+                usage,
+                priced,
                 request_id=run.request_id,
                 attempt=run.count,
                 provider=entry.provider,
@@ -296,9 +321,7 @@ class Runner:
                 error_message=error.message,
                 ttft_ms=progress.ttft_ms,
                 duration_ms=_elapsed_ms(started, rounded=False),
-                started_at=_wall(started),
-                tokens_in=usage.input_tokens if usage else None,
-                tokens_out=usage.output_tokens if usage else None,
+                started_at=at,
             )
         )
 
@@ -363,7 +386,12 @@ async def through_chain(
     error = last_error or ProviderError("the workflow has no provider to run")
     tried = {(a["provider"], a["model"]) for a in attempts}
     message = f"every provider failed; last error: {error.message}" if len(tried) > 1 else error.message
-    meta = {"workflow": workflow.name, "attempts": attempts, "duration_ms": _elapsed_ms(started)}
+    meta = {
+        "workflow": workflow.name,
+        "attempts": attempts,
+        "duration_ms": _elapsed_ms(started),
+        **spend_meta(attempts, genai_prices_version()),
+    }
     return Outcome.failed(error.code, message, meta)
 
 
@@ -385,12 +413,10 @@ def _round(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-def usage_meta(usage: Usage) -> dict[str, int]:
-    """The terminal event's `meta.usage`: the counts, and the cache and reasoning shares where the provider gave
-    them (only then, so an ordinary answer's event stays as small as before)."""
-    meta = {"input_tokens": usage.input_tokens, "output_tokens": usage.output_tokens}
-    if usage.cached_input_tokens:
-        meta["cached_input_tokens"] = usage.cached_input_tokens
-    if usage.reasoning_tokens:
-        meta["reasoning_tokens"] = usage.reasoning_tokens
-    return meta
+def _output_text(progress: Progress) -> str:
+    """Everything an attempt generated, as text: its share of the answer (not the text it continued), its calls'
+    arguments, its reasoning."""
+    parts = list(progress.parts)
+    parts += [name for call in progress.calls.values() for name in (call.name, *call.arguments)]
+    parts += [part for thought in progress.thoughts.values() for part in thought.parts]
+    return "".join(parts)

@@ -11,27 +11,42 @@ second, different outcome can reach subscribers who saw the first; the announcem
 store (`announce` alone: a reclaimed job, a callback wait taken up after a restart) or, once the log is gone, a
 subscriber gets the end from the store (`sluice.lifecycle.outcome.terminal_from_store`).
 
-Used by the worker, the pass-through, the callback step (callback received, timed out, webhook exhausted) and the
-repair of an end that was never announced; later by cancellation and budget refusals.
+Used by the worker, the pass-through, the callback step (callback received, timed out, webhook exhausted),
+cancellation and the repair of an end that was never announced.
+
+Every end also releases the budget the request held (`release`, `sluice.budgets`), once it is recorded; what its
+attempts cost was added when its run ended (a run whose end is refused, the request having been cancelled meanwhile,
+still spent it).
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from sluice.events import WireEvent
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.ports import ChannelWriter, OutcomeRecorder
 
 HandOff = Callable[[Outcome], Awaitable[None]]
+Release = Callable[[], Awaitable[None]]
+# The release of a request's budget hold, from its stored reservation (`sluice.budgets.Budgets.releaser`).
+ReleaseFor = Callable[[dict[str, Any] | None], Release | None]
 
 
 async def finish(
-    outcome: Outcome, recorder: OutcomeRecorder, channel: ChannelWriter, hand_off: HandOff | None = None
+    outcome: Outcome,
+    recorder: OutcomeRecorder,
+    channel: ChannelWriter,
+    hand_off: HandOff | None = None,
+    release: Release | None = None,
 ) -> WireEvent | None:
-    """Record, announce, hand off. Returns the terminal event as the channel has it (None if not announced)."""
+    """Record (and release the budget held), announce, hand off. Returns the terminal event as the channel has it
+    (None if not announced)."""
     if not await recorder.record(outcome):
         return None
+    if release is not None:
+        await release()
     return await announce(outcome, recorder, channel, hand_off)
 
 

@@ -28,6 +28,12 @@ class Outcome:
     # recorded `data` then summarises it.
     result: Any = None
 
+    @property
+    def cost_usd(self) -> float | None:
+        """What the run's attempts cost (`sluice.spend`), None for an end that ran nothing (a cancel, a refusal)."""
+        cost = self.meta.get("cost_usd")
+        return float(cost) if isinstance(cost, int | float) else None
+
     @classmethod
     def failed(cls, code: str, message: str, meta: dict[str, Any] | None = None) -> Outcome:
         return cls(status=FAILED, error={"code": code, "message": message}, meta=meta or {})

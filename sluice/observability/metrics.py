@@ -42,6 +42,13 @@ CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_TRACKED = 20_000  # channels timed at once; beyond that the oldest are dropped (their timings are lost)
 _LATENCY_BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 60, 120, 300, 600)
 _TTFT_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60)
+_TOKEN_KINDS = (
+    ("input", "input_tokens"),
+    ("output", "output_tokens"),
+    ("cache_read", "cached_input_tokens"),
+    ("cache_write", "cache_write_tokens"),
+    ("reasoning", "reasoning_tokens"),
+)
 _OVERHEAD_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10)
 
 
@@ -113,6 +120,19 @@ class Metrics:
             buckets=_OVERHEAD_BUCKETS,
             registry=r,
         )
+        self.cost = Counter(
+            "sluice_cost_usd",
+            "What provider attempts cost, USD (`sluice.spend.prices`), every attempt of every run.",
+            ["workflow", "provider", "model"],
+            registry=r,
+        )
+        self.tokens = Counter(
+            "sluice_tokens",
+            "Tokens of provider attempts, by kind: input, output (each whole), cache_read, cache_write, reasoning "
+            "(their shares).",
+            ["workflow", "provider", "model", "kind"],
+            registry=r,
+        )
         self._timings: dict[str, _Timing] = {}
         self._children: dict[tuple[Any, tuple[str, ...]], Any] = {}
 
@@ -165,6 +185,18 @@ class Metrics:
         if child is None:
             child = self._children[key] = metric.labels(*values)
         return child
+
+    def spent(self, workflow: str, attempts: list[dict[str, Any]]) -> None:
+        """A run ended: count what each of its attempts (`meta.attempts`, each with its usage and cost) cost and
+        used."""
+        for attempt in attempts:
+            provider, model = attempt.get("provider", ""), attempt.get("model", "")
+            usage = attempt.get("usage") or {}
+            if cost := attempt.get("cost_usd"):
+                self._child(self.cost, workflow, provider, model).inc(cost)
+            for kind, field in _TOKEN_KINDS:
+                if count := usage.get(field):
+                    self._child(self.tokens, workflow, provider, model, kind).inc(count)
 
     def webhook_attempt(self, outcome: str) -> None:
         """One delivery attempt ended (`delivered` or `failed`); a delivered attempt also ends its delivery."""

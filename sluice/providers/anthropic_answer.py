@@ -126,12 +126,13 @@ class AnswerReader:
 
 
 def usage_of(usage: dict[str, Any]) -> Usage:
-    """Anthropic's `input_tokens` leaves out the prompt-cache tokens: the input is all three, and `cached` the part
-    read from the cache (written ones are billed as input, at a higher price)."""
+    """Anthropic's `input_tokens` leaves out the prompt-cache tokens: the input is all three, `cached` the part read
+    from the cache and `cache_write` the part written to it (billed above the input price)."""
     read = usage.get("cache_read_input_tokens") or 0
     written = usage.get("cache_creation_input_tokens") or 0
     return Usage(
         input_tokens=(usage.get("input_tokens") or 0) + read + written,
         output_tokens=usage.get("output_tokens") or 0,
         cached_input_tokens=read,
+        cache_write_tokens=written,
     )

@@ -66,10 +66,15 @@ class ProviderRequest:
 
 @dataclass(frozen=True)
 class Usage:
+    """What one provider call used, from the provider's own usage fields. The input counts every input token, those
+    read from and written to the prompt cache included (as genai-prices takes it); the output counts reasoning."""
+
     input_tokens: int = 0
     output_tokens: int = 0
     cached_input_tokens: int = 0  # of the input, read from the provider's prompt cache
     reasoning_tokens: int = 0  # of the output, spent thinking (not in the answer's text)
+    cache_write_tokens: int = 0  # of the input, written to the provider's prompt cache (Anthropic bills them higher)
+    estimated: bool = False  # the provider reported nothing (a stream cut before its usage): counted from the text
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import types
 import typing
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
@@ -123,7 +124,10 @@ def _type_at(model: Any, loc: Path) -> Any:
     """The model or dataclass that holds the options at `loc` (None past the last one)."""
     target = model
     for step in loc:
-        if _is_model(target):
+        target = _unwrapped(target)
+        if typing.get_origin(target) is dict:  # `prices.my-model`: the mapping's values
+            target = typing.get_args(target)[1]
+        elif _is_model(target):
             field = target.model_fields.get(str(step))
             target = field.annotation if field is not None else None
         elif isinstance(target, type) and dataclasses.is_dataclass(target):
@@ -133,7 +137,16 @@ def _type_at(model: Any, loc: Path) -> Any:
     return target
 
 
+def _unwrapped(target: Any) -> Any:
+    """`X | None` as `X`."""
+    if isinstance(target, types.UnionType) or typing.get_origin(target) is typing.Union:
+        present = [arg for arg in typing.get_args(target) if arg is not type(None)]
+        return present[0] if len(present) == 1 else target
+    return target
+
+
 def _fields(target: Any) -> list[str]:
+    target = _unwrapped(target)
     if _is_model(target):
         return list(target.model_fields)
     if isinstance(target, type) and dataclasses.is_dataclass(target):

@@ -297,6 +297,7 @@ def usage_of(usage: dict[str, Any]) -> Usage:
         output_tokens=usage.get("completion_tokens") or 0,
         cached_input_tokens=prompt.get("cached_tokens") or 0,
         reasoning_tokens=completion.get("reasoning_tokens") or 0,
+        cache_write_tokens=prompt.get("cache_write_tokens") or 0,  # OpenRouter's, for models that bill writes
     )
 
 

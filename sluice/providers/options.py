@@ -36,7 +36,7 @@ PRESETS: dict[str, str] = {
     "ollama": "http://127.0.0.1:11434/v1",
 }
 # Options the engine reads itself; the adapter never sees them.
-ENGINE_OPTIONS = frozenset({"breaker", "structured_output", "continuation"})
+ENGINE_OPTIONS = frozenset({"breaker", "structured_output", "continuation", "prices"})
 _CONTINUATION = (
     'How an answer cut mid-stream elsewhere is continued here (docs/providers.md, "Continuation"): prefill (the '
     "text so far as the start of this provider's answer), instruction (the text so far, then a request to go on from "
@@ -107,6 +107,22 @@ class BreakerPolicy:
     probe_timeout: Duration = 60.0  # a probe that never reported back no longer blocks the next one
 
 
+USD = Annotated[float, Field(ge=0), BeforeValidator(_not_bool)]
+
+
+@dataclass(frozen=True)
+class TokenPrices:
+    """`prices: {my-model: {input: 0.15, output: 0.6}}`: USD per million tokens (`sluice.spend.prices`); cache reads
+    and writes cost the input price unless set."""
+
+    __pydantic_config__ = ConfigDict(extra="forbid")
+
+    input: USD = 0.0
+    output: USD = 0.0
+    cache_read: USD | None = None
+    cache_write: USD | None = None
+
+
 class Options(BaseModel):
     """Options every provider type takes."""
 
@@ -116,6 +132,11 @@ class Options(BaseModel):
         default=BreakerPolicy(),
         description="Circuit breaker: after that many failures in a row the provider is skipped for the "
         "cooldown, then probed.",
+    )
+    prices: dict[str, TokenPrices] | None = Field(
+        default=None,
+        description="Prices by model, USD per million tokens ('*': any model), over genai-prices' table; a server "
+        "of your own costs nothing without them.",
     )
 
 

@@ -92,11 +92,17 @@ class SimulatedProvider:
         if request.prefill and text.startswith(request.prefill):  # a continuation: the rest of the same answer
             text = text[len(request.prefill) :]
         tokens = _TOKEN.findall(text)
+        cap = request.params.get("max_tokens")
+        finish = "stop"
+        # As a model does, a plain answer stops at its limit (a schema-shaped one stays whole: cut, it would fail
+        # validation, and the demo's answers are meant to be valid).
+        if request.schema is None and isinstance(cap, int) and 0 < cap < len(tokens):
+            tokens, finish = tokens[:cap], "length"
         for token in tokens:
             if pace:
                 await asyncio.sleep(pace)
             yield Chunk(text=token)
-        yield Chunk(usage=Usage(input_tokens=len(prompt.split()), output_tokens=len(tokens)), finish_reason="stop")
+        yield Chunk(usage=Usage(input_tokens=len(prompt.split()), output_tokens=len(tokens)), finish_reason=finish)
 
     async def embed(self, request: EmbeddingRequest) -> Embeddings:
         size = request.dimensions or DIMENSIONS

@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.store.schema import api_keys, attempts, providers, requests, workflows
+from sluice.store.schema import api_keys, attempts, projects, providers, requests, workflows
 from sluice.store.store import ApiKeyRecord, RequestRecord, as_utc, now
 
 MAX_STATS_ROWS = 50_000  # a dashboard hour on a busy gateway; beyond that the charts show a sample
@@ -67,6 +67,27 @@ class AdminStore:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
+    # projects -----------------------------------------------------------------------------------------------------
+
+    async def list_projects(self, project_id: str | None = None) -> list[dict[str, Any]]:
+        """Every project (or the one `project_id`), oldest first, with its limits."""
+        query = sa.select(projects).order_by(projects.c.created_at)
+        if project_id is not None:
+            query = query.where(projects.c.id == project_id)
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(query)).all()
+        return [_timestamps(dict(row._mapping), "created_at") for row in rows]
+
+    async def create_project(self, name: str, limits: dict[str, Any]) -> str:
+        """A new project (NameTaken if the name is used); its id."""
+        project_id = f"proj_{uuid.uuid4().hex[:16]}"
+        try:
+            async with self.engine.begin() as conn:
+                await conn.execute(projects.insert().values(id=project_id, name=name, created_at=now(), **limits))
+        except IntegrityError as exc:
+            raise NameTaken(name) from exc
+        return project_id
+
     # API keys -----------------------------------------------------------------------------------------------------
 
     async def list_api_keys(self, project_id: str) -> list[ApiKeyRecord]:
@@ -106,14 +127,22 @@ class AdminStore:
 
     # stored workflows ---------------------------------------------------------------------------------------------
 
-    async def list_workflows(self) -> list[StoredWorkflow]:
+    async def list_workflows(self, project_id: str | None = None) -> list[StoredWorkflow]:
+        """The stored workflows of `project_id` (None: of every project)."""
+        query = sa.select(workflows).order_by(workflows.c.name)
+        if project_id is not None:
+            query = query.where(workflows.c.project_id == project_id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(workflows).order_by(workflows.c.name))).all()
+            rows = (await conn.execute(query)).all()
         return [StoredWorkflow(**_timestamps(dict(row._mapping), "created_at", "updated_at")) for row in rows]
 
-    async def get_workflow(self, name: str) -> StoredWorkflow | None:
+    async def get_workflow(self, project_id: str, name: str) -> StoredWorkflow | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(workflows).where(workflows.c.name == name))).first()
+            row = (
+                await conn.execute(
+                    sa.select(workflows).where(workflows.c.project_id == project_id, workflows.c.name == name)
+                )
+            ).first()
         return StoredWorkflow(**_timestamps(dict(row._mapping), "created_at", "updated_at")) if row else None
 
     async def save_workflow(self, project_id: str, name: str, definition: dict[str, Any], *, create: bool) -> None:
@@ -122,7 +151,9 @@ class AdminStore:
         async with self.engine.begin() as conn:
             if create:
                 taken = await conn.scalar(
-                    sa.select(sa.func.count()).select_from(workflows).where(workflows.c.name == name)
+                    sa.select(sa.func.count())
+                    .select_from(workflows)
+                    .where(workflows.c.project_id == project_id, workflows.c.name == name)
                 )
                 if taken:
                     raise NameTaken(name)
@@ -141,24 +172,38 @@ class AdminStore:
                     raise NameTaken(name) from exc
             else:
                 await conn.execute(
-                    workflows.update().where(workflows.c.name == name).values(definition=definition, updated_at=moment)
+                    workflows.update()
+                    .where(workflows.c.project_id == project_id, workflows.c.name == name)
+                    .values(definition=definition, updated_at=moment)
                 )
 
-    async def delete_workflow(self, name: str) -> bool:
+    async def delete_workflow(self, project_id: str, name: str) -> bool:
         async with self.engine.begin() as conn:
-            result = await conn.execute(workflows.delete().where(workflows.c.name == name))
+            result = await conn.execute(
+                workflows.delete().where(workflows.c.project_id == project_id, workflows.c.name == name)
+            )
         return result.rowcount > 0
 
     # stored providers ---------------------------------------------------------------------------------------------
 
-    async def list_providers(self) -> list[StoredProvider]:
+    async def list_providers(self, project_id: str | None = None) -> list[StoredProvider]:
+        """The stored providers of `project_id` (None: of every project)."""
+        query = sa.select(providers).order_by(providers.c.name)
+        if project_id is not None:
+            query = query.where(providers.c.project_id == project_id)
         async with self.engine.connect() as conn:
-            rows = (await conn.execute(sa.select(providers).order_by(providers.c.name))).all()
+            rows = (await conn.execute(query)).all()
         return [StoredProvider(**_timestamps(dict(row._mapping), "created_at", "updated_at")) for row in rows]
 
-    async def get_provider(self, name: str) -> StoredProvider | None:
+    async def get_provider(self, project_id: str, name: str) -> StoredProvider | None:
+        """The project's stored provider `name` (another project's is not found: names are unique across the
+        deployment, but each provider is its project's)."""
         async with self.engine.connect() as conn:
-            row = (await conn.execute(sa.select(providers).where(providers.c.name == name))).first()
+            row = (
+                await conn.execute(
+                    sa.select(providers).where(providers.c.project_id == project_id, providers.c.name == name)
+                )
+            ).first()
         return StoredProvider(**_timestamps(dict(row._mapping), "created_at", "updated_at")) if row else None
 
     async def save_provider(
@@ -181,11 +226,17 @@ class AdminStore:
                 except IntegrityError as exc:
                     raise NameTaken(name) from exc
             else:
-                await conn.execute(providers.update().where(providers.c.name == name).values(**values))
+                await conn.execute(
+                    providers.update()
+                    .where(providers.c.project_id == project_id, providers.c.name == name)
+                    .values(**values)
+                )
 
-    async def delete_provider(self, name: str) -> bool:
+    async def delete_provider(self, project_id: str, name: str) -> bool:
         async with self.engine.begin() as conn:
-            result = await conn.execute(providers.delete().where(providers.c.name == name))
+            result = await conn.execute(
+                providers.delete().where(providers.c.project_id == project_id, providers.c.name == name)
+            )
         return result.rowcount > 0
 
     async def catalog_version(self) -> tuple[Any, ...]:

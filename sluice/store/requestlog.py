@@ -127,4 +127,5 @@ class LoggedOutcome:
             meta=outcome.meta,
             first_token_at=outcome.first_token_at,
             completed_at=self._recorded_at,
+            cost_usd=outcome.cost_usd,
         )

@@ -13,6 +13,11 @@ projects = sa.Table(
     sa.Column("id", sa.String(64), primary_key=True),
     sa.Column("name", sa.String(200), nullable=False, unique=True),
     sa.Column("created_at", Timestamp, nullable=False),
+    # budget and limits (migration 0005; `sluice.spend.limits`)
+    sa.Column("budget_usd", sa.Float),
+    sa.Column("budget_period", sa.String(16)),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
 )
 
 api_keys = sa.Table(
@@ -27,6 +32,11 @@ api_keys = sa.Table(
     sa.Column("created_at", Timestamp, nullable=False),
     sa.Column("last_used_at", Timestamp),
     sa.Column("revoked_at", Timestamp),
+    # budget and limits (migration 0005; `sluice.spend.limits`)
+    sa.Column("budget_usd", sa.Float),
+    sa.Column("budget_period", sa.String(16)),
+    sa.Column("rpm", sa.Integer),
+    sa.Column("tpm", sa.Integer),
 )
 
 workflows = sa.Table(
@@ -64,9 +74,14 @@ requests = sa.Table(
     sa.Column("started_at", Timestamp),
     sa.Column("first_token_at", Timestamp),
     sa.Column("completed_at", Timestamp),
+    # spend (migration 0005): the key that submitted it, its cost once finished, the budget it reserved
+    sa.Column("key_id", sa.String(64)),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("reservation", sa.JSON),
     sa.UniqueConstraint("project_id", "idempotency_key", name="uq_requests_idempotency"),
     sa.Index("ix_requests_status", "status"),
     sa.Index("ix_requests_project_created", "project_id", "created_at"),
+    sa.Index("ix_requests_key_created", "key_id", "created_at"),
 )
 
 attempts = sa.Table(
@@ -85,6 +100,13 @@ attempts = sa.Table(
     sa.Column("tokens_in", sa.Integer),
     sa.Column("tokens_out", sa.Integer),
     sa.Column("started_at", Timestamp, nullable=False),
+    # usage and cost (migration 0005)
+    sa.Column("cache_read_tokens", sa.Integer),
+    sa.Column("cache_write_tokens", sa.Integer),
+    sa.Column("reasoning_tokens", sa.Integer),
+    sa.Column("usage_estimated", sa.Boolean),
+    sa.Column("cost_usd", sa.Float),
+    sa.Column("price_source", sa.String(32)),
 )
 
 # Webhooks and callbacks (migration 0002) ----------------------------------------------------------------------------

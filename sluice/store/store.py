@@ -60,6 +60,10 @@ class ApiKeyRecord:
     created_at: datetime
     last_used_at: datetime | None = None
     revoked_at: datetime | None = None
+    budget_usd: float | None = None
+    budget_period: str | None = None
+    rpm: int | None = None
+    tpm: int | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +88,9 @@ class RequestRecord:
     first_token_at: datetime | None
     completed_at: datetime | None
     plan: dict[str, Any] | None = None  # `sluice.lifecycle.plan.Plan.to_record()`; None if accepted before 0004
+    key_id: str | None = None  # the API key that submitted it (None: accepted before 0005)
+    cost_usd: float | None = None  # what its attempts cost, once it has finished
+    reservation: dict[str, Any] | None = None  # the budget it holds while it runs (`sluice.spend.limits`)
 
     @classmethod
     def from_row(cls, row: sa.Row[Any]) -> RequestRecord:
@@ -130,8 +137,12 @@ class Store:
             existing = await conn.scalar(sa.select(projects.c.id).where(projects.c.name == name))
         return str(existing)
 
-    async def create_api_key(self, project_id: str, name: str, *, admin: bool = False) -> tuple[str, ApiKeyRecord]:
-        """A new key: the plaintext is returned once and only its SHA-256 is stored."""
+    async def create_api_key(
+        self, project_id: str, name: str, *, admin: bool = False, limits: dict[str, Any] | None = None
+    ) -> tuple[str, ApiKeyRecord]:
+        """A new key, with its budget and per-minute `limits` (`sluice.spend.limits`): the plaintext is returned once
+        and only its SHA-256 is stored."""
+        limits = {name: value for name, value in (limits or {}).items() if value is not None}
         plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
         record = ApiKeyRecord(
             id=f"key_{uuid.uuid4().hex[:16]}",
@@ -140,6 +151,7 @@ class Store:
             prefix=plaintext[: len(KEY_PREFIX) + 6],
             is_admin=admin,
             created_at=now(),
+            **limits,
         )
         async with self.writing() as conn:
             await conn.execute(
@@ -151,6 +163,7 @@ class Store:
                     key_hash=hash_key(plaintext),
                     is_admin=admin,
                     created_at=record.created_at,
+                    **limits,
                 )
             )
         return plaintext, record
@@ -250,6 +263,7 @@ class Store:
                     meta=outcome.meta,
                     first_token_at=outcome.first_token_at,
                     completed_at=now(),
+                    cost_usd=outcome.cost_usd,
                 )
             )
             if result.rowcount == 0:

@@ -35,6 +35,9 @@ class Script:
     word it was cut in, or of the last whole word) or "all" (starts over, as a model that ignored the request). A
     continuation by prefill is always answered with the exact rest (a prefill the text does not start with: the
     whole text).
+    usage: the usage object to report as it is, in the provider's own shape (OpenAI's `usage`, Anthropic's `usage`
+    — on `message_start`, with `output_tokens: 1`, and whole on `message_delta` —, Gemini's `usageMetadata`, Ollama's
+    `prompt_eval_count`/`eval_count`), e.g. one copied from the provider's documentation; default: counted.
     """
 
     status: int = 200
@@ -54,6 +57,7 @@ class Script:
     thinking: str | None = None
     cut_at: int | None = None
     restate: str = "none"
+    usage: dict[str, Any] | None = None
 
     @classmethod
     def from_dict(cls, record: dict[str, Any]) -> Script:
@@ -99,7 +103,7 @@ class Script:
             calls.append(FakeCall(id=call.get("id") or f"call_fake_{index}", name=call["name"], arguments=arguments,
                                   pieces=tuple(_split(arguments, self.argument_chunks))))  # fmt: skip
         thinking = tuple(_PIECE.findall(self.thinking)) if self.thinking else ()
-        return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking)
+        return Answer(pieces=self.pieces(default_text), calls=tuple(calls), thinking=thinking, usage=self.usage)
 
 
 def _split_at(pieces: list[str], at: int) -> list[str]:

@@ -103,7 +103,7 @@ async def test_invalid_providers_are_refused_by_field(gw: RunningGateway) -> Non
             "code": "invalid_provider",
             "field": "options.api_kye",
             "message": "options.api_kye: unknown option; "
-            "allowed: api_key, base_url, breaker, continuation, headers, merge_reads, stream_usage",
+            "allowed: api_key, base_url, breaker, continuation, headers, merge_reads, prices, stream_usage",
         }
         assert (
             await client.post("/v1/admin/providers", headers=ADMIN, json={"name": "simulated", "type": "simulated"})

@@ -143,6 +143,28 @@ def test_the_finish_reason_in_anthropics_words(meta: dict[str, Any], stop_reason
     assert events[-2:] == end(stop_reason, cached, sequence)
 
 
+def test_the_usage_is_the_answering_attempts_with_the_cache_reads_and_writes_apart() -> None:
+    """A request whose first attempt failed: the Messages face reports the attempt that answered (a client sizes its
+    context from it), its cache writes in `cache_creation_input_tokens`."""
+    answered = {"input_tokens": 1300, "output_tokens": 5, "cached_input_tokens": 200, "cache_write_tokens": 1000}
+    meta = {
+        "finish_reason": "stop",
+        "usage": {"input_tokens": 1400, "output_tokens": 9, "cached_input_tokens": 200, "cache_write_tokens": 1000},
+        "attempts": [
+            {"status": "failed", "usage": {"input_tokens": 100, "output_tokens": 4, "estimated": True}},
+            {"status": "succeeded", "usage": answered},
+        ],
+    }
+    events = rendered(DeltaEvent(text="Hi"), ResponseEvent(data={"content": "Hi"}, meta=meta))
+    usage = {
+        "input_tokens": 100,
+        "output_tokens": 5,
+        "cache_creation_input_tokens": 1000,
+        "cache_read_input_tokens": 200,
+    }
+    assert events[-2:] == end("end_turn", usage, None)
+
+
 @pytest.mark.parametrize(
     ("event", "error"),
     [

@@ -38,6 +38,8 @@ API = {
     "POST /v1/messages/count_tokens",
 }
 CHANNEL = {"GET /v1/channels/{channel_id}/events"}
+# The operator's alone: creating projects and setting their budgets (a project's admins cannot raise their own).
+MASTER_ONLY = {"POST /v1/admin/projects", "PUT /v1/admin/projects/{project_id}/limits"}
 CALLBACK = {"POST /v1/callback/{channel_id}"}
 # Routes whose path names a resource of this project: another project's key gets 404, as if it did not exist.
 PROJECT_SCOPED = {
@@ -100,6 +102,8 @@ def expected(route: str, who: str) -> set[int] | str:
     if who in ("none", "wrong", "ws_token", "callback_token"):
         return {401}  # a ws_token or callback token is never an API key
     admin_route = route not in API
+    if route in MASTER_ONLY:
+        return "allowed" if who == "master" else {403}
     if who == "other_api":
         return {403} if admin_route else ({404} if route in PROJECT_SCOPED else "allowed")
     if who == "other_admin":
@@ -119,6 +123,7 @@ def path_of(path: str, world: World) -> str:
         "delivery_id": "msg_missing",
         "model_id": "demo",
         "response_id": world.channel_id,
+        "project_id": "proj_missing",
     }
     for name, value in values.items():
         path = path.replace("{" + name + "}", value)
@@ -241,3 +246,68 @@ async def test_callback_token_is_single_use_and_bound_to_its_channel(world: Worl
     async with world.gw.client() as client:
         record = (await client.get(f"/v1/requests/{world.channel_id}")).json()
     assert record["status"] == "completed" and record["data"] == {"approved": True}
+
+
+async def test_a_key_of_one_project_cannot_read_manage_or_spend_anything_of_another(world: World) -> None:
+    """Project "other" stores a provider and a workflow: this project's admin cannot see, edit, delete, test or
+    build on them, nor touch the other project's keys or budget; its API key cannot run them; the other project's
+    budget does not count this project's spending, and this project's requests are not refused by it."""
+    creds = world.creds
+
+    def as_(who: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {creds[who]}"}
+
+    async with httpx.AsyncClient(base_url=world.gw.url, timeout=15) as client:
+        theirs = {"name": "theirs", "type": "simulated", "options": {"pace_ms": 0}}
+        assert (await client.post("/v1/admin/providers", json=theirs, headers=as_("other_admin"))).status_code == 201
+        flow = {"name": "their_flow", "chain": [{"provider": "theirs", "model": "sim-1"}]}
+        assert (await client.post("/v1/admin/workflows", json=flow, headers=as_("other_admin"))).status_code == 201
+        other_keys = (await client.get("/v1/admin/keys", headers=as_("other_admin"))).json()["keys"]
+        other_project = (await client.get("/v1/admin/projects/current", headers=as_("other_admin"))).json()
+        assert (await client.post("/v1/ai", json=chat_body("hi", "their_flow"), headers=as_("other_api"))).is_success
+
+        listed = (await client.get("/v1/admin/workflows", headers=as_("admin"))).json()["workflows"]
+        assert "their_flow" not in {w["name"] for w in listed}
+        providers = (await client.get("/v1/admin/providers", headers=as_("admin"))).json()["providers"]
+        assert "theirs" not in {p["name"] for p in providers}
+        manage = [
+            ("GET", "/v1/admin/workflows/their_flow", None),
+            ("PUT", "/v1/admin/workflows/their_flow", {"chain": [{"provider": "simulated", "model": "x"}]}),
+            ("DELETE", "/v1/admin/workflows/their_flow", None),
+            ("PUT", "/v1/admin/providers/theirs", {"options": {"pace_ms": 5}}),
+            ("DELETE", "/v1/admin/providers/theirs", None),
+            ("POST", "/v1/admin/providers/theirs/test", {"model": "sim-1"}),
+            ("PUT", f"/v1/admin/keys/{other_keys[0]['id']}/limits", {"budget_usd": 1000}),
+        ]
+        for method, path, body in manage:
+            answer = await client.request(method, path, json=body, headers=as_("admin"))
+            assert answer.status_code == 404, (method, path, answer.text)
+        built_on = {"name": "mine", "chain": [{"provider": "theirs", "model": "sim-1"}]}
+        refused = await client.post("/v1/admin/workflows", json=built_on, headers=as_("admin"))
+        assert refused.status_code == 422 and "theirs" in refused.text
+        projects = (await client.get("/v1/admin/projects", headers=as_("admin"))).json()["projects"]
+        assert [p["id"] for p in projects] == [world.gw.gateway.default_project_id]
+        raised = await client.put(
+            f"/v1/admin/projects/{other_project['id']}/limits", json={"budget_usd": 1e6}, headers=as_("other_admin")
+        )
+        assert raised.status_code == 403  # not even its own project's budget: the operator sets it
+
+        for path, body in (
+            ("/v1/ai", chat_body("hi", "their_flow")),
+            ("/v1/chat/completions", {"model": "theirs/sim-1", "messages": [{"role": "user", "content": "hi"}]}),
+            ("/v1/chat/completions", {"model": "their_flow", "messages": [{"role": "user", "content": "hi"}]}),
+        ):
+            answer = await client.post(path, json=body, headers=as_("api"))
+            assert answer.status_code == 404, (path, answer.text)
+        models = (await client.get("/v1/models", headers=as_("api"))).json()["data"]
+        assert not {"their_flow", "theirs/sim-1"} & {m["id"] for m in models}
+
+        # Their budget (set by the operator) caps their keys only, and their spend is not listed here.
+        capped = await client.put(
+            f"/v1/admin/projects/{other_project['id']}/limits", json={"budget_usd": 0}, headers=as_("master")
+        )
+        assert capped.status_code == 200, capped.text
+        priced = {"model": FAST_MODEL, "messages": [{"role": "user", "content": "hi"}]}
+        assert (await client.post("/v1/chat/completions", json=priced, headers=as_("api"))).status_code == 200
+        spend = (await client.get("/v1/admin/spend", headers=as_("admin"))).json()
+        assert not {k["key"] for k in spend["by_key"]} & {k["id"] for k in other_keys}

@@ -7,8 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import shutil
-import subprocess
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -24,6 +22,7 @@ REDIS_URL = os.environ.get("SLUICE_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 redis = pytest.importorskip("redis")
 
 from sluice.broker.redis import RedisBroker, split_url  # noqa: E402
+from tests.backends import PrivateRedis  # noqa: E402
 
 MakeBroker = Callable[..., Awaitable[RedisBroker]]
 
@@ -274,58 +273,6 @@ async def test_slots_are_shared_released_and_expire(make_broker: MakeBroker) -> 
             if await a.acquire_slot("streams", 2, ttl=60) is not None:
                 break
             await asyncio.sleep(0.05)
-
-
-class PrivateRedis:
-    """A redis-server of this test's own (no persistence), so it can be killed and restarted like a real outage."""
-
-    def __init__(self, port: int) -> None:
-        self.port = port
-        self.url = f"redis://127.0.0.1:{port}/0"
-        self.process: subprocess.Popen[bytes] | None = None
-
-    def spawn(self) -> None:
-        assert REDIS_SERVER is not None
-        self.process = subprocess.Popen(
-            [REDIS_SERVER, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-
-    async def start(self) -> None:
-        self.spawn()
-        client = redis.asyncio.Redis.from_url(self.url)
-        try:
-            async with asyncio.timeout(10):
-                while True:
-                    try:
-                        await client.ping()
-                        return
-                    except redis.exceptions.ConnectionError:
-                        await asyncio.sleep(0.02)
-        finally:
-            await client.aclose()
-
-    def kill(self) -> None:
-        assert self.process is not None
-        self.process.kill()
-        self.process.wait(5)
-
-
-REDIS_SERVER = shutil.which("redis-server")
-
-
-@pytest.fixture
-async def private_redis() -> AsyncIterator[PrivateRedis]:
-    if REDIS_SERVER is None:
-        pytest.skip("redis-server is not installed")
-    from tests.conftest import free_port
-
-    server = PrivateRedis(free_port())
-    await server.start()
-    yield server
-    if server.process is not None and server.process.poll() is None:
-        server.kill()
 
 
 async def test_redis_restarted_without_persistence(private_redis: PrivateRedis) -> None:

@@ -3,6 +3,7 @@ checks its settings before it starts."""
 
 import asyncio
 import os
+import sqlite3
 import subprocess
 import sys
 from pathlib import Path
@@ -23,6 +24,17 @@ def test_keys_create_prints_only_a_working_key(tmp_path: Path) -> None:
     lines = result.stdout.splitlines()
     assert len(lines) == 1 and lines[0].startswith("sk_sluice_")
     assert lines[0] not in (tmp_path / "sluice.db").read_bytes().decode("latin-1")  # only its hash is stored
+
+
+def test_keys_create_with_a_budget_and_limits(tmp_path: Path) -> None:
+    command = [*SLUICE, "keys", "create", "--name", "capped", "--data-dir", str(tmp_path)]
+    limits = ["--budget-usd", "12.5", "--budget-period", "monthly", "--rpm", "60", "--tpm", "90000"]
+    subprocess.run([*command, *limits], capture_output=True, text=True, timeout=60, check=True)
+    refused = subprocess.run([*command, "--budget-period", "weekly"], capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 2 and "weekly" in refused.stderr
+    with sqlite3.connect(tmp_path / "sluice.db") as db:
+        row = db.execute("SELECT budget_usd, budget_period, rpm, tpm FROM api_keys WHERE name = 'capped'").fetchone()
+    assert row == (12.5, "monthly", 60, 90000)
 
 
 async def test_chat_streams_the_reply_as_it_grows(start_gateway: StartGateway, tmp_path: Path) -> None:

@@ -18,7 +18,7 @@ from playwright.async_api import Browser, Page, async_playwright, expect
 
 from sluice.providers.registry import TYPES
 from sluice.testing import FakeProvider
-from tests.conftest import MASTER_KEY, StartGateway, chat_body, paced_config
+from tests.conftest import MASTER_KEY, StartGateway, chat_body, paced_config, write_config
 from tests.delivery.receiver import running_receiver
 
 CHROMIUM = "/usr/bin/chromium"  # Debian's package; Playwright never downloads a browser here
@@ -213,4 +213,52 @@ async def test_console_pages_main_actions(start_gateway: StartGateway, tmp_path:
         await page.click("#signout")
         await expect(page).to_have_url(f"{gw.url}/console/login")
         assert await page.evaluate("sessionStorage.getItem('sluice.adminKey')") is None
+    assert errors == []
+
+
+async def test_spend_page_and_key_budgets(start_gateway: StartGateway, tmp_path: Path) -> None:
+    """A key created with a budget from the keys page; its spend there, and on the spend page per day, workflow,
+    model and key, with charts."""
+    config = write_config(
+        tmp_path,
+        "providers:\n  simulated: {type: simulated, pace_ms: 0, prices: {sim-1: {input: 2000, output: 8000}}}\n",
+    )
+    gw = await start_gateway(config_path=config)
+    errors: list[str] = []
+    async with chromium() as browser, httpx.AsyncClient(base_url=gw.url, timeout=10) as client:
+        page = await browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.on("console", lambda message: errors.append(message.text) if message.type == "error" else None)
+        await page.goto(f"{gw.url}/console/login?next=%2Fconsole%2Fkeys")
+        await page.fill("#admin-key", MASTER_KEY)
+        await page.click("button[type=submit]")
+        await page.fill("#key-name", "budgeted backend")
+        await page.fill("#key-budget", "5")
+        await page.select_option("#key-period", "daily")
+        await page.fill("#key-rpm", "100")
+        await page.click("#create-key button[type=submit]")
+        await expect(page.locator("#new-key-value")).to_contain_text("sk_sluice_")
+        key = await page.locator("#new-key-value").inner_text()
+        costs = []
+        for text in ("one question", "another question, a little longer"):
+            answer = await client.post(
+                "/v1/ai", json=chat_body(text, max_tokens=200), headers={"Authorization": f"Bearer {key}"}
+            )
+            costs.append(answer.json()["meta"]["cost_usd"])
+        await page.reload()
+        row = page.locator("#keys tbody tr", has_text="budgeted backend")
+        await expect(row).to_contain_text("$5.00 / day")
+        await expect(row).to_contain_text("100 rpm")
+        spent = f"${sum(costs):.3g}" if sum(costs) < 1 else f"${sum(costs):.2f}"
+        await expect(row).to_contain_text(spent)
+
+        await page.click("[data-nav=spend]")
+        await expect(page.locator("svg.chart")).to_have_count(4)
+        await expect(page.locator("[data-stat='requests'] .value")).to_have_text("2")
+        await expect(page.locator("#by-workflow tbody")).to_contain_text("demo")
+        await expect(page.locator("#by-model tbody")).to_contain_text("simulated/sim-1")
+        await expect(page.locator("#by-key tbody")).to_contain_text("budgeted backend")
+        await expect(page.locator("#by-key tbody")).to_contain_text(spent)
+        await asyncio.sleep(0.2)  # let the last chart paint before the screenshot
+        await shot(page, "spend")
     assert errors == []

@@ -87,6 +87,19 @@ def start_instance(name: str, port: int, tmp_path: Path, env: dict[str, str]) ->
     return Instance(name, f"http://127.0.0.1:{port}", process, log_path)
 
 
+def stop_instances(instances: list[Instance]) -> None:
+    """Terminate every instance still running and wait for each (killed if it lingers)."""
+    for instance in instances:
+        if instance.process.poll() is None:
+            instance.process.terminate()
+    for instance in instances:
+        try:
+            instance.process.wait(10)
+        except subprocess.TimeoutExpired:
+            instance.process.kill()
+            instance.process.wait(5)
+
+
 async def wait_ready(instance: Instance) -> None:
     async with httpx.AsyncClient(base_url=instance.url) as client, asyncio.timeout(40):
         while True:
@@ -121,15 +134,7 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             await asyncio.gather(*(wait_ready(i) for i in instances))
             yield Cluster(instances, database_url, redis_url, prefix, redis, env)
         finally:
-            for instance in instances:
-                if instance.process.poll() is None:
-                    instance.process.terminate()
-            for instance in instances:
-                try:
-                    instance.process.wait(10)
-                except subprocess.TimeoutExpired:
-                    instance.process.kill()
-                    instance.process.wait(5)
+            stop_instances(instances)
             await redis.aclose()
 
 

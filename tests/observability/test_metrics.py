@@ -4,11 +4,13 @@ overhead histograms have moved; the numbers agree with what the traffic did."""
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.conftest import MASTER_KEY, StartGateway, chat_body
+from tests.conftest import MASTER_KEY, StartGateway, chat_body, write_config
 from tests.delivery.receiver import running_receiver
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -114,3 +116,18 @@ async def test_admin_stats_after_traffic(start_gateway: StartGateway) -> None:
             "retry_in_s": None,
         }
     ]
+
+
+async def test_cost_and_tokens_are_counted_by_workflow_and_model(start_gateway: StartGateway, tmp_path: Path) -> None:
+    config = write_config(
+        tmp_path, "providers:\n  simulated: {type: simulated, pace_ms: 0, prices: {sim-1: {input: 1, output: 2}}}\n"
+    )
+    gw = await start_gateway(config_path=config)
+    async with gw.client() as client:
+        answers = [(await client.post("/v1/ai", json=chat_body(f"question {n}"))).json() for n in range(2)]
+        found = samples((await client.get("/metrics")).text)
+    labels = {"model": "sim-1", "provider": "simulated", "workflow": "demo"}
+    assert value(found, "sluice_cost_usd_total", **labels) == pytest.approx(sum(a["meta"]["cost_usd"] for a in answers))
+    for kind, field in (("input", "input_tokens"), ("output", "output_tokens")):
+        counted = value(found, "sluice_tokens_total", kind=kind, **labels)
+        assert counted == sum(a["meta"]["usage"][field] for a in answers) > 0

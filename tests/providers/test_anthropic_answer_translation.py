@@ -175,13 +175,15 @@ def test_prompt_cache_tokens_count_as_input_and_the_read_ones_as_cached() -> Non
         ("message_stop", {}),
     ]
     assert read_all(AnswerReader(), events)[-1] == Chunk(
-        usage=Usage(2312, 7, cached_input_tokens=2000), finish_reason="stop"
+        usage=Usage(2312, 7, cached_input_tokens=2000, cache_write_tokens=300), finish_reason="stop"
     )
     events[4] = (
         "message_delta",
         {"delta": {"stop_reason": "end_turn"}, "usage": {"input_tokens": 15, "output_tokens": 9}},
     )
-    assert read_all(AnswerReader(), events)[-1].usage == Usage(2315, 9, cached_input_tokens=2000)
+    assert read_all(AnswerReader(), events)[-1].usage == Usage(
+        2315, 9, cached_input_tokens=2000, cache_write_tokens=300
+    )
 
 
 @pytest.mark.parametrize("structured", [None, TOOL_NAME])

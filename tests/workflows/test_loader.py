@@ -80,7 +80,7 @@ def provider(record: dict, environ: dict | None = None, name: str = "p") -> Prov
             "openai",
             {"type": "openai", "api_kye": "x"},
             "providers.openai.api_kye: unknown option; "
-            "allowed: api_key, base_url, breaker, continuation, headers, merge_reads, stream_usage",
+            "allowed: api_key, base_url, breaker, continuation, headers, merge_reads, prices, stream_usage",
         ),
         (
             "local",

@@ -79,6 +79,12 @@ export function fmtMs(value) {
   return value >= 1000 ? `${(value / 1000).toFixed(2)} s` : `${Math.round(value)} ms`;
 }
 
+/** Dollars: cents above $1, three significant digits below (a request costs fractions of a cent). */
+export function usd(value) {
+  if (!value) return '$0';
+  return value >= 1 ? `$${value.toFixed(2)}` : `$${value.toPrecision(3)}`;
+}
+
 export function fmtTime(iso) {
   if (!iso) return '—';
   const date = new Date(iso);

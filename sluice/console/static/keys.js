@@ -1,5 +1,22 @@
-// API keys: create (the key is shown once), list, revoke (a second click confirms).
-import { $, api, badge, fmtTime, h, requireSignIn, showError } from './console.js';
+// API keys: create (the key is shown once, with its budget and limits), list with spend, revoke (a second click
+// confirms).
+import { $, api, badge, fmtTime, h, requireSignIn, showError, usd } from './console.js';
+
+const PERIODS = { total: '', daily: ' / day', monthly: ' / month' };
+
+function budget(key) {
+  return key.budget_usd === null ? '—' : `${usd(key.budget_usd)}${PERIODS[key.budget_period] ?? ''}`;
+}
+
+function limits(key) {
+  const parts = [key.rpm && `${key.rpm} rpm`, key.tpm && `${key.tpm} tpm`].filter(Boolean);
+  return parts.length ? parts.join(', ') : '—';
+}
+
+function numberOf(selector) {
+  const value = $(selector).value.trim();
+  return value === '' ? null : Number(value);
+}
 
 async function load() {
   const { keys } = await api('/v1/admin/keys');
@@ -19,7 +36,10 @@ async function load() {
       });
     }
     return h('tr', { dataset: { key: key.id } }, h('td', {}, key.name), h('td', {}, h('code', {}, `${key.prefix}…`)),
-      h('td', {}, key.admin ? 'yes' : ''), h('td', {}, fmtTime(key.created_at)),
+      h('td', {}, key.admin ? 'yes' : ''), h('td', { dataset: { budget: key.id } }, budget(key)),
+      h('td', { dataset: { spent: key.id } }, usd(key.spend.spent_usd),
+        key.spend.held_usd ? h('span', { class: 'muted' }, ` (+${usd(key.spend.held_usd)} held)`) : ''),
+      h('td', {}, limits(key)), h('td', {}, fmtTime(key.created_at)),
       h('td', {}, badge(key.active ? 'ok' : 'revoked'), key.active ? ' active' : ` ${fmtTime(key.revoked_at)}`),
       h('td', {}, revoke));
   }));
@@ -30,7 +50,12 @@ $('#create-key').addEventListener('submit', async (event) => {
   showError(null);
   try {
     const created = await api('/v1/admin/keys', {
-      method: 'POST', body: { name: $('#key-name').value.trim(), admin: $('#key-admin').checked } });
+      method: 'POST',
+      body: {
+        name: $('#key-name').value.trim(), admin: $('#key-admin').checked, budget_usd: numberOf('#key-budget'),
+        budget_period: $('#key-period').value, rpm: numberOf('#key-rpm'), tpm: numberOf('#key-tpm'),
+      },
+    });
     $('#new-key-value').textContent = created.key;
     $('#new-key').hidden = false;
     $('#key-name').value = '';

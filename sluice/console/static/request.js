@@ -1,6 +1,6 @@
 // One request: summary, messages, result, attempts, webhook deliveries and the channel's event timeline (runs of
 // deltas folded into one line). Polls until the request has finished.
-import { $, api, badge, every, fmtMs, fmtTime, h, pretty, requireSignIn, showError } from './console.js';
+import { $, api, badge, every, fmtMs, fmtTime, h, pretty, requireSignIn, showError, usd } from './console.js';
 
 const id = $('#request-id').dataset.requestId;
 const FINISHED = ['completed', 'failed', 'cancelled'];
@@ -55,14 +55,17 @@ function render(r) {
   $('#summary').replaceChildren(
     stat('status', badge(r.status)), stat('workflow', r.workflow), stat('API', r.api),
     stat('provider', r.provider ? `${r.provider}/${r.model}` : '—'), stat('time to first token', fmtMs(r.ttft_ms)),
-    stat('duration', fmtMs(r.duration_ms)), stat('created', fmtTime(r.created_at)));
+    stat('duration', fmtMs(r.duration_ms)), stat('cost', r.cost_usd === null ? '—' : usd(r.cost_usd)),
+    stat('created', fmtTime(r.created_at)));
   $('#messages').textContent = r.messages.map((m) => `${m.role}: ${m.content}`).join('\n\n');
   $('#result-title').textContent = r.error ? 'Error' : 'Result';
   $('#result').textContent = r.error ? `${r.error.code}: ${r.error.message}` : r.data ? pretty(r.data) : '—';
   $('#attempts tbody').replaceChildren(...r.attempts.map((a) => h('tr', {},
     h('td', {}, a.attempt), h('td', {}, a.provider), h('td', {}, a.model), h('td', {}, badge(a.status)),
     h('td', {}, fmtMs(a.ttft_ms)), h('td', {}, fmtMs(a.duration_ms)),
-    h('td', {}, `${a.tokens_in ?? '—'} / ${a.tokens_out ?? '—'}`), h('td', { class: 'muted' }, a.error_message ?? ''))));
+    h('td', {}, `${a.tokens_in ?? '—'} / ${a.tokens_out ?? '—'}`, a.usage_estimated ? ' (estimated)' : ''),
+    h('td', {}, a.cost_usd === null || a.cost_usd === undefined ? '—' : usd(a.cost_usd)),
+    h('td', { class: 'muted' }, a.error_message ?? ''))));
   $('#deliveries tbody').replaceChildren(...r.deliveries.map((d) => h('tr', {},
     h('td', {}, h('a', { href: `/console/webhooks?delivery=${encodeURIComponent(d.id)}` }, d.type)), h('td', {}, d.url),
     h('td', {}, badge(d.status)), h('td', {}, d.attempts), h('td', {}, d.last_status_code ?? '—'),

@@ -1,5 +1,5 @@
 // Request log: filter by workflow, status, time and a metadata value; newest first; live (polling) while checked.
-import { $, api, badge, every, fmtMs, fmtTime, h, requireSignIn, showError } from './console.js';
+import { $, api, badge, every, fmtMs, fmtTime, h, requireSignIn, showError, usd } from './console.js';
 
 let nextBefore = null;
 
@@ -21,6 +21,8 @@ function row(r) {
     h('td', {}, r.workflow), h('td', { class: 'muted' }, r.api), h('td', {}, badge(r.status), r.error_code ? ` ${r.error_code}` : ''),
     h('td', {}, r.provider ? `${r.provider}/${r.model}` : '—'), h('td', {}, r.attempts || '—'),
     h('td', {}, fmtMs(r.ttft_ms)), h('td', {}, fmtMs(r.duration_ms)),
+    h('td', { class: 'muted' }, r.usage ? `${r.usage.input_tokens} / ${r.usage.output_tokens}` : '—'),
+    h('td', {}, r.cost_usd === null ? '—' : usd(r.cost_usd)),
     h('td', { class: 'muted' }, r.metadata && Object.keys(r.metadata).length ? JSON.stringify(r.metadata) : ''));
 }
 

@@ -52,7 +52,7 @@ class Anthropic(Protocol):
                 "model": model,
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": tokens_in, "output_tokens": 1},
+                "usage": {**(answer.usage or {"input_tokens": tokens_in}), "output_tokens": 1},
             },
         }
         before = [sse(start, "message_start")]
@@ -87,7 +87,7 @@ class Anthropic(Protocol):
                     "stop_reason": stop_reason or ("tool_use" if tool or answer.calls else "end_turn"),
                     "stop_sequence": stop_sequence,
                 },
-                usage={"output_tokens": answer.units},
+                usage=answer.usage or {"output_tokens": answer.units},
             ),
             sse({"type": "message_stop"}, "message_stop"),
         ]
@@ -116,7 +116,7 @@ class Anthropic(Protocol):
             "content": content,
             "stop_reason": stop_reason or ("tool_use" if tool or answer.calls else "end_turn"),
             "stop_sequence": stop_sequence,
-            "usage": {"input_tokens": tokens_in, "output_tokens": answer.units},
+            "usage": answer.usage or {"input_tokens": tokens_in, "output_tokens": answer.units},
         }
 
     def error(self, status: int, message: str) -> dict[str, Any]:

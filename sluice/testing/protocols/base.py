@@ -41,6 +41,7 @@ class Answer:
     pieces: list[str]
     calls: tuple[FakeCall, ...] = ()
     thinking: tuple[str, ...] = ()  # reasoning pieces, before the text
+    usage: dict[str, Any] | None = None  # the usage to report as it is (`Script.usage`), instead of the counts
 
     @property
     def text(self) -> str:

@@ -40,7 +40,7 @@ class Gemini(Protocol):
         ]
 
     def frames(self, model: str, answer: Answer, tokens_in: int, body: dict[str, Any]) -> Frames:
-        usage = _usage(tokens_in, answer.units)
+        usage = answer.usage or _usage(tokens_in, answer.units)
 
         def chunk(parts: list[dict[str, Any]], finish: str | None = None) -> bytes:
             candidate: dict[str, Any] = {"content": {"role": "model", "parts": parts}, "index": 0}
@@ -57,7 +57,7 @@ class Gemini(Protocol):
         parts = ([{"text": answer.text}] if answer.text or not answer.calls else []) + _call_parts(answer.calls)
         return {
             "candidates": [{"content": {"role": "model", "parts": parts}, "finishReason": "STOP", "index": 0}],
-            "usageMetadata": _usage(tokens_in, answer.units),
+            "usageMetadata": answer.usage or _usage(tokens_in, answer.units),
             "modelVersion": model,
         }
 

@@ -41,8 +41,7 @@ class Ollama(Protocol):
             done=True,
             done_reason="stop",
             total_duration=1,
-            prompt_eval_count=tokens_in,
-            eval_count=answer.units,
+            **(answer.usage or {"prompt_eval_count": tokens_in, "eval_count": answer.units}),
         )
         return [], middle, [done]
 
@@ -56,8 +55,7 @@ class Ollama(Protocol):
             "message": message,
             "done": True,
             "done_reason": "stop",
-            "prompt_eval_count": tokens_in,
-            "eval_count": answer.units,
+            **(answer.usage or {"prompt_eval_count": tokens_in, "eval_count": answer.units}),
         }
 
     def error(self, status: int, message: str) -> dict[str, Any]:

@@ -38,7 +38,7 @@ class OpenAI(Protocol):
             opening = chunk({"tool_calls": [_opening(index, call)]})
             middle += [opening + pieces[0], *pieces[1:]] if pieces else [opening]
         finish = "tool_calls" if answer.calls else "stop"
-        usage = sse({**base, "choices": [], "usage": _usage(tokens_in, answer.units)})
+        usage = sse({**base, "choices": [], "usage": answer.usage or _usage(tokens_in, answer.units)})
         opening = chunk({"role": "assistant", "content": "", "refusal": None})
         reasoning = [chunk({"reasoning_content": piece}) for piece in answer.thinking]
         return [opening, *reasoning], middle, [chunk({}, finish), usage, b"data: [DONE]\n\n"]
@@ -67,7 +67,7 @@ class OpenAI(Protocol):
                     "finish_reason": "tool_calls" if answer.calls else "stop",
                 }
             ],
-            "usage": _usage(tokens_in, answer.units),
+            "usage": answer.usage or _usage(tokens_in, answer.units),
         }
 
     def error(self, status: int, message: str) -> dict[str, Any]:
