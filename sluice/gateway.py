@@ -101,6 +101,7 @@ class Gateway:
             lambda: self.catalog,
             concurrency=self.settings.worker_concurrency,
             delivery=self.delivery,
+            max_crashes=self.settings.job_max_crashes,
         )
         self.passthrough = PassThrough(self.broker, self.store, self.providers)
         self.default_project_id = ""
