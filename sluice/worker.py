@@ -80,6 +80,8 @@ class Worker:
             await self.broker.wait_for_data_loss()  # a shared broker (Redis) that lost its data while we ran
             try:
                 await self.recover()
+                if self.delivery is not None:  # requests awaiting their callback have no job, only a channel
+                    await self.delivery.callbacks.reopen_lost_logs()
             except asyncio.CancelledError:
                 raise
             except Exception:
