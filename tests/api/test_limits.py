@@ -3,7 +3,10 @@ webhook SSRF guard at every place a webhook URL enters."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -190,3 +193,64 @@ async def test_webhook_secrets_are_encrypted_at_rest(start_gateway: StartGateway
     assert stored and all(secret not in value and not value.startswith("whsec_") for value in stored)
     webhooks = gw.gateway.delivery.webhooks
     assert (await webhooks.active_secrets(gw.gateway.default_project_id))[0] == secret
+
+
+async def closed_with(url: str, wait: float = 5.0) -> int | None:
+    """The close code the server ends a fresh connection with, or None if it is still open after `wait` seconds (a
+    socket that was let in: the server waits for the client)."""
+    async with websockets.connect(url) as ws:
+        try:
+            async with asyncio.timeout(wait):
+                async for _ in ws:
+                    pass
+        except TimeoutError:
+            return None
+        except websockets.ConnectionClosed:
+            pass
+        return ws.close_code
+
+
+async def phoenix_open(url: str) -> websockets.ClientConnection:
+    """A Phoenix socket the server let in (it answered a heartbeat)."""
+    ws = await websockets.connect(url)
+    await ws.send(json.dumps([None, "1", "phoenix", "heartbeat", {}]))
+    try:
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    except websockets.ConnectionClosed:
+        await ws.close()
+        raise
+    assert reply[3] == "phx_reply"
+    return ws
+
+
+async def test_every_socket_counts_in_the_stream_limit(start_gateway: StartGateway, tmp_path: Path) -> None:
+    # A token a minute: nothing finishes, every stream stays open until its client leaves.
+    gw = await start_gateway(
+        max_concurrent_streams=1, config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60
+    )
+    async with gw.client() as client:
+        first, second = [(await client.post("/v1/ai/async", json=chat_body())).json() for _ in range(2)]
+        token = second["ws_token"]
+        phoenix = f"{gw.ws_url}/socket/websocket?token={token}&vsn=2.0.0"
+        phoenix_on_ws = f"{gw.ws_url}/v1/ws?token={token}&vsn=2.0.0"  # where ModelRiver's SDK may be pointed
+        async with websockets.connect(first["websocket_url"]) as held:
+            await held.recv()  # a /v1/ws stream holds the key's only slot
+            assert await closed_with(phoenix) == 4429
+            assert await closed_with(phoenix_on_ws) == 4429
+        ws = await eventually(lambda: _accepted(phoenix_open(phoenix)))  # the slot came back when /v1/ws left
+        try:  # a Phoenix socket holds the slot: the other streams are refused
+            assert await closed_with(second["websocket_url"]) == 4429
+            assert await closed_with(phoenix_on_ws) == 4429
+            sse = await client.get(f"/v1/channels/{second['channel_id']}/events", params={"token": token})
+            assert sse.status_code == 429 and sse.json()["error"]["code"] == "too_many_streams"
+        finally:
+            await ws.close()
+        again = await eventually(lambda: _accepted(phoenix_open(phoenix_on_ws)))  # given back when it closed
+        await again.close()
+
+
+async def _accepted(opening: Any) -> Any:
+    try:
+        return await opening
+    except websockets.ConnectionClosed:
+        return None
