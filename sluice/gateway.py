@@ -46,8 +46,8 @@ from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.surfaces import api_of
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker
-from sluice.workflows.loader import load_catalog
 from sluice.workflows.model import Catalog
+from sluice.workflows.reload import CatalogFile
 from sluice.workflows.shorthand import ShorthandError, compile_schema
 
 
@@ -82,7 +82,8 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.with_secret_key()
         assert self.settings.secret_key is not None
-        self.catalog: Catalog = load_catalog(self.settings.config_path)
+        self.config_file = CatalogFile(self.settings.config_path, interval=self.settings.config_poll_interval)
+        self.catalog: Catalog = self.config_file.load()
         self.store = Store(create_engine(self.settings.resolved_database_url))
         self.metrics = Metrics()
         self.broker: Broker = observed(  # every appended channel event is counted once, here
@@ -120,8 +121,10 @@ class Gateway:
         await self.delivery.start()
         self.worker.start()
         self.stored_catalog.start(self.refresh_catalog)
+        self.config_file.start(self.use_config)
 
     async def aclose(self) -> None:
+        await self.config_file.aclose()
         await self.stored_catalog.aclose()
         await self.worker.stop()
         await self.passthrough.aclose()
@@ -129,6 +132,15 @@ class Gateway:
         await self.providers.aclose()
         await self.broker.aclose()
         await self.store.aclose()
+
+    async def use_config(self, base: Catalog) -> None:
+        """Run with a reloaded config file's catalog (validated: `sluice.workflows.reload`) under the stored one."""
+        self.stored_catalog.base = base
+        await self.refresh_catalog()
+
+    async def reload_config(self) -> bool:
+        """Reload the config file now (`SIGHUP`); False if it does not validate (logged; the catalog is kept)."""
+        return await self.config_file.reload(self.use_config, force=True)
 
     async def refresh_catalog(self) -> None:
         """Rebuild the catalog from the config file plus the providers and workflows stored via the admin API."""

@@ -20,6 +20,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     config_path: Path | None = None
+    config_poll_interval: float = 1.0  # seconds between looks at the config file for changes; 0: on SIGHUP only
     env: str = "production"
     public_url: str | None = None
     secret_key: str | None = None
@@ -59,6 +60,7 @@ class Settings:
         for name, key, kind in (
             ("ws_token_ttl", "SLUICE_WS_TOKEN_TTL", float),
             ("heartbeat_interval", "SLUICE_HEARTBEAT_INTERVAL", float),
+            ("config_poll_interval", "SLUICE_CONFIG_POLL_INTERVAL", float),
             ("retention_seconds", "SLUICE_RETENTION_SECONDS", float),
             ("max_body_bytes", "SLUICE_MAX_BODY_BYTES", int),
             ("worker_concurrency", "SLUICE_WORKER_CONCURRENCY", int),
