@@ -14,7 +14,7 @@ from starlette.responses import Response, StreamingResponse
 from starlette.types import Message, Receive, Scope, Send
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
-from sluice.api.auth import bearer_key, gateway_of
+from sluice.api.auth import bearer_key, gateway_of, principal_for
 from sluice.api.errors import error_response_at
 from sluice.api.schemas import ERROR_RESPONSES
 from sluice.api.wsframes import DirectFrames
@@ -33,8 +33,9 @@ WS_CLOSE_CODES = {400: 4400, 401: 4401, 403: 4403, 404: 4404, 429: 4429}
 
 
 async def authorise_channel(gateway: Gateway, channel_id: str, token: str | None, api_key: str | None) -> str | None:
-    """A `ws_token` for this very channel, or an API key of the project that owns it. Returns the id of the API key
-    the stream counts against (None when no key is known: a token issued without one)."""
+    """A `ws_token` for this very channel, or an API key of the project that owns it (counted as an API call against
+    SLUICE_RATE_LIMIT). Returns the id of the API key the stream counts against (None when no key is known: a token
+    issued without one)."""
     if token:
         try:
             claims = gateway.signer.read_ws_token(token)
@@ -44,9 +45,7 @@ async def authorise_channel(gateway: Gateway, channel_id: str, token: str | None
             raise Forbidden("this ws_token is for another channel", code="wrong_channel")
         return claims.get("kid")
     if api_key:
-        principal = await gateway.authenticate(api_key)
-        if principal is None:
-            raise Unauthorized("the API key is not valid (unknown or revoked)", code="invalid_api_key")
+        principal = await principal_for(gateway, api_key)  # a socket opened with an API key is an API call (rate)
         record = await gateway.store.get_request(channel_id)
         if record is None or (record.project_id != principal.project_id and not principal.operator):
             raise NotFound(f"no channel {channel_id!r}", code="channel_not_found")

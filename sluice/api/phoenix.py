@@ -4,10 +4,10 @@ Phoenix client (DESIGN.md §9, research/modelriver.md §2).
 The `ws_token` is the socket's `token` parameter (or phoenix.js's `authToken`); a bad token refuses the handshake,
 as a Phoenix `connect/3` returning `:error` does. The socket counts as one stream of the key that submitted the
 request (`SLUICE_MAX_CONCURRENT_STREAMS`, as `/v1/ws` does): past the limit it is closed at once with 4429. A client
-then joins `ai_response:{project_id}:{channel_id}` (or the
-older `ai_response:{channel_id}`) and gets the channel's events mapped by `sluice.compat.airesponse`: everything it
-missed first, then live events, then `phx_close` after the terminal push. Join params may carry `{"after": seq}` to
-resume where a previous connection stopped (a Sluice extension; ModelRiver's SDK joins with `{}`).
+then joins `ai_response:{project_id}:{channel_id}` (or the older `ai_response:{channel_id}`) and gets the channel's
+events mapped by `sluice.compat.airesponse`: everything it missed first, then live events, then `phx_close` after the
+terminal push. Join params may carry `{"after": seq}` to resume where a previous connection stopped (a Sluice
+extension; ModelRiver's SDK joins with `{}`).
 """
 
 from __future__ import annotations
