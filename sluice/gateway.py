@@ -84,6 +84,7 @@ class Gateway:
         assert self.settings.secret_key is not None
         self.config_file = CatalogFile(self.settings.config_path, interval=self.settings.config_poll_interval)
         self.catalog: Catalog = self.config_file.load()
+        self._catalog_lock = asyncio.Lock()
         self.store = Store(create_engine(self.settings.resolved_database_url))
         self.metrics = Metrics()
         self.broker: Broker = observed(  # every appended channel event is counted once, here
@@ -135,17 +136,18 @@ class Gateway:
 
     async def use_config(self, base: Catalog) -> None:
         """Run with a reloaded config file's catalog (validated: `sluice.workflows.reload`) under the stored one."""
-        self.stored_catalog.base = base
-        await self.refresh_catalog()
+        await self.refresh_catalog(base)
 
     async def reload_config(self) -> bool:
         """Reload the config file now (`SIGHUP`); False if it does not validate (logged; the catalog is kept)."""
         return await self.config_file.reload(self.use_config, force=True)
 
-    async def refresh_catalog(self) -> None:
-        """Rebuild the catalog from the config file plus the providers and workflows stored via the admin API."""
-        self.catalog = await self.stored_catalog.build()
-        self.providers.reconfigure(self.catalog)
+    async def refresh_catalog(self, base: Catalog | None = None) -> None:
+        """Rebuild the catalog from the config file (`base`: a reloaded one) plus the providers and workflows stored
+        via the admin API. One rebuild at a time: one begun before a reload must not end after it, on the old file."""
+        async with self._catalog_lock:
+            self.catalog = await self.stored_catalog.build(base)
+            self.providers.reconfigure(self.catalog)
 
     async def authenticate(self, api_key: str) -> Principal | None:
         master = self.settings.master_key

@@ -46,13 +46,14 @@ class StoredCatalog:
     def is_base_provider(self, name: str) -> bool:
         return name in self.base.providers
 
-    async def build(self) -> Catalog:
-        """Base + stored records. A stored record that no longer validates (its provider was removed from the
-        config file, its credentials were encrypted under another secret key) is left out and listed in `problems`
-        rather than stopping the gateway."""
+    async def build(self, base: Catalog | None = None) -> Catalog:
+        """Base + stored records; with `base` (a reloaded config file), that base from now on. A stored record that
+        no longer validates (its provider was removed from the config file, its credentials were encrypted under
+        another secret key) is left out and listed in `problems` rather than stopping the gateway."""
+        base = base or self.base
         self._version = await self.store.catalog_version()
         problems: dict[str, str] = {}
-        providers = dict(self.base.providers)
+        providers = dict(base.providers)
         for stored in await self.store.list_providers():
             if stored.name in providers:
                 problems[f"providers.{stored.name}"] = "shadowed by the config file"
@@ -61,7 +62,7 @@ class StoredCatalog:
                 providers[stored.name] = provider_config(stored, self.cipher)
             except (ConfigError, CredentialsUnreadable) as exc:
                 problems[f"providers.{stored.name}"] = str(exc)
-        workflows = dict(self.base.workflows)
+        workflows = dict(base.workflows)
         for stored_wf in await self.store.list_workflows():
             if stored_wf.name in workflows:
                 problems[f"workflows.{stored_wf.name}"] = "shadowed by the config file"
@@ -74,6 +75,7 @@ class StoredCatalog:
             if self.problems.get(where) != why:
                 log.warning("stored %s left out of the catalog: %s", where, why)
         self.problems = problems
+        self.base = base  # with the catalog built on it, in one step: `is_base_*` never disagrees with the catalog
         return Catalog(providers=providers, workflows=workflows)
 
     def start(self, on_change: Callable[[], Awaitable[None]], interval: float = SYNC_INTERVAL) -> None:
