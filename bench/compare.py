@@ -192,7 +192,7 @@ def async_ws_figures(data: dict[str, Any]) -> list[Figure]:
 
 def fanout_figures(data: dict[str, Any]) -> list[Figure]:
     figures: list[Figure] = []
-    for key, how in (("runs", ""), ("per_token_runs", " per-token")):
+    for key, how in (("runs", ""), ("sse_runs", " SSE"), ("per_token_runs", " per-token")):
         for run in data.get(key, []):
             at = f"{run['subscribers']} subs{how}"
             figures += [
@@ -228,7 +228,7 @@ def problems(script: str, data: dict[str, Any]) -> list[str]:
             for target in ("direct", "sluice"):
                 found += _errors(f"c{level} {target}", row[target])
     elif script == "fanout.py":
-        for run in data.get("runs", []) + data.get("per_token_runs", []):
+        for run in data.get("runs", []) + data.get("sse_runs", []) + data.get("per_token_runs", []):
             if run["finished"] < run["subscribers"]:
                 found.append(f"{run['subscribers']} subs: {run['connected']} connected, {run['finished']} finished")
     return found
@@ -272,7 +272,7 @@ SCENARIOS = [
         "fanout.py",
         ["--subscribers", "1000"],
         ["--subscribers", "1000", "5000"],
-        [("fanout.py, WebSocket fan-out (scenario 4)", fanout_figures)],
+        [("fanout.py, WebSocket and SSE fan-out (scenario 4)", fanout_figures)],
     ),
     Scenario(
         "tools",

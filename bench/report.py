@@ -176,13 +176,14 @@ def fanout_table(data: dict[str, Any]) -> list[str]:
         "merge reads: the provider's `merge_reads` (on: deltas read together are one event; off: one event per "
         "upstream chunk)",
         "",
-        "| subscribers | merge reads | connected | finished | RSS KB / idle connection | events delivered |"
+        "| transport | subscribers | merge reads | connected | finished | RSS KB / idle connection | events delivered |"
         " seconds | events/s | tokens/s |",
-        "|---|---|---|---|---|---|---|---|---|",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
-    for r in [*data["runs"], *data.get("per_token_runs", [])]:
+    for r in [*data["runs"], *data.get("sse_runs", []), *data.get("per_token_runs", [])]:
         lines.append(
-            f"| {r['subscribers']:,} | {'on' if r.get('merge_reads', True) else 'off'} | "
+            f"| {'SSE' if r.get('transport') == 'sse' else 'WebSocket'} | "
+            f"{r['subscribers']:,} | {'on' if r.get('merge_reads', True) else 'off'} | "
             f"{r['connected']:,} | {r['finished']:,} | "
             f"{_f(r['rss_per_idle_connection_kb'], 1)} | {r['events_delivered']:,} | "
             f"{_f(r['delivery_seconds'])} | {_f(r['events_per_second'], 0)} | "

@@ -50,8 +50,8 @@ from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.surfaces import api_of
 from sluice.tokens import TokenSigner
 from sluice.worker import Worker
-from sluice.workflows.loader import load_catalog
 from sluice.workflows.model import Catalog
+from sluice.workflows.reload import CatalogFile
 from sluice.workflows.shorthand import ShorthandError, compile_schema
 
 
@@ -87,7 +87,9 @@ class Gateway:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings.with_secret_key()
         assert self.settings.secret_key is not None
-        self.catalog: Catalog = load_catalog(self.settings.config_path)
+        self.config_file = CatalogFile(self.settings.config_path, interval=self.settings.config_poll_interval)
+        self.catalog: Catalog = self.config_file.load()
+        self._catalog_lock = asyncio.Lock()
         self.store = Store(create_engine(self.settings.resolved_database_url))
         self.metrics = Metrics()
         self.broker: Broker = observed(  # every appended channel event is counted once, here
@@ -112,6 +114,7 @@ class Gateway:
             concurrency=self.settings.worker_concurrency,
             delivery=self.delivery,
             budgets=self.budgets,
+            max_crashes=self.settings.job_max_crashes,
         )
         self.passthrough = PassThrough(self.broker, self.store, self.providers, self.prices, self.budgets)
         self.default_project_id = ""
@@ -130,8 +133,10 @@ class Gateway:
         await self.delivery.start()
         self.worker.start()
         self.stored_catalog.start(self.refresh_catalog)
+        self.config_file.start(self.use_config)
 
     async def aclose(self) -> None:
+        await self.config_file.aclose()
         await self.stored_catalog.aclose()
         await self.worker.stop()
         await self.passthrough.aclose()
@@ -140,10 +145,20 @@ class Gateway:
         await self.broker.aclose()
         await self.store.aclose()
 
-    async def refresh_catalog(self) -> None:
-        """Rebuild the catalog from the config file plus the providers and workflows stored via the admin API."""
-        self.catalog = await self.stored_catalog.build()
-        self.providers.reconfigure(self.catalog)
+    async def use_config(self, base: Catalog) -> None:
+        """Run with a reloaded config file's catalog (validated: `sluice.workflows.reload`) under the stored one."""
+        await self.refresh_catalog(base)
+
+    async def reload_config(self) -> bool:
+        """Reload the config file now (`SIGHUP`); False if it does not validate (logged; the catalog is kept)."""
+        return await self.config_file.reload(self.use_config, force=True)
+
+    async def refresh_catalog(self, base: Catalog | None = None) -> None:
+        """Rebuild the catalog from the config file (`base`: a reloaded one) plus the providers and workflows stored
+        via the admin API. One rebuild at a time: one begun before a reload must not end after it, on the old file."""
+        async with self._catalog_lock:
+            self.catalog = await self.stored_catalog.build(base)
+            self.providers.reconfigure(self.catalog)
 
     async def authenticate(self, api_key: str) -> Principal | None:
         master = self.settings.master_key

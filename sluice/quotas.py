@@ -1,8 +1,10 @@
 """Per-API-key limits: a request rate (SLUICE_RATE_LIMIT) and a number of streams open at once
 (SLUICE_MAX_CONCURRENT_STREAMS). Both are counted by the broker, so several instances share one count.
 
-The master key is the operator's bootstrap key and is not limited. A `ws_token` counts against the key that
-submitted its request (its `kid` claim), so a backend cannot dodge the stream limit by handing tokens to browsers.
+Every socket holds a stream while it is open (`/v1/ws`, Phoenix, SSE, `sluice forward`'s session), as does every
+streamed answer; a socket opened with an API key is also an API call (rate). The master key is the operator's
+bootstrap key and is not limited. A `ws_token` counts against the key that submitted its request (its `kid` claim), so
+a backend cannot dodge the stream limit by handing tokens to browsers.
 """
 
 from __future__ import annotations

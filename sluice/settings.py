@@ -20,6 +20,7 @@ class Settings:
     database_url: str | None = None
     redis_url: str | None = None
     config_path: Path | None = None
+    config_poll_interval: float = 1.0  # seconds between looks at the config file for changes; 0: on SIGHUP only
     env: str = "production"
     public_url: str | None = None
     secret_key: str | None = None
@@ -29,6 +30,9 @@ class Settings:
     retention_seconds: float = 3600.0
     max_body_bytes: int = 1_000_000
     worker_concurrency: int = 64
+    # A request whose run stopped this many times without finishing (its instance crashed, was killed or restarted,
+    # or lost the job's lease) is failed with `job_crashed` instead of being run again (a poison job).
+    job_max_crashes: int = 3
     rate_limit: str | None = None  # per API key, e.g. "600/min" (see `rate_limit_window`); None: no limit
     max_concurrent_streams: int | None = None  # per API key; None: no limit
     extra: dict[str, Any] = field(default_factory=dict)
@@ -56,9 +60,11 @@ class Settings:
         for name, key, kind in (
             ("ws_token_ttl", "SLUICE_WS_TOKEN_TTL", float),
             ("heartbeat_interval", "SLUICE_HEARTBEAT_INTERVAL", float),
+            ("config_poll_interval", "SLUICE_CONFIG_POLL_INTERVAL", float),
             ("retention_seconds", "SLUICE_RETENTION_SECONDS", float),
             ("max_body_bytes", "SLUICE_MAX_BODY_BYTES", int),
             ("worker_concurrency", "SLUICE_WORKER_CONCURRENCY", int),
+            ("job_max_crashes", "SLUICE_JOB_MAX_CRASHES", int),
             ("max_concurrent_streams", "SLUICE_MAX_CONCURRENT_STREAMS", int),
         ):
             if env.get(key):
@@ -73,6 +79,8 @@ class Settings:
         settings.rate_limit_window  # noqa: B018 - refuse a malformed SLUICE_RATE_LIMIT at start, not per request
         if settings.max_concurrent_streams is not None and settings.max_concurrent_streams < 1:
             raise ValueError("SLUICE_MAX_CONCURRENT_STREAMS must be at least 1 (unset it for no limit)")
+        if settings.job_max_crashes < 1:
+            raise ValueError("SLUICE_JOB_MAX_CRASHES must be at least 1 (a request's first run must be able to start)")
         return settings
 
     @property

@@ -17,8 +17,9 @@ MESSAGES: Final = "anthropic.messages"
 APIS: Final = (SLUICE, CHAT_COMPLETIONS, EMBEDDINGS, RESPONSES, MESSAGES)
 # Body fields only a route sets, never a `/v1/ai` client: the API, and `native`, what the API's own request holds
 # that the canonical body has no place for (Messages: the client's whole body, which an Anthropic provider sends as it
-# came; Responses: the fields its response object repeats, e.g. `previous_response_id`, `text`).
-INTERNAL_FIELDS: Final = ("api", "native")
+# came; Responses: the fields its response object repeats, e.g. `previous_response_id`, `text`); `rerun_of`, the
+# request an admin re-ran (`POST /v1/admin/requests/{id}/rerun`).
+INTERNAL_FIELDS: Final = ("api", "native", "rerun_of")
 
 
 def api_of(body: dict[str, Any]) -> str:

@@ -43,6 +43,7 @@ class Worker:
         concurrency: int = 64,
         delivery: Delivery | None = None,
         budgets: Budgets | None = None,
+        max_crashes: int = 3,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -51,6 +52,7 @@ class Worker:
         self.concurrency = concurrency
         self.delivery = delivery
         self.budgets = budgets
+        self.max_crashes = max_crashes
         self._tasks: list[asyncio.Task[None]] = []
         self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
@@ -81,6 +83,8 @@ class Worker:
             await self.broker.wait_for_data_loss()  # a shared broker (Redis) that lost its data while we ran
             try:
                 await self.recover()
+                if self.delivery is not None:  # requests awaiting their callback have no job, only a channel
+                    await self.delivery.callbacks.reopen_lost_logs()
             except asyncio.CancelledError:
                 raise
             except Exception:
@@ -147,6 +151,16 @@ class Worker:
         await self.broker.ack(job)
 
     async def _run(self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan) -> Outcome:
+        crashes = record.run_count - 1  # runs that started before this one and never finished
+        if crashes >= self.max_crashes:
+            # A poison job: whatever it does takes its run down (an out-of-memory kill, a crash, a hang past the
+            # lease). Dead-lettered rather than retried forever — and, on one instance, crash-looping the gateway.
+            log.error("request %s stopped %d times without finishing; failed as job_crashed", record.id, crashes)
+            return Outcome.failed(
+                "job_crashed",
+                f"the request's run stopped {crashes} times without finishing (the gateway crashed, was killed or "
+                "lost the job mid-run); it is not run again",
+            )
         if workflow is None:
             return Outcome.failed("workflow_not_found", f"workflow {record.workflow!r} no longer exists")
         task = self.tasks.get(plan.kind)

@@ -111,3 +111,32 @@ async def test_a_reclaimed_job_announces_an_end_recorded_by_a_run_that_died(part
     assert kinds == ["status", "response"] and "append delta" not in journal.entries  # announced, not run again
     stored = await store.get_request("r1")
     assert stored is not None and stored.terminal_seq == 2
+
+
+@pytest.mark.parametrize(("crashed_runs", "ends"), [(2, "response"), (3, "job_crashed")])
+async def test_a_request_whose_runs_kept_crashing_is_failed_not_run_again(
+    parts: Any, crashed_runs: int, ends: str
+) -> None:
+    journal, store, broker = parts
+    await queued(store, broker, Plan())
+    for _ in range(crashed_runs):  # each crashed run left the request running, its run counted
+        await store.start_run("r1")
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))  # the default: 3 crashes
+    events = await events_of(broker, "r1")
+    stored = await store.get_request("r1")
+    assert stored is not None and stored.run_count == crashed_runs + 1
+    assert events[0].type == "reset"  # the crashed runs' output is retracted either way
+    if ends == "response":
+        assert "append delta" in journal.entries and events[-1].type == "response"
+        return
+    assert "append delta" not in journal.entries, "a poison job is not run again"
+    assert (events[-1].type, events[-1].code) == ("error", "job_crashed")  # type: ignore[attr-defined]
+    assert stored.status == "failed" and stored.error == {"code": "job_crashed", "message": events[-1].message}  # type: ignore[attr-defined]
+
+
+def test_the_crash_limit_is_read_from_the_environment() -> None:
+    assert Settings.from_env({}).job_max_crashes == 3
+    assert Settings.from_env({"SLUICE_JOB_MAX_CRASHES": "5"}).job_max_crashes == 5
+    with pytest.raises(ValueError, match="SLUICE_JOB_MAX_CRASHES"):
+        Settings.from_env({"SLUICE_JOB_MAX_CRASHES": "0"})

@@ -49,13 +49,14 @@ class StoredCatalog:
     def is_base_provider(self, name: str) -> bool:
         return name in self.base.providers
 
-    async def build(self) -> Catalog:
-        """Base + stored records. A stored record that no longer validates (its provider was removed from the
-        config file, its credentials were encrypted under another secret key) is left out and listed in `problems`
-        rather than stopping the gateway."""
+    async def build(self, base: Catalog | None = None) -> Catalog:
+        """Base + stored records; with `base` (a reloaded config file), that base from now on. A stored record that
+        no longer validates (its provider was removed from the config file, its credentials were encrypted under
+        another secret key) is left out and listed in `problems` rather than stopping the gateway."""
+        base = base or self.base
         self._version = await self.store.catalog_version()
         problems: dict[str, str] = {}
-        providers = dict(self.base.providers)
+        providers = dict(base.providers)
         owners: dict[str, str] = {}
         for stored in await self.store.list_providers():
             if stored.name in providers:
@@ -66,10 +67,10 @@ class StoredCatalog:
                 owners[stored.name] = stored.project_id
             except (ConfigError, CredentialsUnreadable) as exc:
                 problems[f"providers.{stored.name}"] = str(exc)
-        runs = Catalog(providers=providers, workflows=dict(self.base.workflows), owners=owners)
+        runs = Catalog(providers=providers, workflows=dict(base.workflows), owners=owners)
         scoped: dict[str, dict[str, Workflow]] = {}
         for stored_wf in await self.store.list_workflows():
-            if stored_wf.name in self.base.workflows:
+            if stored_wf.name in base.workflows:
                 problems[f"workflows.{stored_wf.name}"] = "shadowed by the config file"
                 continue
             visible = runs.of_project(stored_wf.project_id).providers
@@ -83,6 +84,7 @@ class StoredCatalog:
             if self.problems.get(where) != why:
                 log.warning("stored %s left out of the catalog: %s", where, why)
         self.problems = problems
+        self.base = base  # with the catalog built on it, in one step: `is_base_*` never disagrees with the catalog
         return Catalog(providers=providers, workflows=runs.workflows, scoped=scoped, owners=owners)
 
     def start(self, on_change: Callable[[], Awaitable[None]], interval: float = SYNC_INTERVAL) -> None:

@@ -1,5 +1,6 @@
-"""Admin API for the request log: search (workflow, status, time range, a metadata value) and detail (the body,
-attempts, timings, final data, webhook deliveries and, while the broker still holds it, the channel's events)."""
+"""Admin API for the request log: search (workflow, status, time range, a metadata value), detail (the body,
+attempts, timings, final data, webhook deliveries and, while the broker still holds it, the channel's events), and
+re-running a finished request (a dead-lettered `job_crashed` one, typically) as a new request."""
 
 from __future__ import annotations
 
@@ -13,9 +14,10 @@ from starlette.responses import JSONResponse, Response
 from sluice.api.admin_webhooks import render_delivery
 from sluice.api.auth import AdminKey, gateway_of
 from sluice.api.requests import render_request
-from sluice.api.schemas import ERROR_RESPONSES
-from sluice.errors import NotFound, Unprocessable
-from sluice.gateway import Gateway
+from sluice.api.schemas import ERROR_RESPONSES, RerunAccepted
+from sluice.errors import Conflict, NotFound, Unprocessable
+from sluice.gateway import Gateway, Principal
+from sluice.lifecycle.plan import CHAT, plan_of
 from sluice.store import RequestRecord
 from sluice.store.admin import RequestFilter
 from sluice.store.store import as_utc
@@ -104,9 +106,7 @@ async def search_requests(
 async def request_detail(request: Request, principal: AdminKey, request_id: str) -> Response:
     """Everything about one request. `timeline.held` is false once the broker no longer keeps its events."""
     gateway = gateway_of(request)
-    record = await gateway.store.get_request(request_id)
-    if record is None or record.project_id != principal.project_id:
-        raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
+    record = await _project_request(gateway, principal, request_id)
     detail = {**summarize(record), **render_request(record, await gateway.store.list_attempts(record.id))}
     detail["messages"] = record.body.get("messages")
     detail["request"] = {k: v for k, v in record.body.items() if k != "messages"}
@@ -114,6 +114,35 @@ async def request_detail(request: Request, principal: AdminKey, request_id: str)
     deliveries = await gateway.delivery.webhooks.list_deliveries(principal.project_id, request_id=record.id)
     detail["deliveries"] = [render_delivery(d) for d in deliveries]
     return JSONResponse(detail)
+
+
+@router.post("/{request_id}/rerun", status_code=202, response_model=RerunAccepted)
+async def rerun_request(request: Request, principal: AdminKey, request_id: str) -> Response:
+    """Run a finished request again, as a new request with the same body, workflow and webhook (the original stays
+    as it ended: a request's end is final). Answers like `POST /v1/ai/async`, plus `rerun_of`."""
+    gateway = gateway_of(request)
+    record = await _project_request(gateway, principal, request_id)
+    if not record.finished:
+        raise Conflict(
+            f"request {request_id!r} is {record.status}: only a finished request can be re-run",
+            code="request_not_finished",
+        )
+    if plan_of(record, None).kind != CHAT:
+        raise Unprocessable(
+            "an embeddings request's vectors go to its caller only: nobody would receive a re-run's",
+            code="rerun_not_supported",
+        )
+    owner = Principal(project_id=record.project_id, key_id=principal.key_id, admin=principal.admin)
+    submission = await gateway.submit(owner, {**record.body, "rerun_of": record.id}, mode="async")
+    body = {**gateway.accepted_body(submission.record, principal.key_id), "rerun_of": record.id}
+    return JSONResponse(body, status_code=202)
+
+
+async def _project_request(gateway: Gateway, principal: Principal, request_id: str) -> RequestRecord:
+    record = await gateway.store.get_request(request_id)
+    if record is None or record.project_id != principal.project_id:
+        raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
+    return record
 
 
 async def timeline(gateway: Gateway, channel_id: str) -> dict[str, Any]:

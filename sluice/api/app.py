@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import signal
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -40,7 +42,9 @@ from sluice.observability.logging import RequestIdMiddleware, configure_logging
 from sluice.settings import Settings
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
+def create_app(settings: Settings | None = None, *, reload_on_sighup: bool = False) -> FastAPI:
+    """The gateway's ASGI app. `reload_on_sighup`: for a process the app owns (`sluice serve`), SIGHUP reloads the
+    config file."""
     settings = settings or Settings.from_env()
 
     @asynccontextmanager
@@ -49,9 +53,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         gateway = Gateway(settings)
         await gateway.start()
         app.state.gateway = gateway
+        reloads: set[asyncio.Task[bool]] = set()
+        sighup = reload_on_sighup and hasattr(signal, "SIGHUP")  # not on Windows
+        if sighup:
+
+            def reload() -> None:
+                task = asyncio.create_task(gateway.reload_config(), name="sluice-config-sighup")
+                reloads.add(task)
+                task.add_done_callback(reloads.discard)
+
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, reload)
         try:
             yield
         finally:
+            if sighup:
+                asyncio.get_running_loop().remove_signal_handler(signal.SIGHUP)
             await gateway.aclose()
 
     app = SluiceAPI(

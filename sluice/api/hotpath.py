@@ -5,9 +5,9 @@ its middleware, router, dependency solving and request object — cost as much C
 profile is in docs/performance.md). So `SluiceAPI` hands it to `HotPath` before all that, which keeps the route's
 contract: the same API-key check and rate limit (`principal_for`), body model, validation messages, body size limit
 and error bodies (OpenAI's shape: `sluice.api.errors`), and the same handler (`openai_compat.complete`). FastAPI
-still declares the route, which documents it in `/openapi.json`. The channel WebSocket is handed over the same way,
-for the memory an idle subscriber holds and the cost of each frame (see `serve_channel_socket`). Every other request
-goes through FastAPI as before.
+still declares the route, which documents it in `/openapi.json`. The channel subscriptions — the `/v1/ws` WebSocket
+and the SSE `GET /v1/channels/{id}/events` — are handed over the same way, for the memory an idle subscriber holds
+and the cost of each frame (see `serve_subscriber`). Every other request goes through FastAPI as before.
 """
 
 from __future__ import annotations
@@ -18,11 +18,11 @@ from typing import Any
 from fastapi import FastAPI
 from pydantic import ValidationError
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 from starlette.websockets import WebSocket
 
 from sluice.api.auth import bearer_key, principal_for
-from sluice.api.channels import channel_socket
+from sluice.api.channels import channel_socket, is_channel_events, serve_channel_events
 from sluice.api.errors import openai_error_response, validation_error_response
 from sluice.api.limits import over_limit_message
 from sluice.api.openai_compat import ChatCompletionRequest, complete
@@ -56,19 +56,26 @@ class SluiceAPI(FastAPI):
             await self.hot_path(scope, receive, send)
         elif self.hot_path is not None and scope["type"] == "websocket" and scope["path"] == CHANNEL_SOCKET:
             scope["app"] = self
-            await serve_channel_socket(scope, receive, send)
+            await serve_subscriber(serve_channel_socket, scope, receive, send)
+        elif self.hot_path is not None and scope["type"] == "http" and is_channel_events(scope):
+            scope["app"] = self
+            await serve_subscriber(serve_channel_events, scope, receive, send)
         else:
             await super().__call__(scope, receive, send)
 
 
-async def serve_channel_socket(scope: Scope, receive: Receive, send: Send) -> None:
-    """`/v1/ws` without FastAPI's layers: a subscriber holds its connection for minutes, and every layer's frame and
-    wrapper lives as long (~10 KB per idle connection, and a wrapper call per frame sent)."""
+async def serve_subscriber(app: ASGIApp, scope: Scope, receive: Receive, send: Send) -> None:
+    """A channel subscription without FastAPI's layers: a subscriber holds its connection for minutes, and every
+    layer's frame and wrapper lives as long (~10 KB per idle connection, and a wrapper call per frame sent)."""
     token = request_id.set(incoming_request_id(scope))
     try:
-        await channel_socket(WebSocket(scope, receive, send))
+        await app(scope, receive, send)
     finally:
         request_id.reset(token)
+
+
+async def serve_channel_socket(scope: Scope, receive: Receive, send: Send) -> None:
+    await channel_socket(WebSocket(scope, receive, send))
 
 
 class HotPath:

@@ -2,10 +2,12 @@
 Phoenix client (DESIGN.md §9, research/modelriver.md §2).
 
 The `ws_token` is the socket's `token` parameter (or phoenix.js's `authToken`); a bad token refuses the handshake,
-as a Phoenix `connect/3` returning `:error` does. A client then joins `ai_response:{project_id}:{channel_id}` (or the
-older `ai_response:{channel_id}`) and gets the channel's events mapped by `sluice.compat.airesponse`: everything it
-missed first, then live events, then `phx_close` after the terminal push. Join params may carry `{"after": seq}` to
-resume where a previous connection stopped (a Sluice extension; ModelRiver's SDK joins with `{}`).
+as a Phoenix `connect/3` returning `:error` does. The socket counts as one stream of the key that submitted the
+request (`SLUICE_MAX_CONCURRENT_STREAMS`, as `/v1/ws` does): past the limit it is closed at once with 4429. A client
+then joins `ai_response:{project_id}:{channel_id}` (or the older `ai_response:{channel_id}`) and gets the channel's
+events mapped by `sluice.compat.airesponse`: everything it missed first, then live events, then `phx_close` after the
+terminal push. Join params may carry `{"after": seq}` to resume where a previous connection stopped (a Sluice
+extension; ModelRiver's SDK joins with `{}`).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
 from sluice.api.auth import gateway_of
+from sluice.api.channels import WS_CLOSE_CODES
 from sluice.compat import phoenix_wire as wire
 from sluice.compat.airesponse import ResponseMapper
 from sluice.compat.customer import customer_data
@@ -87,13 +90,18 @@ class Joined:
 
 
 class PhoenixSession:
-    """One socket: its joined topics (each a task following one channel) and the frames the client sends."""
+    """One socket: its joined topics (each a task following one channel) and the frames the client sends.
+
+    A join runs in a task of its own (it reads the store), as a Phoenix server runs each channel in its own process:
+    the socket keeps answering heartbeats meanwhile. phoenix.js closes a socket whose heartbeat is not answered
+    within its heartbeat interval, and with it the join's reply (tests/compat once lost one so)."""
 
     def __init__(self, websocket: WebSocket, gateway: Gateway, claims: dict[str, Any]) -> None:
         self.websocket = websocket
         self.gateway = gateway
         self.claims = claims
         self.joined: dict[str, Joined] = {}
+        self.joining: dict[str, asyncio.Task[None]] = {}  # by topic: joins reading the store
         self._send_lock = asyncio.Lock()  # topic tasks and the receive loop share one socket
 
     async def send(self, frame: wire.Frame) -> None:
@@ -116,7 +124,7 @@ class PhoenixSession:
         except (TimeoutError, WebSocketDisconnect):
             pass
         finally:
-            tasks = [joined.task for joined in self.joined.values()]
+            tasks = [*self.joining.values(), *(joined.task for joined in self.joined.values())]
             for task in tasks:
                 task.cancel()
             for task in tasks:
@@ -130,8 +138,10 @@ class PhoenixSession:
         if frame.topic == wire.PHOENIX_TOPIC and frame.event == wire.HEARTBEAT:
             await self.send(wire.reply(frame, "ok"))
         elif frame.event == wire.JOIN:
-            await self.join(frame)
+            self._cancel_join(frame.topic)  # a second join of a topic replaces the first
+            self.joining[frame.topic] = asyncio.create_task(self._join(frame), name=f"sluice-phoenix-join-{frame.ref}")
         elif frame.event == wire.LEAVE:
+            self._cancel_join(frame.topic)
             self.stop(frame.topic)
             await self.send(wire.reply(frame, "ok"))
         elif frame.topic not in self.joined:
@@ -140,6 +150,22 @@ class PhoenixSession:
             await self.send(wire.reply(frame, "ok"))
         else:
             await self.send(wire.reply(frame, "error", {"reason": f"unknown event {frame.event!r}"}))
+
+    def _cancel_join(self, topic: str) -> None:
+        pending = self.joining.pop(topic, None)
+        if pending is not None:
+            pending.cancel()
+
+    async def _join(self, frame: wire.Frame) -> None:
+        try:
+            await self.join(frame)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the client went away mid-reply; the receive loop ends the session
+            log.debug("join of %s stopped", frame.topic, exc_info=True)
+        finally:
+            if self.joining.get(frame.topic) is asyncio.current_task():
+                del self.joining[frame.topic]
 
     def stop(self, topic: str) -> Joined | None:
         joined = self.joined.pop(topic, None)
@@ -242,4 +268,12 @@ async def phoenix_socket(websocket: WebSocket, token: str | None = None, vsn: st
         await websocket.close(code=1008)  # before accept: the handshake is refused (HTTP 403), as Phoenix does
         return
     await websocket.accept(subprotocol=wire.SUBPROTOCOL if wire.SUBPROTOCOL in offered else None)
-    await PhoenixSession(websocket, gateway, claims).run()
+    try:
+        slot = await gateway.quotas.open_stream(claims.get("kid"))
+    except SluiceError as exc:  # this key's streams are all open (429)
+        await websocket.close(code=WS_CLOSE_CODES.get(exc.status_code, 4400), reason=exc.message[:120])
+        return
+    try:
+        await PhoenixSession(websocket, gateway, claims).run()
+    finally:
+        await slot.release()

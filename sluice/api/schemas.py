@@ -57,6 +57,10 @@ class AsyncAccepted(BaseModel):
     events_url: str
 
 
+class RerunAccepted(AsyncAccepted):
+    rerun_of: str
+
+
 class ChannelToken(BaseModel):
     channel_id: str
     project_id: str

@@ -1,6 +1,8 @@
 """`GET /v1/forward` (WebSocket): the gateway end of `sluice forward`.
 
-The CLI authenticates with an API key (`Authorization: Bearer …`). The server sends `{"type": "ready", "session_id"}`,
+The CLI authenticates with an API key (`Authorization: Bearer …`); the session counts as an API call against the
+key's rate limit and holds one of its streams while it lasts (`SLUICE_RATE_LIMIT`, `SLUICE_MAX_CONCURRENT_STREAMS`:
+close 4429 past either, and the CLI tries again). The server sends `{"type": "ready", "session_id"}`,
 then one `{"type": "webhook", "id", "delivery_id", "event_type", "headers", "body"}` per forwarded webhook; the CLI
 answers each with `{"type": "webhook_response", "id", "status", "body"}` (or `"error"` when the local URL failed).
 """
@@ -14,8 +16,10 @@ import orjson
 from fastapi import APIRouter, WebSocket
 from starlette.websockets import WebSocketDisconnect
 
-from sluice.api.auth import gateway_of
+from sluice.api.auth import bearer_key, gateway_of, principal_for
+from sluice.api.channels import WS_CLOSE_CODES
 from sluice.delivery.tunnel import ForwardSession
+from sluice.errors import SluiceError
 
 router = APIRouter(tags=["forward"])
 
@@ -23,13 +27,13 @@ router = APIRouter(tags=["forward"])
 @router.websocket("/v1/forward")
 async def forward_socket(websocket: WebSocket) -> None:
     gateway = gateway_of(websocket)  # type: ignore[arg-type]
-    authorization = websocket.headers.get("authorization") or ""
-    api_key = authorization[7:].strip() if authorization.lower().startswith("bearer ") else ""
+    api_key = bearer_key(websocket.headers.get("authorization"))
     await websocket.accept()
-    principal = await gateway.authenticate(api_key) if api_key else None
-    if principal is None:
-        reason = "send an API key as 'Authorization: Bearer <key>'" if not api_key else "the API key is not valid"
-        await websocket.close(code=4401, reason=reason)
+    try:
+        principal = await principal_for(gateway, api_key)
+        slot = await gateway.quotas.open_stream(principal.key_id)
+    except SluiceError as exc:  # 401: no key or not a valid one; 429: over the key's rate or stream limit
+        await websocket.close(code=WS_CLOSE_CODES.get(exc.status_code, 4400), reason=exc.message[:120])
         return
 
     async def send(message: dict[str, Any]) -> None:
@@ -54,3 +58,4 @@ async def forward_socket(websocket: WebSocket) -> None:
         return
     finally:
         await gateway.delivery.hub.unregister(session)
+        await slot.release()

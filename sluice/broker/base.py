@@ -53,8 +53,9 @@ class JobQueue(Protocol):
 
 
 class ChannelLogs(Protocol):
-    async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
-        """Create the channel's log if it does not exist, numbering from at least `next_seq`."""
+    async def open_log(self, channel_id: str, next_seq: int = 1) -> bool:
+        """Create the channel's log if it does not exist, numbering from at least `next_seq`. True if this call created
+        it (of several instances reopening a lost log at once, exactly one)."""
         ...
 
     async def append(self, channel_id: str, event: Event) -> WireEvent | None:

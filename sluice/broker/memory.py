@@ -160,12 +160,14 @@ class MemoryBroker:
     async def ack(self, job: Job) -> None:
         return None
 
-    async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
+    async def open_log(self, channel_id: str, next_seq: int = 1) -> bool:
         log = self._logs.get(channel_id)
         if log is None:
             self._logs[channel_id] = _Log(next_seq)
-        elif not log.events and log.next_seq < next_seq:
+            return True
+        if not log.events and log.next_seq < next_seq:
             log.first_seq = log.next_seq = next_seq
+        return False
 
     async def append(self, channel_id: str, event: Event) -> WireEvent | None:
         log = self._logs.get(channel_id)

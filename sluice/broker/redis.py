@@ -56,15 +56,19 @@ _PRUNE_EVERY = 300.0
 
 @dataclass
 class _Delivery:
-    """A job this instance holds: the Redis epoch it was read in, and whether another instance took it over."""
+    """A job this instance holds: the Redis epoch it was read in, whether another instance took it over, and the
+    worker task that runs it."""
 
     job: Job
     epoch: str
     lost: bool = False
+    runner: asyncio.Task[Any] | None = None
 
 
 # The job the current worker task is running (set by `dequeue`, which the worker task itself awaits), so `append`
-# can tell a run that must stop (its job was taken over, or Redis lost it) from one that may write.
+# can tell a run that must stop (its job was taken over, or Redis lost it) from one that may write. Tasks the run
+# starts inherit the variable (a callback's timer, a webhook's sending): they outlive the run and are not fenced, so
+# only the runner's own appends are (`_Delivery.runner`).
 _current: contextvars.ContextVar[_Delivery | None] = contextvars.ContextVar("sluice_redis_delivery", default=None)
 
 
@@ -179,6 +183,7 @@ class RedisBroker:
                 delivery = await self._ready.get()
         finally:
             self._demand -= 1
+        delivery.runner = asyncio.current_task()
         _current.set(delivery)
         return delivery.job
 
@@ -309,10 +314,11 @@ class RedisBroker:
 
     # channel logs -------------------------------------------------------------------------------------------------
 
-    async def open_log(self, channel_id: str, next_seq: int = 1) -> None:
-        await self._scripts["OPEN_LOG"](
+    async def open_log(self, channel_id: str, next_seq: int = 1) -> bool:
+        created = await self._scripts["OPEN_LOG"](
             keys=[self.keys.log(channel_id), self.keys.meta(channel_id)], args=[next_seq, _OPEN_LOG_TTL]
         )
+        return bool(created)
 
     async def append(self, channel_id: str, event: Event) -> WireEvent | None:
         """As `Broker.append`; raises `LogLost` if the log is gone or the running job is no longer this instance's."""
@@ -321,6 +327,7 @@ class RedisBroker:
             delivery is not None
             and delivery.job.request_id == channel_id
             and (delivery.lost or delivery.epoch != self._epoch)
+            and delivery.runner is asyncio.current_task()
         ):
             raise LogLost(f"the job of channel {channel_id} is no longer held by this instance")
         wire = event.to_wire(0)

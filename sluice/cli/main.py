@@ -48,7 +48,7 @@ def serve(
     from sluice.api.wsframes import SERVER_OPTIONS
 
     settings = _settings(data_dir, config, host=host, port=port)
-    app = create_app(settings)
+    app = create_app(settings, reload_on_sighup=True)  # SIGHUP reloads the config file (docs/configuration.md)
     _tune_gc()
     uvicorn.run(
         app,

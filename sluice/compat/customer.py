@@ -47,6 +47,7 @@ REQUEST_FIELDS = frozenset(
         "passthrough",
         "api",
         "native",
+        "rerun_of",
     }
 )
 

@@ -138,22 +138,42 @@ class CallbackService:
             if record.finished:  # recorded, never announced (the gateway died in between)
                 await announce_recorded(self.broker, self.store, record)
                 continue
-            if await self.broker.log_info(record.id) is None:
-                # Numbers jump past the old log's; a `reset` first says so explicitly, as for a re-run request
-                # (docs/architecture.md): a client resuming with ?after=N must never see an unexplained gap.
-                await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1)
-                await self.broker.append(
-                    record.id,
-                    ResetEvent(
-                        reason="the gateway restarted while the request awaited its callback; earlier events are gone"
-                    ),
-                )
-                await self.broker.append(record.id, StatusEvent(status=AWAITING_CALLBACK))
+            await self.reopen(record)
             if wait.state != "waiting":
                 await self.finish(wait.request_id)
             else:
                 self.schedule(wait.request_id, wait.expires_at)
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="sluice-callback-sweep")
+
+    async def reopen_lost_logs(self) -> int:
+        """After the broker lost its data while this process ran (Redis flushed or restarted without persistence):
+        re-establish, from the store, the channel of every request still awaiting its callback. Their waits and
+        deadlines live in the store and this process's timers, which the loss did not touch. How many were reopened
+        here (another instance may have reopened the others)."""
+        reopened = 0
+        for wait in await self.webhooks.waits_in_progress():
+            record = await self.store.get_request(wait.request_id)
+            if record is not None and record.status == AWAITING_CALLBACK:
+                reopened += await self.reopen(record)
+        return reopened
+
+    async def reopen(self, record: RequestRecord) -> bool:
+        """Give a request awaiting its callback its channel log back, if the broker lost it (a restart of the
+        in-process broker, Redis losing its data). Numbers jump past the old log's and a `reset` first says so
+        explicitly, as for a re-run request (docs/architecture.md), then the `awaiting_callback` status: a client
+        resuming with ?after=N never sees an unexplained gap, and one connecting now sees where the request stands.
+        True if this call reopened it (of several instances, exactly one does)."""
+        if await self.broker.log_info(record.id) is not None:
+            return False
+        if not await self.broker.open_log(record.id, next_seq=record.seq_reserved + 1):
+            return False
+        reason = (
+            "the channel's earlier events were lost (a restart, or the broker lost its data) while the request "
+            "awaited its callback"
+        )
+        await self.broker.append(record.id, ResetEvent(reason=reason))
+        await self.broker.append(record.id, StatusEvent(status=AWAITING_CALLBACK))
+        return True
 
     async def aclose(self) -> None:
         tasks = [*self._timers.values(), *([self._sweeper] if self._sweeper else [])]
@@ -264,6 +284,7 @@ class CallbackService:
             return record
         if record.status != AWAITING_CALLBACK:
             return record
+        await self.reopen(record)  # lost since (Redis lost its data, and this process has not noticed yet)
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
         outcome = callback_outcome(wait.result, record)
         webhooks = self.webhooks_after(record, outcome) if self.webhooks_after is not None else []

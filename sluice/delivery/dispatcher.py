@@ -20,10 +20,11 @@ from typing import Any
 
 import httpx
 
+from sluice.delivery.egress import webhook_client
 from sluice.delivery.hints import refusal
 from sluice.delivery.signing import generate_secret, modelriver_headers, signature_headers
 from sluice.delivery.tunnel import ForwardHub, ForwardUnavailable
-from sluice.delivery.urlguard import UrlRefused, check_webhook_url
+from sluice.delivery.urlguard import Resolver, UrlRefused, parse_webhook_url, resolve
 from sluice.store.deliveries import DeliveryRecord, WebhookStore
 from sluice.store.store import now
 
@@ -126,6 +127,7 @@ class WebhookDispatcher:
         on_progress: Progress,
         on_exhausted: Exhausted,
         modelriver_signature: SignsModelRiver = _always,
+        resolver: Resolver = resolve,
     ) -> None:
         self.store = store
         self.hub = hub
@@ -134,18 +136,25 @@ class WebhookDispatcher:
         self.on_progress = on_progress
         self.on_exhausted = on_exhausted
         self.modelriver_signature = modelriver_signature
+        self.resolver = resolver
         self._tasks: set[asyncio.Task[None]] = set()
         self._running: set[str] = set()
         self._again: set[str] = set()
-        self._client: httpx.AsyncClient | None = None
+        self._clients: dict[bool, httpx.AsyncClient] = {}  # by whether the project allows private targets
         self._sweeper: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        # Redirects are never followed: a 3xx is a failed attempt (Standard Webhooks), and following one could
-        # bypass the SSRF guard.
-        self._client = httpx.AsyncClient(
-            follow_redirects=False, timeout=self.config.timeout, trust_env=False, headers={"User-Agent": USER_AGENT}
-        )
+        # The SSRF guard is applied as each connection opens (`sluice.delivery.egress`); redirects are never followed:
+        # a 3xx is a failed attempt (Standard Webhooks).
+        self._clients = {
+            allow_private: webhook_client(
+                allow_private=allow_private,
+                timeout=self.config.timeout,
+                headers={"User-Agent": USER_AGENT},
+                resolver=self.resolver,
+            )
+            for allow_private in (False, True)
+        }
         await self.sweep()
         self._sweeper = asyncio.create_task(self._sweep_loop(), name="sluice-webhook-sweep")
 
@@ -156,8 +165,8 @@ class WebhookDispatcher:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
-        if self._client is not None:
-            await self._client.aclose()
+        for client in self._clients.values():
+            await client.aclose()
 
     def launch(self, delivery_id: str) -> None:
         """Own and run a delivery whose lease this process holds."""
@@ -263,10 +272,10 @@ class WebhookDispatcher:
     async def _send(self, delivery: DeliveryRecord, headers: dict[str, str], body: bytes) -> AttemptResult:
         if delivery.url == FORWARD_TARGET:
             return await self._send_forward(delivery, headers, body)
-        assert self._client is not None
         try:
-            await check_webhook_url(delivery.url, allow_private=await self.allow_private(delivery.project_id))
-            response = await self._client.post(delivery.url, content=body, headers=headers)
+            parse_webhook_url(delivery.url)
+            client = self._clients[await self.allow_private(delivery.project_id)]
+            response = await client.post(delivery.url, content=body, headers=headers)
         except UrlRefused as exc:
             return AttemptResult(status_code=None, body=None, error=exc.message, via="http")
         except httpx.TimeoutException:

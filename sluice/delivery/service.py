@@ -174,6 +174,7 @@ class Delivery:
         record = await self.store.get_request(delivery.request_id)
         if record is None or record.status != AWAITING_CALLBACK:
             return
+        await self.callbacks.reopen(record)  # lost meanwhile (Redis lost its data)
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
         await channel.emit(WebhookEvent(state=state, attempt=attempt, status_code=status_code))
 

@@ -1,9 +1,10 @@
-"""SSRF guard for webhook URLs: refuse targets that resolve to private, loopback, link-local, CGNAT, metadata or
-other non-public addresses, unless the project allows them (development mode does).
+"""SSRF guard for webhook URLs: refuse targets that resolve to private, loopback, link-local, CGNAT, multicast,
+metadata or other non-public addresses, unless the project allows them (development mode does).
 
-Every address a host name resolves to is checked, so decimal/hex/octal IP spellings and DNS names pointing inside
-are caught. The check runs when a request is accepted and again before every delivery attempt (a DNS answer can
-change in between); redirects are never followed.
+Every address a host name resolves to is checked, so decimal/hex/octal IP spellings, IPv4 addresses inside IPv6 ones
+(mapped, compatible, NAT64, 6to4) and DNS names pointing inside are caught. The check runs when a request is
+accepted, and at connect time for every connection a delivery opens (`sluice.delivery.egress`): the address
+connected to is the address checked, so a DNS answer that changes in between (rebinding) reaches nothing.
 """
 
 from __future__ import annotations
@@ -11,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
+from collections.abc import Awaitable, Callable
 from urllib.parse import urlsplit
 
 from sluice.errors import Unprocessable
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+# (host, port) → every address the host resolves to; a literal IP is its own answer.
+Resolver = Callable[[str, int], Awaitable[list[IPAddress]]]
 
 # Named because a clear message says which rule refused the URL.
 _BLOCKED_NETWORKS: tuple[tuple[str, str], ...] = (
@@ -44,6 +48,8 @@ _BLOCKED_NETWORKS: tuple[tuple[str, str], ...] = (
     ("fd00:ec2::254/128", "cloud metadata"),
 )
 BLOCKED = tuple((ipaddress.ip_network(cidr), label) for cidr, label in _BLOCKED_NETWORKS)
+# IPv6 prefixes that carry an IPv4 address in their last 32 bits and reach it: judged by that address.
+_IPV4_CARRIERS = (ipaddress.ip_network("::/96"), ipaddress.ip_network("64:ff9b::/96"))
 METADATA_HOSTS = frozenset({"metadata.google.internal", "metadata", "instance-data", "metadata.azure.internal"})
 
 
@@ -53,11 +59,27 @@ class UrlRefused(Unprocessable):
 
 def blocked_reason(address: IPAddress) -> str | None:
     """Why this address may not receive webhooks, or None if it is public."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped  # ::ffff:127.0.0.1 is 127.0.0.1
     for network, label in BLOCKED:
         if address.version == network.version and address in network:
             return label
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(address)
+        if embedded is not None:
+            return blocked_reason(embedded)  # ::ffff:127.0.0.1, 64:ff9b::7f00:1, 2002:7f00:1:: all reach 127.0.0.1
+    if not address.is_global:  # any other special-purpose range of the IANA registries: not a public host
+        return "reserved (not globally routable)"
+    return None
+
+
+def _embedded_ipv4(address: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one reaches: IPv4-mapped (::ffff:a.b.c.d), IPv4-compatible (::a.b.c.d), NAT64
+    (64:ff9b::a.b.c.d) or 6to4 (2002:aabb:ccdd::)."""
+    if address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    if address.sixtofour is not None:
+        return address.sixtofour
+    if any(address in carrier for carrier in _IPV4_CARRIERS):
+        return ipaddress.IPv4Address(int(address) & 0xFFFF_FFFF)
     return None
 
 
@@ -90,14 +112,13 @@ async def resolve(host: str, port: int) -> list[IPAddress]:
     return [ipaddress.ip_address(str(info[4][0]).split("%", 1)[0]) for info in infos]
 
 
-async def check_webhook_url(url: str, *, allow_private: bool) -> None:
-    """Raise `UrlRefused` (422) if the URL is malformed, or — unless `allow_private` — reaches a non-public address."""
-    host, port = parse_webhook_url(url)
-    if allow_private:
-        return
+async def public_addresses(host: str, port: int, resolver: Resolver = resolve) -> list[IPAddress]:
+    """Every address `host` resolves to (one lookup), if all are public; else `UrlRefused` naming the first that is
+    not. One non-public answer refuses the host: the connection could be made to any of them."""
     if host.lower().rstrip(".") in METADATA_HOSTS:
         raise UrlRefused(f"webhook_url host {host!r} is a cloud metadata service")
-    for address in await resolve(host, port):
+    addresses = await resolver(host, port)
+    for address in addresses:
         reason = blocked_reason(address)
         if reason is not None:
             raise UrlRefused(
@@ -105,3 +126,11 @@ async def check_webhook_url(url: str, *, allow_private: bool) -> None:
                 "addresses unless the project allows private ones (PUT /v1/admin/webhooks/settings "
                 '{"allow_private_urls": true}) or SLUICE_ENV=development'
             )
+    return addresses
+
+
+async def check_webhook_url(url: str, *, allow_private: bool, resolver: Resolver = resolve) -> None:
+    """Raise `UrlRefused` (422) if the URL is malformed, or — unless `allow_private` — reaches a non-public address."""
+    host, port = parse_webhook_url(url)
+    if not allow_private:
+        await public_addresses(host, port, resolver)

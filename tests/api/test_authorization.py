@@ -46,6 +46,7 @@ PROJECT_SCOPED = {
     "GET /v1/requests/{request_id}",
     "POST /v1/channels/{channel_id}/token",
     "GET /v1/admin/requests/{request_id}",
+    "POST /v1/admin/requests/{request_id}/rerun",
     "GET /v1/responses/{response_id}",
     "POST /v1/responses/{response_id}/cancel",
 }

@@ -236,3 +236,95 @@ async def test_a_missing_channel_id_closes_with_4400(start_gateway: StartGateway
         with pytest.raises(websockets.ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd.code == 4400 and "channel_id" in closed.value.rcvd.reason
+
+
+def awaiting_chain(task: asyncio.Task) -> list[str]:
+    """`module:function` of each coroutine a task is suspended in, outermost first (as far as asyncio exposes them:
+    not into an async generator)."""
+    frames, awaiting = [], task.get_coro()
+    while awaiting is not None and (frame := getattr(awaiting, "cr_frame", None)) is not None:
+        frames.append(f"{frame.f_globals.get('__name__')}:{frame.f_code.co_qualname}")
+        awaiting = awaiting.cr_await
+    return frames
+
+
+def serving_tasks(new: set[asyncio.Task]) -> list[list[str]]:
+    """The chains of the server's connection tasks among `new`: those uvicorn runs the app in, and those waiting on
+    its `receive` — not the test's own clients (same loop), nor the broker's (on Python 3.11 a Redis subscriber's
+    `asyncio.wait_for` runs its wait as a task, whatever the transport)."""
+    return [chain for chain in map(awaiting_chain, new) if chain and chain[0].startswith(("uvicorn.", "starlette."))]
+
+
+async def test_an_idle_sse_subscriber_is_held_as_an_idle_websocket_one(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    # An idle subscriber costs the frames its tasks are suspended in, for as long as it waits: SSE is served as /v1/ws
+    # is, before FastAPI's ~20 layers of middleware, routing and dependency frames (bench/fanout.py: memory per idle
+    # subscriber of each).
+    gw = await start_gateway(config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60)
+    async with gw.client() as client:
+        accepted = await submit(client)
+        before = asyncio.all_tasks()
+        async with websockets.connect(accepted["websocket_url"]) as ws:
+            assert json.loads(await ws.recv())["seq"] == 1
+            ws_tasks = serving_tasks(asyncio.all_tasks() - before)
+        before = asyncio.all_tasks()
+        url, params = f"/v1/channels/{accepted['channel_id']}/events", {"token": accepted["ws_token"]}
+        async with client.stream("GET", url, params=params) as sse:
+            lines = sse.aiter_lines()
+            while not (await anext(lines)).startswith("data: "):
+                pass
+            sse_tasks = serving_tasks(asyncio.all_tasks() - before)
+    [sse_chain] = [chain for chain in sse_tasks if chain[0].endswith(".run_asgi")]  # the connection's task
+    [ws_chain] = [chain for chain in ws_tasks if chain[0].endswith(".run_asgi")]
+    layers = [frame for frame in sse_chain if frame.startswith(("fastapi.", "starlette."))]
+    assert layers == [], layers
+    assert len(sse_chain) <= len(ws_chain), (sse_chain, ws_chain)
+    assert len(sse_tasks) == len(ws_tasks) == 2  # the connection's own task, and the one waiting for it to leave
+
+
+@pytest.mark.parametrize("hot", [True, False])
+async def test_sse_answers_the_same_served_bare_or_through_fastapi(
+    start_gateway: StartGateway, tmp_path: Path, hot: bool
+) -> None:
+    gw = await start_gateway(config_path=paced_config(tmp_path, 0))
+    app = gw.server.config.app
+    if not hot:
+        app.hot_path = None  # FastAPI's route serves it
+    async with gw.client() as client:
+        done, other = await submit(client), await submit(client)
+        await wait_finished(client, done["channel_id"])
+        url = f"/v1/channels/{done['channel_id']}/events"
+        answers = {
+            "no token": await client.get(url, headers={"Authorization": ""}),
+            "bad token": await client.get(url, params={"token": "x.y.z"}),
+            "other channel's token": await client.get(url, params={"token": other["ws_token"]}),
+            "bad after": await client.get(url, params={"token": done["ws_token"], "after": "-1"}),
+            "unknown channel": await client.get("/v1/channels/nope/events"),
+            "seen the end": await client.get(url, params={"token": done["ws_token"], "after": "99999"}),
+            "the stream": await client.get(url, params={"token": done["ws_token"]}),
+        }
+    statuses = {name: answer.status_code for name, answer in answers.items()}
+    assert statuses == {
+        "no token": 401,
+        "bad token": 401,
+        "other channel's token": 403,
+        "bad after": 400,
+        "unknown channel": 404,
+        "seen the end": 204,
+        "the stream": 200,
+    }
+    codes = {name: answer.json()["error"]["code"] for name, answer in answers.items() if answer.status_code >= 400}
+    assert codes == {
+        "no token": "missing_token",
+        "bad token": "invalid_token",
+        "other channel's token": "wrong_channel",
+        "bad after": "invalid_after",
+        "unknown channel": "channel_not_found",
+    }
+    stream = answers["the stream"]
+    assert stream.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert stream.headers["cache-control"] == "no-cache" and stream.headers["x-request-id"]
+    events = [json.loads(line[6:]) for line in stream.text.splitlines() if line.startswith("data: ")]
+    assert stream.text.startswith("retry: 1000\n\n") and events[-1]["type"] == "response"
+    assert_one_terminal_in_order(events)

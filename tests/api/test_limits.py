@@ -3,7 +3,10 @@ webhook SSRF guard at every place a webhook URL enters."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -190,3 +193,113 @@ async def test_webhook_secrets_are_encrypted_at_rest(start_gateway: StartGateway
     assert stored and all(secret not in value and not value.startswith("whsec_") for value in stored)
     webhooks = gw.gateway.delivery.webhooks
     assert (await webhooks.active_secrets(gw.gateway.default_project_id))[0] == secret
+
+
+async def closed_with(url: str, wait: float = 5.0, headers: dict[str, str] | None = None) -> int | None:
+    """The close code the server ends a fresh connection with, or None if it is still open after `wait` seconds (a
+    socket that was let in: the server waits for the client)."""
+    async with websockets.connect(url, additional_headers=headers) as ws:
+        try:
+            async with asyncio.timeout(wait):
+                async for _ in ws:
+                    pass
+        except TimeoutError:
+            return None
+        except websockets.ConnectionClosed:
+            pass
+        return ws.close_code
+
+
+async def phoenix_open(url: str) -> websockets.ClientConnection:
+    """A Phoenix socket the server let in (it answered a heartbeat)."""
+    ws = await websockets.connect(url)
+    await ws.send(json.dumps([None, "1", "phoenix", "heartbeat", {}]))
+    try:
+        reply = json.loads(await asyncio.wait_for(ws.recv(), 5))
+    except websockets.ConnectionClosed:
+        await ws.close()
+        raise
+    assert reply[3] == "phx_reply"
+    return ws
+
+
+async def test_every_socket_counts_in_the_stream_limit(start_gateway: StartGateway, tmp_path: Path) -> None:
+    # A token a minute: nothing finishes, every stream stays open until its client leaves.
+    gw = await start_gateway(
+        max_concurrent_streams=1, config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60
+    )
+    async with gw.client() as client:
+        first, second = [(await client.post("/v1/ai/async", json=chat_body())).json() for _ in range(2)]
+        token = second["ws_token"]
+        phoenix = f"{gw.ws_url}/socket/websocket?token={token}&vsn=2.0.0"
+        phoenix_on_ws = f"{gw.ws_url}/v1/ws?token={token}&vsn=2.0.0"  # where ModelRiver's SDK may be pointed
+        async with websockets.connect(first["websocket_url"]) as held:
+            await held.recv()  # a /v1/ws stream holds the key's only slot
+            assert await closed_with(phoenix) == 4429
+            assert await closed_with(phoenix_on_ws) == 4429
+        ws = await eventually(lambda: _accepted(phoenix_open(phoenix)))  # the slot came back when /v1/ws left
+        try:  # a Phoenix socket holds the slot: the other streams are refused
+            assert await closed_with(second["websocket_url"]) == 4429
+            assert await closed_with(phoenix_on_ws) == 4429
+            sse = await client.get(f"/v1/channels/{second['channel_id']}/events", params={"token": token})
+            assert sse.status_code == 429 and sse.json()["error"]["code"] == "too_many_streams"
+        finally:
+            await ws.close()
+        again = await eventually(lambda: _accepted(phoenix_open(phoenix_on_ws)))  # given back when it closed
+        await again.close()
+
+
+async def _accepted(opening: Any) -> Any:
+    try:
+        return await opening
+    except websockets.ConnectionClosed:
+        return None
+
+
+async def test_sockets_opened_with_an_api_key_count_as_api_calls(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(rate_limit="3/hour", config_path=paced_config(tmp_path, 60_000), heartbeat_interval=60)
+    bearer = {"Authorization": f"Bearer {gw.api_key}"}
+    async with gw.client() as client:
+        accepted = (await client.post("/v1/ai/async", json=chat_body())).json()  # call 1
+        ws_url = f"{gw.ws_url}/v1/ws?channel_id={accepted['channel_id']}"
+        async with websockets.connect(ws_url, additional_headers=bearer) as ws:  # call 2
+            assert json.loads(await ws.recv())["seq"] == 1
+        async with websockets.connect(f"{gw.ws_url}/v1/forward", additional_headers=bearer) as forward:  # call 3
+            assert json.loads(await forward.recv())["type"] == "ready"
+        async with websockets.connect(ws_url, additional_headers=bearer) as refused:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await refused.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        assert "SLUICE_RATE_LIMIT" in closed.value.rcvd.reason
+        async with websockets.connect(f"{gw.ws_url}/v1/forward", additional_headers=bearer) as refused_forward:
+            with pytest.raises(websockets.ConnectionClosed) as closed:
+                await refused_forward.recv()
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 4429
+        sse = await client.get(f"/v1/channels/{accepted['channel_id']}/events")
+        assert sse.status_code == 429 and sse.json()["error"]["code"] == "rate_limited" and sse.headers["retry-after"]
+        # A browser's ws_token is no API call (the backend's submit was): it still opens.
+        async with websockets.connect(accepted["websocket_url"]) as browser:
+            assert json.loads(await browser.recv())["seq"] == 1
+
+
+async def test_a_forward_session_holds_one_of_its_keys_streams(start_gateway: StartGateway, tmp_path: Path) -> None:
+    gw = await start_gateway(max_concurrent_streams=1, config_path=paced_config(tmp_path, 60_000))
+    bearer = {"Authorization": f"Bearer {gw.api_key}"}
+    async with gw.client() as client:
+        accepted = (await client.post("/v1/ai/async", json=chat_body())).json()
+    async with websockets.connect(f"{gw.ws_url}/v1/forward", additional_headers=bearer) as forward:
+        assert json.loads(await forward.recv())["type"] == "ready"
+        assert await closed_with(accepted["websocket_url"]) == 4429
+        assert await closed_with(f"{gw.ws_url}/v1/forward", headers=bearer) == 4429
+    ws = await eventually(lambda: _accepted(_first_event(accepted["websocket_url"])))  # given back when it closed
+    await ws.close()
+
+
+async def _first_event(url: str) -> websockets.ClientConnection:
+    ws = await websockets.connect(url)
+    try:
+        assert "seq" in json.loads(await asyncio.wait_for(ws.recv(), 5))
+    except BaseException:
+        await ws.close()
+        raise
+    return ws

@@ -234,6 +234,33 @@ async def test_data_loss_is_noticed_and_fences_runs_from_before_it(make_broker: 
     assert (await asyncio.wait_for(b.dequeue(), 5)).request_id == "r1"
 
 
+async def test_tasks_a_run_started_are_not_fenced_with_it(make_broker: MakeBroker) -> None:
+    broker = await make_broker()
+    await broker.open_log("r1")
+    await broker.enqueue("r1")
+
+    async def run() -> asyncio.Task[object]:
+        await broker.dequeue()
+        timer = asyncio.Event()
+
+        async def later() -> object:  # e.g. the callback step's timer: it outlives the run, with its context
+            await timer.wait()
+            return await broker.append("r1", StatusEvent(status="completed"))
+
+        spawned = asyncio.create_task(later())
+        await broker.delete_all()
+        assert await broker.open_log("r1", next_seq=10_001) is True  # recovery reopens the log (once)
+        assert await broker.open_log("r1", next_seq=10_001) is False
+        await asyncio.sleep(0.5)  # the loss is noticed
+        with pytest.raises(LogLost):
+            await broker.append("r1", DeltaEvent(text="stale"))  # the run itself is fenced…
+        timer.set()
+        return spawned
+
+    spawned = await asyncio.wait_for(run(), 10)
+    assert (await asyncio.wait_for(spawned, 5)).seq == 10_001  # type: ignore[attr-defined]  # …what it started is not
+
+
 async def test_append_to_a_vanished_log_raises(make_broker: MakeBroker) -> None:
     broker = await make_broker()
     with pytest.raises(LogLost):

@@ -16,7 +16,9 @@ const print = (line) => process.stdout.write(JSON.stringify(line) + "\n");
 
 const socketOptions = {
   transport: WebSocket, // Node 20 has no global WebSocket
-  heartbeatIntervalMs: options.heartbeatIntervalMs ?? 100,
+  // phoenix.js drops the socket (and a join reply in flight) when a heartbeat is not answered within one interval:
+  // short enough for the heartbeat tests, long enough for a loaded machine (phoenix.js's own default is 30 s).
+  heartbeatIntervalMs: options.heartbeatIntervalMs ?? 1000,
   reconnectAfterMs: () => 60_000, // a test must see one connection, not a retry loop
   rejoinAfterMs: () => 60_000,
 };

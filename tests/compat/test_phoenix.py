@@ -43,7 +43,12 @@ async def test_plain_async_request_pushes_one_success_response(start_gateway: St
     assert topic == f"ai_response:{accepted['project_id']}:{accepted['channel_id']}"
 
     lines = await phoenix_client(
-        f"{gw.ws_url}/socket", accepted["ws_token"], topic, channelHeartbeat=True, minHeartbeats=2
+        f"{gw.ws_url}/socket",
+        accepted["ws_token"],
+        topic,
+        channelHeartbeat=True,
+        minHeartbeats=2,
+        heartbeatIntervalMs=300,
     )
     async with gw.client() as client:
         record = await finished(client, accepted["channel_id"])

@@ -165,3 +165,32 @@ async def test_malformed_frame_closes_the_socket(start_gateway: StartGateway, tm
         with pytest.raises(ConnectionClosed) as closed:
             await asyncio.wait_for(ws.recv(), 5)
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1003
+
+
+async def test_heartbeats_are_answered_while_a_join_reads_the_store(
+    start_gateway: StartGateway, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # phoenix.js drops a socket whose heartbeat goes unanswered for one heartbeat interval, and the join's reply
+    # with it: a join that waits on a slow store must not hold the heartbeats up.
+    gw = await start(start_gateway, tmp_path)
+    first = await accepted(gw)
+    store = gw.gateway.store
+    read_store, released = asyncio.Event(), asyncio.Event()
+    get_request = store.get_request
+
+    async def slow_get_request(request_id: str) -> Any:
+        read_store.set()
+        await released.wait()
+        return await get_request(request_id)
+
+    topic = f"ai_response:{first['project_id']}:{first['channel_id']}"
+    async with websockets.connect(socket_url(gw, first["ws_token"])) as ws:
+        client = Client(ws)
+        monkeypatch.setattr(store, "get_request", slow_get_request)
+        join = await client.send(topic, "phx_join", {})
+        await asyncio.wait_for(read_store.wait(), 5)
+        beat = await client.reply_to(await client.send("phoenix", "heartbeat", {}), wait=2)
+        assert beat[4]["status"] == "ok"  # answered while the join still waits for the store
+        released.set()
+        joined = await client.reply_to(join)
+    assert joined[4]["status"] == "ok" and joined[4]["response"]["channel_id"] == first["channel_id"]

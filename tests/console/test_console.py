@@ -3,7 +3,8 @@ gateway, with a fake OpenAI server and a webhook receiver on loopback. Screensho
 
 One browser for the module, one test walking the pages in the order an operator would: sign in, create a key, add a
 provider and test it, create a workflow from shorthand (seeing the compiled schema and a field error), send a
-playground message and watch it stream, open its request detail, find it in the log, replay a webhook, overview.
+playground message and watch it stream, open its request detail, find it in the log, re-run it, replay a webhook,
+overview.
 """
 
 from __future__ import annotations
@@ -183,6 +184,14 @@ async def test_console_pages_main_actions(start_gateway: StartGateway, tmp_path:
         await expect(page.locator("#requests tbody tr")).to_have_count(1)
         await expect(page.locator(f"#requests tbody tr[data-request='{channel}']")).to_contain_text("console_flow")
         await shot(page, "requests")
+
+        # Re-run from its detail page: a finished request runs again as a new request, whose page opens.
+        await page.goto(f"{gw.url}/console/requests/{channel}")
+        await page.click("#rerun")
+        await expect(page).not_to_have_url(f"{gw.url}/console/requests/{channel}")
+        await expect(page.locator("#summary")).to_contain_text("completed")
+        await expect(page.locator("#request-body")).to_contain_text(f'"rerun_of": "{channel}"')
+        await expect(page.locator("#rerun")).to_be_visible()
 
         # Webhook deliveries: inspect one and replay it (the receiver gets the same webhook-id again).
         hooked = await client.post("/v1/ai/async", json=chat_body("hook me", webhook_url=receiver.url))

@@ -112,3 +112,72 @@ async def test_waits_survive_a_killed_gateway(tmp_path: Path) -> None:
     assert long[-1]["type"] == "response" and long[-1]["data"] == {"id": "m-1", "approved": True}
     assert records["long_wait"]["status"] == "completed" and records["long_wait"]["data"]["id"] == "m-1"
     assert [e["seq"] for e in long] == sorted({e["seq"] for e in long})  # numbers only move forward
+
+
+LOSS_WORKFLOWS = """
+providers:
+  sim: {type: simulated, pace_ms: 0}
+workflows:
+  waits:
+    chain: [{provider: sim, model: sim-1}]
+    schema: {reply: string}
+    callback: {timeout: 60s, on_timeout: fail}
+  times_out:
+    chain: [{provider: sim, model: sim-1}]
+    schema: {reply: string}
+    callback: {timeout: 2s, on_timeout: deliver}
+"""
+
+
+async def test_callback_waits_survive_redis_losing_its_data(start_gateway: StartGateway, tmp_path: Path) -> None:
+    from tests.backends import fresh_redis_prefix
+
+    config = tmp_path / "loss.yaml"
+    config.write_text(LOSS_WORKFLOWS)
+    async with fresh_redis_prefix() as redis_url, running_receiver() as receiver:
+        gw = await start_gateway(config_path=config, extra=FAST, redis_url=f"{redis_url}&check_interval=0.2")
+        broker = gw.gateway.broker
+        accepted, callbacks = {}, {}
+        async with gw.client() as client:
+            for name, workflow in (("later", "waits"), ("at_once", "waits"), ("deadline", "times_out")):
+                body = chat_body(
+                    f"wait for me ({name})", workflow=workflow, webhook_url=receiver.url, events=["webhook_received"]
+                )
+                accepted[name] = (await client.post("/v1/ai/async", json=body)).json()
+                payload = json_of(await receiver.next())
+                callbacks[payload["channel_id"]] = payload["callback_url"]
+        by_name = {name: a["channel_id"] for name, a in accepted.items()}
+
+        async def quiet() -> bool:  # the webhooks' progress is on the channels: nothing writes while keys go
+            found = await gw.gateway.delivery.webhooks.list_deliveries(None)
+            return len(found) == 3 and all(d.status == "delivered" for d in found)
+
+        await eventually(quiet)
+        assert await broker.delete_all() > 0  # what FLUSHALL (or a restart without persistence) does to it
+
+        # A callback that arrives before the gateway noticed the loss still ends the request, announced live.
+        async with httpx.AsyncClient(timeout=10) as client:
+            at_once = await client.post(callbacks[by_name["at_once"]], json={"reply": "enriched at once"})
+        assert at_once.status_code == 200, at_once.text
+
+        # The gateway notices and re-establishes the channels of the requests still waiting, from the store.
+        async def reopened() -> bool:
+            return all([await broker.log_info(by_name[name]) is not None for name in ("later", "deadline")])
+
+        await eventually(reopened, wait=5)
+        later = asyncio.create_task(channel_events(accepted["later"]["websocket_url"]))
+        deadline = asyncio.create_task(channel_events(accepted["deadline"]["websocket_url"]))
+        async with httpx.AsyncClient(timeout=10) as client:
+            answered = await client.post(callbacks[by_name["later"]], json={"reply": "enriched later"})
+        assert answered.status_code == 200, answered.text
+        later_events, deadline_events = await later, await deadline
+        at_once_events = await channel_events(accepted["at_once"]["websocket_url"])
+
+    for events in (later_events, deadline_events, at_once_events):
+        assert [e["type"] for e in events if e["type"] in ("response", "error")] == ["response"]
+        assert events[0]["type"] == "reset" and "from_store" not in events[-1], events  # live, not rebuilt
+        assert "awaiting_callback" in [e.get("status") for e in events]
+    assert later_events[-1]["data"] == {"reply": "enriched later"}
+    assert at_once_events[-1]["data"] == {"reply": "enriched at once"}
+    # The deadline held: the workflow's policy (deliver) ended the request un-enriched.
+    assert deadline_events[-1]["meta"]["enriched"] is False

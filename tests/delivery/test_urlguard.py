@@ -24,6 +24,11 @@ BLOCKED = [
     "::ffff:127.0.0.1",
     "fd00:ec2::254",
     "224.0.0.1",
+    "::127.0.0.1",  # IPv4-compatible
+    "64:ff9b::7f00:1",  # NAT64 of 127.0.0.1
+    "64:ff9b::a9fe:a9fe",  # NAT64 of the metadata address
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    "2001::1",  # Teredo: not globally routable
 ]
 
 
@@ -32,7 +37,9 @@ def test_non_public_addresses_are_blocked(address: str) -> None:
     assert blocked_reason(ipaddress.ip_address(address)) is not None
 
 
-@pytest.mark.parametrize("address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111"])
+@pytest.mark.parametrize(
+    "address", ["93.184.216.34", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8", "64:ff9b::808:808"]
+)
 def test_public_addresses_pass(address: str) -> None:
     assert blocked_reason(ipaddress.ip_address(address)) is None
 

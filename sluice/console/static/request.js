@@ -1,5 +1,5 @@
 // One request: summary, messages, result, attempts, webhook deliveries and the channel's event timeline (runs of
-// deltas folded into one line). Polls until the request has finished.
+// deltas folded into one line). Polls until the request has finished; a finished one can be re-run (a new request).
 import { $, api, badge, every, fmtMs, fmtTime, h, pretty, requireSignIn, showError, usd } from './console.js';
 
 const id = $('#request-id').dataset.requestId;
@@ -75,7 +75,17 @@ function render(r) {
     : 'The broker no longer holds this channel\'s events (retention passed); the store keeps the result above.';
   $('#timeline').replaceChildren(...timeline(r.timeline.events));
   $('#request-body').textContent = pretty(r.request);
+  $('#rerun').hidden = !FINISHED.includes(r.status);
 }
+
+$('#rerun').addEventListener('click', async () => {
+  try {
+    const rerun = await api(`/v1/admin/requests/${encodeURIComponent(id)}/rerun`, { method: 'POST' });
+    location.assign(`/console/requests/${encodeURIComponent(rerun.channel_id)}`);
+  } catch (error) {
+    showError(error);
+  }
+});
 
 if (requireSignIn()) {
   const stop = every(1000, async () => {
