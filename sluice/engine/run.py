@@ -27,6 +27,7 @@ from sluice.engine.ports import AttemptLog, AttemptRecord, BreakerStates, Channe
 from sluice.engine.retry import RetryPolicy
 from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import ProviderRequest, Usage
 from sluice.providers.errors import CircuitOpen, ProviderError, Unsupported
@@ -35,6 +36,15 @@ from sluice.structured.native import prepare
 from sluice.workflows.model import ChainEntry, Workflow
 
 DEFAULT_DEADLINES = Deadlines()
+
+
+class _Cancelled(ProviderError):
+    """How an attempt the request's cancel cut short is logged (status `cancelled`)."""
+
+    code = "cancelled"
+
+
+_CANCELLED = _Cancelled("the request was cancelled while this attempt ran")
 
 
 @dataclass
@@ -158,6 +168,10 @@ class Runner:
             try:
                 await stream_attempt(run.channel, provider, request, deadlines, key, run.workflow.schema, progress)
                 data = answer_of(progress, run.workflow.schema)
+            except (asyncio.CancelledError, RequestEnded):
+                # Cancelled (`sluice.runs`): the provider's response is closed on the way out; the attempt is logged.
+                await self._record_failure(run, entry, _CANCELLED, progress, started, status="cancelled")
+                raise
             except ProviderError as error:
                 await self._record_failure(run, entry, error, progress, started)
                 await self._record_health(key, policy, ok=not error.health)
