@@ -10,6 +10,10 @@ Everything else is the same engine and the same lifecycle: the workflow's chain,
 and schema, the request's channel (its events are in the broker, so `/v1/ws` and SSE can follow it like any other),
 and its end through `sluice.lifecycle.finish`. A request whose plan has something after its answer (a webhook, the
 callback step) is not eligible and takes the durable path.
+
+A run is stopped (`sluice.runs`) when its caller hangs up before the answer (the API faces notice it) or when it is
+cancelled (`POST /v1/requests/{id}/cancel`, on any instance): its provider call is closed and it ends as
+`cancelled`, with what it had streamed, written to the store before that end is announced.
 """
 
 from __future__ import annotations
@@ -22,16 +26,19 @@ from dataclasses import dataclass
 
 from sluice.broker.base import Broker
 from sluice.broker.errors import LogLost
+from sluice.channel.partial import streamed_output
 from sluice.channel.writer import Channel
 from sluice.engine.run import Runner
 from sluice.engine.tasks import Task, tasks_for
 from sluice.events import StatusEvent, WireEvent
 from sluice.lifecycle.finish import finish
-from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.outcome import BY_API, Outcome
 from sluice.lifecycle.plan import Plan
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import QUEUED
 from sluice.observability.logging import bind_request_id
 from sluice.providers.pool import ProviderPool
+from sluice.runs import Runs
 from sluice.store import RequestRecord, Store
 from sluice.store.requestlog import RequestLog
 from sluice.workflows.model import Workflow
@@ -49,9 +56,10 @@ class Finished:
 
 
 class PassThrough:
-    def __init__(self, broker: Broker, store: Store, providers: ProviderPool) -> None:
+    def __init__(self, broker: Broker, store: Store, providers: ProviderPool, runs: Runs) -> None:
         self.broker = broker
         self.log = RequestLog(store)
+        self.runs = runs
         # The run's attempts go to the write-behind log, not to the store.
         self.tasks: Mapping[str, Task] = tasks_for(Runner(providers, self.log, broker))
         self._tasks: set[asyncio.Task[Finished]] = set()
@@ -68,20 +76,38 @@ class PassThrough:
         task = asyncio.create_task(self._run(record, workflow, plan, streamed), name=f"sluice-run-{record.id}")
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        self.runs.add(record.id, task, record.project_id)  # so a cancel, or its caller hanging up, can stop it
         return task
 
     async def _run(self, record: RequestRecord, workflow: Workflow, plan: Plan, streamed: bool) -> Finished:
         bind_request_id(record.id)
-        channel = Channel(self.broker, None, record.id, record.seq_reserved)  # no durable row to keep ahead
+        # No durable row to keep ahead; a run's channel: it stops if the log refuses its events.
+        channel = Channel(self.broker, None, record.id, record.seq_reserved, run=True)
         try:
             outcome = await self.tasks[plan.kind](channel, record.id, workflow, record.body, streamed=streamed)
-        except (asyncio.CancelledError, LogLost):
+        except asyncio.CancelledError:
+            reason = self.runs.stopping(record.id)
+            task = asyncio.current_task()
+            if reason is None or (task is not None and task.uncancel() > 0):  # the gateway is shutting down
+                self.log.forget(record.id)
+                raise
+            return await self._stopped(record, workflow, channel, reason)
+        except RequestEnded:
+            return await self._stopped(record, workflow, channel, self.runs.stopping(record.id) or BY_API)
+        except LogLost:
             self.log.forget(record.id)
             raise
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)
             outcome = Outcome.internal_error(exc)
         return Finished(await finish(outcome, self.log.outcome(record), channel), outcome)
+
+    async def _stopped(self, record: RequestRecord, workflow: Workflow, channel: Channel, reason: str) -> Finished:
+        """End a run that was stopped (cancelled, or its caller hung up) with what it had streamed; its row is
+        written before the end is announced (`WrittenOutcome`)."""
+        streamed = await streamed_output(self.broker, record.id)
+        outcome = Outcome.cancelled(reason, streamed.data, workflow.name)
+        return Finished(await finish(outcome, self.log.written_outcome(record), channel), outcome)
 
     async def aclose(self) -> None:
         for task in list(self._tasks):

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from sluice.broker.base import Broker, Job
 from sluice.broker.errors import LogLost
+from sluice.channel.partial import streamed_output
 from sluice.channel.repair import announce_recorded
 from sluice.channel.writer import Channel
 from sluice.engine.tasks import Task
@@ -17,8 +18,10 @@ from sluice.events import ResetEvent, StatusEvent
 from sluice.lifecycle.finish import finish
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.plan import Plan, plan_of
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, QUEUED, UNFINISHED, sources
 from sluice.observability.logging import bind_request_id
+from sluice.runs import Runs
 from sluice.store import RequestRecord, Store
 from sluice.store.outcomes import StoredOutcome
 from sluice.workflows.model import Catalog, Workflow
@@ -41,6 +44,7 @@ class Worker:
         *,
         concurrency: int = 64,
         delivery: Delivery | None = None,
+        runs: Runs | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -48,6 +52,7 @@ class Worker:
         self.catalog = catalog
         self.concurrency = concurrency
         self.delivery = delivery
+        self.runs = runs or Runs(broker)  # each run, so a cancel can stop it
         self._tasks: list[asyncio.Task[None]] = []
         self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
@@ -116,28 +121,66 @@ class Worker:
                 await announce_recorded(self.broker, self.store, finished)
             await self.broker.ack(job)
             return
-        channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
-        if record.run_count > 1 and record.id not in self._reopened:
-            # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
-            # that saw its partial output to drop it.
-            await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
-        self._reopened.discard(record.id)
+        channel = Channel(self.broker, self.store, record.id, record.seq_reserved, run=True)
         workflow = self.catalog().workflow(record.workflow)
         plan = plan_of(record, workflow)
-        outcome = await self._run(channel, record, workflow, plan)
-        if (
-            self.delivery is not None
-            and workflow is not None
-            and await self.delivery.begin_callback(channel, record, plan, workflow, outcome)
-        ):
-            # The callback step: the request now waits (in the store) for the backend; the terminal event is
-            # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
+        try:
+            if record.run_count > 1 and record.id not in self._reopened:
+                # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
+                # that saw its partial output to drop it.
+                reason = "the previous run stopped before it finished; the request runs again"
+                await channel.emit(ResetEvent(reason=reason))
+            self._reopened.discard(record.id)
+            result = await self._stoppable_run(channel, record, workflow, plan)
+            if isinstance(result, str):  # stopped: a cancel ended the request (or, at worst, ends it now)
+                await self._end_stopped(record, workflow, channel, result)
+                await self.broker.ack(job)
+                return
+            outcome = result
+            if (
+                self.delivery is not None
+                and workflow is not None
+                and await self.delivery.begin_callback(channel, record, plan, workflow, outcome)
+            ):
+                # The callback step: the request now waits (in the store) for the backend; the terminal event is
+                # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
+                await self.broker.ack(job)
+                return
+        except RequestEnded:  # cancelled while the run wrote, or just before: its end is recorded
+            self._reopened.discard(record.id)
             await self.broker.ack(job)
             return
         webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
         recorder = StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM, deliveries=webhooks)
         await finish(outcome, recorder, channel, self.delivery.hand_off(webhooks) if self.delivery else None)
         await self.broker.ack(job)
+
+    async def _stoppable_run(
+        self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan
+    ) -> Outcome | str:
+        """The run, in a task of its own that a cancel can stop (`sluice.runs`): its outcome, or why it was stopped."""
+        run = asyncio.ensure_future(self._run_until_stopped(channel, record, workflow, plan))
+        self.runs.add(record.id, run, record.project_id)
+        return await run  # a worker that stops cancels the run with it
+
+    async def _run_until_stopped(
+        self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan
+    ) -> Outcome | str:
+        try:
+            return await self._run(channel, record, workflow, plan)
+        except asyncio.CancelledError:
+            reason = self.runs.stopping(record.id)
+            task = asyncio.current_task()
+            if reason is None or (task is not None and task.uncancel() > 0):  # the worker is stopping
+                raise
+            return reason
+
+    async def _end_stopped(self, record: RequestRecord, workflow: Workflow | None, channel: Channel, why: str) -> None:
+        """A stopped run's request was ended by the cancel that stopped it; should that end be missing (its instance
+        died after sealing the log), the run records it, with what had streamed. The store refuses a second end."""
+        streamed = await streamed_output(self.broker, record.id)
+        outcome = Outcome.cancelled(why, streamed.data, workflow.name if workflow else record.workflow)
+        await finish(outcome, StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM), channel)
 
     async def _run(self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan) -> Outcome:
         if workflow is None:
@@ -147,7 +190,7 @@ class Worker:
             return Outcome.failed("unsupported_request", f"this gateway cannot run {plan.kind!r} requests")
         try:
             return await task(channel, record.id, workflow, record.body, streamed=True)
-        except (asyncio.CancelledError, LogLost):
+        except (asyncio.CancelledError, LogLost, RequestEnded):
             raise
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)

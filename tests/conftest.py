@@ -152,3 +152,7 @@ async def collect_ws(url: str, *, stop_after: int | None = None, timeout: float 
 
 def events_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [frame for frame in frames if frame.get("type") != "heartbeat"]
+
+
+# Shared fixtures defined elsewhere (imported last: those modules import this one).
+from tests.cancelling import slow  # noqa: E402, F401  (fixture: a gateway streaming slowly from a fake provider)

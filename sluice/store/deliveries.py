@@ -48,7 +48,7 @@ class CallbackWait:
     request_id: str
     project_id: str
     token_hash: str
-    state: str  # waiting | received | timed_out
+    state: str  # waiting | received | timed_out | cancelled
     on_timeout: str
     expires_at: datetime
     result: dict[str, Any] | None
