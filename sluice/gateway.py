@@ -103,6 +103,7 @@ class Gateway:
             concurrency=self.settings.worker_concurrency,
             delivery=self.delivery,
             runs=self.runs,
+            cancellation=self.cancellation,
         )
         self.passthrough = PassThrough(self.broker, self.store, self.providers, self.runs)
         self.default_project_id = ""

@@ -16,7 +16,7 @@ from sluice.channel.writer import Channel
 from sluice.engine.tasks import Task
 from sluice.events import ResetEvent, StatusEvent
 from sluice.lifecycle.finish import finish
-from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.outcome import UNWATCHED, Outcome
 from sluice.lifecycle.plan import Plan, plan_of
 from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, QUEUED, UNFINISHED, sources
@@ -24,9 +24,11 @@ from sluice.observability.logging import bind_request_id
 from sluice.runs import Runs
 from sluice.store import RequestRecord, Store
 from sluice.store.outcomes import StoredOutcome
+from sluice.unwatched import until_unwatched
 from sluice.workflows.model import Catalog, Workflow
 
 if TYPE_CHECKING:
+    from sluice.cancellation import Cancellation
     from sluice.delivery.service import Delivery
 
 log = logging.getLogger("sluice.worker")
@@ -45,6 +47,7 @@ class Worker:
         concurrency: int = 64,
         delivery: Delivery | None = None,
         runs: Runs | None = None,
+        cancellation: Cancellation | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -53,6 +56,7 @@ class Worker:
         self.concurrency = concurrency
         self.delivery = delivery
         self.runs = runs or Runs(broker)  # each run, so a cancel can stop it
+        self.cancellation = cancellation  # what ends a request nobody watches (`cancel_when_unwatched_for`)
         self._tasks: list[asyncio.Task[None]] = []
         self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
@@ -158,10 +162,19 @@ class Worker:
     async def _stoppable_run(
         self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan
     ) -> Outcome | str:
-        """The run, in a task of its own that a cancel can stop (`sluice.runs`): its outcome, or why it was stopped."""
+        """The run, in a task of its own that a cancel can stop (`sluice.runs`): its outcome, or why it was stopped.
+        With the workflow's `cancel_when_unwatched_for`, a watchdog cancels it when nobody follows its channel."""
         run = asyncio.ensure_future(self._run_until_stopped(channel, record, workflow, plan))
         self.runs.add(record.id, run, record.project_id)
-        return await run  # a worker that stops cancels the run with it
+        period = workflow.cancel_when_unwatched_for if workflow is not None else None
+        watchdog = None
+        if period is not None and self.cancellation is not None:
+            watchdog = asyncio.ensure_future(self._cancel_when_unwatched(record, period))
+        try:
+            return await run  # a worker that stops cancels the run with it
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
 
     async def _run_until_stopped(
         self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan
@@ -174,6 +187,12 @@ class Worker:
             if reason is None or (task is not None and task.uncancel() > 0):  # the worker is stopping
                 raise
             return reason
+
+    async def _cancel_when_unwatched(self, record: RequestRecord, period: float) -> None:
+        assert self.cancellation is not None
+        await until_unwatched(lambda: self.broker.watched(record.id), period)
+        log.info("request %s: nobody watched its channel for %gs; cancelling it", record.id, period)
+        await self.cancellation.cancel(record, UNWATCHED)
 
     async def _end_stopped(self, record: RequestRecord, workflow: Workflow | None, channel: Channel, why: str) -> None:
         """A stopped run's request was ended by the cancel that stopped it; should that end be missing (its instance

@@ -29,6 +29,9 @@ providers:
 workflows:
   slow:
     chain: [{{provider: fake, model: m, retries: 0}}]
+  slow_unwatched:
+    chain: [{{provider: fake, model: m, retries: 0}}]
+    cancel_when_unwatched_for: 1s
   slow_callback:
     chain: [{{provider: fake, model: m, retries: 0}}]
     callback: {{timeout: 60s, on_timeout: fail}}

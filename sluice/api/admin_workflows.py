@@ -44,6 +44,9 @@ class WorkflowDefinition(BaseModel):
     callback: Any = Field(default=None, description="{timeout: 300s, on_timeout: deliver | fail}.")
     echo_fields: Any = Field(default=None, description="Request fields echoed back as customer_data.")
     modelriver_signature: Any = Field(default=None, description="false: webhooks without X-ModelRiver-Signature.")
+    cancel_when_unwatched_for: Any = Field(
+        default=None, description="A duration (30s): cancel a run nobody has followed for that long."
+    )
     description: Any = Field(default=None)
 
     def record(self) -> dict[str, Any]:
@@ -100,6 +103,7 @@ def render_workflow(gateway: Gateway, workflow: Workflow, definition: dict[str, 
         "callback": {"timeout": workflow.callback.timeout, "on_timeout": workflow.callback.on_timeout},
         "echo_fields": list(workflow.echo_fields),
         "modelriver_signature": workflow.modelriver_signature,
+        "cancel_when_unwatched_for": workflow.cancel_when_unwatched_for,
         "json_schema": workflow.schema,
         "definition": definition,
     }

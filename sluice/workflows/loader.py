@@ -28,11 +28,13 @@ _WORKFLOW_KEYS = {
     "webhook_url",
     "echo_fields",
     "modelriver_signature",
+    "cancel_when_unwatched_for",
     "description",
 }
 _CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
 _TIMEOUT_KEYS = {"connect", "first_token", "idle", "total"}
 _CALLBACK_KEYS = {"timeout", "on_timeout"}
+MIN_UNWATCHED = 1.0  # seconds: `cancel_when_unwatched_for` below this would cancel across a page reload
 
 DEMO_SCHEMA = {
     "reply": "string",
@@ -132,6 +134,15 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
     modelriver_signature = record.get("modelriver_signature", True)
     if not isinstance(modelriver_signature, bool):
         raise ConfigError(f"{where}.modelriver_signature: must be true or false, not {modelriver_signature!r}")
+    unwatched = record.get("cancel_when_unwatched_for")
+    cancel_when_unwatched_for = None
+    if unwatched is not None:
+        cancel_when_unwatched_for = parse_duration(unwatched, f"{where}.cancel_when_unwatched_for")
+        if cancel_when_unwatched_for < MIN_UNWATCHED:
+            raise ConfigError(
+                f"{where}.cancel_when_unwatched_for: at least {MIN_UNWATCHED:g}s (a reload or a reconnect must not "
+                f"cancel), not {unwatched!r}"
+            )
     return Workflow(
         name=name,
         chain=chain,
@@ -142,6 +153,7 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
         callback=callback,
         echo_fields=tuple(record.get("echo_fields") or ()),
         modelriver_signature=modelriver_signature,
+        cancel_when_unwatched_for=cancel_when_unwatched_for,
     )
 
 

@@ -45,6 +45,8 @@ class Workflow:
     callback: CallbackPolicy = CallbackPolicy()
     echo_fields: tuple[str, ...] = ()
     modelriver_signature: bool = True  # also sign its webhooks with X-ModelRiver-Signature (docs/webhooks.md)
+    # Seconds after which a run nobody follows (no subscriber on any instance) is cancelled; None: never.
+    cancel_when_unwatched_for: float | None = None
 
 
 @dataclass(frozen=True)
