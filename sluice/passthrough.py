@@ -100,6 +100,7 @@ class PassThrough:
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)
             outcome = Outcome.internal_error(exc)
+        self.runs.ending(record.id)
         return Finished(await finish(outcome, self.log.outcome(record), channel), outcome)
 
     async def _stopped(self, record: RequestRecord, workflow: Workflow, channel: Channel, reason: str) -> Finished:

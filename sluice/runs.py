@@ -49,6 +49,11 @@ class Runs:
         await self.signals.announce_cancel(request_id, project_id, reason)
         return task
 
+    def ending(self, request_id: str) -> None:
+        """The run has its outcome and is recording it: a stop no longer applies (it would cut the end short)."""
+        if request_id not in self._stopping:
+            self._runs.pop(request_id, None)
+
     def stopping(self, request_id: str) -> str | None:
         """Why the run of `request_id` was stopped (None: it was not; a cancelled task was then shut down)."""
         return self._stopping.get(request_id)

@@ -41,3 +41,12 @@ async def test_stop_everywhere_stops_a_local_run_at_once() -> None:
     assert task.cancelling() == 1  # once, though the broker's signal reached this instance too
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def test_a_run_that_is_recording_its_end_is_not_stopped() -> None:
+    runs = Runs(MemoryBroker())
+    task = asyncio.create_task(asyncio.Event().wait())
+    runs.add("r1", task, "p1")
+    runs.ending("r1")  # it has its outcome: cutting its end short would lose it
+    assert runs.stop("r1", "api") is None and not runs.running("r1")
+    task.cancel()
