@@ -22,8 +22,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -34,9 +32,9 @@ import httpx
 import websockets
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _gateway import MASTER_KEY, free_port
+from _gateway import MASTER_KEY
 from loadgen import percentiles
-from scale_out import drop_backends, fresh_backends, wait_ready
+from scale_out import drop_backends, fresh_backends, start, wait_ready
 
 from sluice.testing import FakeProvider, Script
 
@@ -45,24 +43,6 @@ TEXT = " ".join(f"word{i}" for i in range(400))  # ~8 s at a chunk every 20 ms: 
 PACE = Script(chunk_delay=0.02)
 CONFIG = 'providers:\n  fake: {{type: openai, api_key: k, base_url: "{url}"}}\nworkflows:\n  slow: {{chain: [{{provider: fake, model: m, retries: 0}}]}}\n'  # noqa: E501
 BODY = {"workflow": "slow", "messages": [{"role": "user", "content": "A long story, please."}]}
-
-
-def start(count: int, tmp: Path, upstream: str, database_url: str | None, redis_url: str | None) -> list[Any]:
-    config = tmp / "sluice.yaml"
-    config.write_text(CONFIG.format(url=upstream))
-    env = {**os.environ, "SLUICE_MASTER_KEY": MASTER_KEY, "SLUICE_SECRET_KEY": "bench-cancel-secret-0123456789abcdef"}
-    env.update(SLUICE_CONFIG=str(config))
-    env.pop("SLUICE_DATABASE_URL", None)
-    env.pop("SLUICE_REDIS_URL", None)
-    if database_url and redis_url:
-        env.update(SLUICE_DATABASE_URL=database_url, SLUICE_REDIS_URL=redis_url)
-    instances = []
-    for i in range(count):
-        port = free_port()
-        command = [sys.executable, "-m", "sluice", "serve", "--port", str(port), "--data-dir", str(tmp / f"i{i}")]
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        instances.append((f"http://127.0.0.1:{port}", process))
-    return instances
 
 
 class Runner:
@@ -160,7 +140,7 @@ async def main() -> None:
     results: dict[str, Any] = {"cancels": args.cancels, "hangups": args.hangups}
     async with FakeProvider("openai", text=TEXT) as fake:
         with tempfile.TemporaryDirectory() as tmp:
-            instances = start(1, Path(tmp), fake.base_url, None, None)
+            instances = start(1, Path(tmp), None, None, CONFIG.format(url=fake.base_url))
             try:
                 await wait_ready(instances[0][0])
                 urls = [instances[0][0]]
@@ -175,7 +155,7 @@ async def main() -> None:
         if not args.skip_cluster:
             database_url, redis_url, name = await fresh_backends(args.database_url, args.redis_url)
             with tempfile.TemporaryDirectory() as tmp:
-                instances = start(2, Path(tmp), fake.base_url, database_url, redis_url)
+                instances = start(2, Path(tmp), database_url, redis_url, CONFIG.format(url=fake.base_url))
                 runner = None
                 try:
                     await asyncio.gather(*(wait_ready(url) for url, _ in instances))
