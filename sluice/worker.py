@@ -16,7 +16,7 @@ from sluice.channel.writer import Channel
 from sluice.engine.tasks import Task
 from sluice.events import ResetEvent, StatusEvent
 from sluice.lifecycle.finish import finish
-from sluice.lifecycle.outcome import UNWATCHED, Outcome
+from sluice.lifecycle.outcome import BY_API, UNWATCHED, Outcome
 from sluice.lifecycle.plan import Plan, plan_of
 from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, QUEUED, UNFINISHED, sources
@@ -150,8 +150,9 @@ class Worker:
                 # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
                 await self.broker.ack(job)
                 return
-        except RequestEnded:  # cancelled while the run wrote, or just before: its end is recorded
+        except RequestEnded:  # cancelled while the run wrote (a sealed log), or just before
             self._reopened.discard(record.id)
+            await self._end_stopped(record, workflow, channel, BY_API)
             await self.broker.ack(job)
             return
         webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
@@ -195,8 +196,9 @@ class Worker:
         await self.cancellation.cancel(record, UNWATCHED)
 
     async def _end_stopped(self, record: RequestRecord, workflow: Workflow | None, channel: Channel, why: str) -> None:
-        """A stopped run's request was ended by the cancel that stopped it; should that end be missing (its instance
-        died after sealing the log), the run records it, with what had streamed. The store refuses a second end."""
+        """A stopped run's request was ended by the cancel that stopped it; should that end be missing (the instance
+        that sealed the log died before recording it), it is recorded here, with what had streamed, so the request
+        does not stay unfinished behind a log that refuses every run. The store refuses a second end."""
         streamed = await streamed_output(self.broker, record.id)
         outcome = Outcome.cancelled(why, streamed.data, workflow.name if workflow else record.workflow)
         await finish(outcome, StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM), channel)

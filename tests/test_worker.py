@@ -111,3 +111,16 @@ async def test_a_reclaimed_job_announces_an_end_recorded_by_a_run_that_died(part
     assert kinds == ["status", "response"] and "append delta" not in journal.entries  # announced, not run again
     stored = await store.get_request("r1")
     assert stored is not None and stored.terminal_seq == 2
+
+
+async def test_a_run_on_a_log_a_cancel_sealed_ends_the_request_the_cancel_did_not_record(parts: Any) -> None:
+    _, store, broker = parts
+    await queued(store, broker, Plan())
+    await broker.append("r1", DeltaEvent(text="shown"))
+    await broker.seal("r1")  # the instance cancelling it sealed the log, then died before recording the end
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))
+    stored = await store.get_request("r1")
+    assert stored is not None and stored.status == "cancelled" and stored.data == {"content": "shown"}
+    kinds = [e.type for e in await events_of(broker, "r1")]
+    assert kinds == ["delta", "error"]  # the run's own delta was refused: the log was sealed
