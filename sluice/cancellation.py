@@ -73,7 +73,7 @@ class Cancellation:
         such request runs (nor ran) on any instance."""
         task = self.runs.stop(request_id, BY_API, project_id)
         if task is not None:  # here: its task records the cancelled end (written at once), then ends
-            await asyncio.wait({task})
+            await asyncio.wait({task}, timeout=REMOTE_WAIT)
             return await self.store.get_request(request_id)
         info = await self.broker.log_info(request_id)
         if self.runs.running(request_id) or info is None or info.finished:
@@ -83,8 +83,8 @@ class Cancellation:
             async with asyncio.timeout(REMOTE_WAIT):
                 await wait_terminal(self.broker, self.store, request_id, REMOTE_WAIT)
                 # Ended by a cancel, it is in the store already; ended by its answer at the same moment, it is
-                # written by its instance's request log within a flush or two.
-                while (record := await self.store.get_request(request_id)) is None:  # noqa: ASYNC110 - another process writes it
+                # written by its instance's request log within a flush or two (another process: no event to await).
+                while (record := await self.store.get_request(request_id)) is None:  # noqa: ASYNC110
                     await asyncio.sleep(FLUSH_EVERY)
                 return record
         except (TimeoutError, SluiceError):  # nobody ended it: it is another project's
