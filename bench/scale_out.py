@@ -79,10 +79,11 @@ async def drop_backends(database_url: str, redis_url: str, name: str, prefix_url
 
 
 def start(
-    count: int, tmp: Path, database_url: str | None, redis_url: str | None
+    count: int, tmp: Path, database_url: str | None, redis_url: str | None, catalog: str = CONFIG
 ) -> list[tuple[str, subprocess.Popen[bytes]]]:
+    """`count` `sluice serve` processes on `catalog`, on the embedded default or (both URLs given) the services."""
     config = tmp / "sluice.yaml"
-    config.write_text(CONFIG)
+    config.write_text(catalog)
     env = {
         **os.environ,
         "SLUICE_MASTER_KEY": MASTER_KEY,

@@ -18,8 +18,9 @@ from sluice.admin.catalog import StoredCatalog
 from sluice.broker import create_broker
 from sluice.broker.base import Broker
 from sluice.budgets import Budgets
+from sluice.cancellation import Cancellation
 from sluice.channel.reader import channel_batches, wait_terminal
-from sluice.channel.writer import SEQ_BLOCK, Channel
+from sluice.channel.writer import SEQ_BLOCK
 from sluice.crypto import CredentialCipher
 from sluice.delivery.service import Delivery
 from sluice.engine.run import Runner
@@ -28,23 +29,21 @@ from sluice.errors import NotFound, Unprocessable
 from sluice.events import StatusEvent, WireEvent
 from sluice.ids import new_request_id
 from sluice.keycache import KeyCache
-from sluice.lifecycle.finish import finish
-from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.plan import CHAT, Plan, plan_for
-from sluice.lifecycle.states import CANCELLED, QUEUED, RUNNING, sources
+from sluice.lifecycle.states import QUEUED, RUNNING
 from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
 from sluice.passthrough import Finished, PassThrough
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
+from sluice.runs import Runs
 from sluice.settings import Settings
 from sluice.spend.limits import Limits, Reservation
 from sluice.spend.prices import Prices
 from sluice.store import RequestRecord, Store
 from sluice.store.admin import AdminStore
 from sluice.store.database import create_engine, migrate
-from sluice.store.outcomes import StoredOutcome
 from sluice.store.spend import SpendStore
 from sluice.store.store import IdempotencyConflict, hash_key, now
 from sluice.surfaces import api_of
@@ -106,6 +105,10 @@ class Gateway:
             self.settings, self.store, self.broker, lambda: self.catalog, release_for=self.budgets.releaser
         )
         observe_deliveries(self.delivery.dispatcher, self.metrics)
+        self.runs = Runs(self.broker)  # the runs of this instance, which a cancel (from any instance) stops
+        self.cancellation = Cancellation(
+            self.store, self.broker, self.runs, self.delivery, lambda: self.catalog, self.budgets.releaser
+        )
         self.worker = Worker(
             self.broker,
             self.store,
@@ -115,8 +118,10 @@ class Gateway:
             delivery=self.delivery,
             budgets=self.budgets,
             max_crashes=self.settings.job_max_crashes,
+            runs=self.runs,
+            cancellation=self.cancellation,
         )
-        self.passthrough = PassThrough(self.broker, self.store, self.providers, self.prices, self.budgets)
+        self.passthrough = PassThrough(self.broker, self.store, self.providers, self.runs, self.prices, self.budgets)
         self.default_project_id = ""
         self.key_cache: KeyCache[Principal] = KeyCache()  # authenticate() without a store read per request
         self._key_lookups: dict[str, asyncio.Future[Principal | None]] = {}
@@ -271,23 +276,20 @@ class Gateway:
             raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
         return record
 
-    async def cancel(self, principal: Principal, request_id: str) -> RequestRecord:
-        """End an unfinished request as `cancelled`, through the lifecycle's one `finish()`: the first end recorded
-        wins, so the run's own outcome is refused when it comes, and the channel gets one terminal event (`error`,
-        code `cancelled`). A finished request is returned as it is.
-
-        This ends the request, not the work: a run under way goes on until its provider answers, and its outcome
-        is then dropped. Stopping the upstream call, on whichever instance runs it, is a later issue (#18).
-        """
-        record = await self.request_for(principal, request_id)
-        if record.finished:
-            return record
-        outcome = Outcome(status=CANCELLED, error={"code": "cancelled", "message": "the request was cancelled"})
-        recorder = StoredOutcome(self.store, record.id, expected=sources(CANCELLED))
-        channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
-        # The run, if one is under way, adds what it spends when it ends; the hold goes now.
-        await finish(outcome, recorder, channel, release=self.budgets.releaser(record.reservation))
-        return await self.store.get_request(record.id) or record
+    async def cancel(self, principal: Principal | None, request_id: str) -> RequestRecord:
+        """End a request as `cancelled`, wherever it runs (`sluice.cancellation`): the end is recorded and announced
+        (`error`, code `cancelled`) before this returns, and the instance that runs its provider call closes it. A
+        finished request is returned as it is. `principal` None: the caller holds the request's `cancel_token`."""
+        project = None if principal is None or principal.operator else principal.project_id  # None: any project
+        record = await self.store.get_request(request_id)
+        if record is None:  # a pass-through is stored once it has ended: one may be running, here or elsewhere
+            record = await self.cancellation.cancel_passthrough(request_id, project)
+        if record is None or (project is not None and record.project_id != project):
+            raise NotFound(f"no request {request_id!r} in this project", code="request_not_found")
+        if not record.finished:
+            await self.cancellation.cancel(record)
+            record = await self.store.get_request(record.id) or record
+        return record
 
     def accepted_body(self, record: RequestRecord, key_id: str | None = None) -> dict[str, Any]:
         """The 202 body of `POST /v1/ai/async` (DESIGN.md §4, with the seed's and ModelRiver's field names)."""
@@ -304,7 +306,12 @@ class Gateway:
             "websocket_channel": f"ai_response:{record.project_id}:{record.id}",
             "status_url": f"{base}/v1/requests/{record.id}",
             "events_url": f"{base}/v1/channels/{record.id}/events",
+            "cancel_url": self.cancel_url(record.id),
         }
+
+    def cancel_url(self, request_id: str) -> str:
+        """`POST` it to cancel the request, without an API key: it carries the request's `cancel_token`."""
+        return f"{self.settings.base_url}/v1/requests/{request_id}/cancel?token={self.signer.cancel_token(request_id)}"
 
 
 def _new_record(

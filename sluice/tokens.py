@@ -1,16 +1,24 @@
-"""Signed, expiring tokens: the browser's read-only `ws_token`, scoped to one channel.
+"""Signed tokens a browser may hold: the read-only `ws_token`, and the `cancel_token` of one request.
 
-HS256 JWTs signed with SLUICE_SECRET_KEY. A `ws_token` carries scope `channel:read`, so it is refused by every API
-route (they take API keys only) and by every channel but its own.
+A `ws_token` is an HS256 JWT signed with SLUICE_SECRET_KEY, expiring, with scope `channel:read`, so it is refused by
+every API route (they take API keys only) and by every channel but its own.
+
+A `cancel_token` (in the `cancel_url` returned at submit) can do one thing: cancel its own request. It is an HMAC of
+the request id, so checking it costs no lookup; it does not expire, since it stops mattering once the request ended.
+Your backend hands it to the page only if the user may stop the answer.
 """
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import time
 
 import jwt
 
 WS_SCOPE = "channel:read"
+CANCEL_PREFIX = "cct_"
 _ALGORITHM = "HS256"
 
 
@@ -49,3 +57,11 @@ class TokenSigner:
         if claims.get("scope") != WS_SCOPE:
             raise TokenError("this token does not grant channel access")
         return claims
+
+    def cancel_token(self, request_id: str) -> str:
+        """The token that cancels `request_id` (and nothing else)."""
+        digest = hmac.new(self._key.encode(), f"sluice/cancel/v1:{request_id}".encode(), hashlib.sha256).digest()
+        return CANCEL_PREFIX + base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+    def is_cancel_token(self, request_id: str, token: str) -> bool:
+        return hmac.compare_digest(self.cancel_token(request_id).encode(), token.encode())

@@ -6,25 +6,31 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from sluice.broker.base import Broker, Job
 from sluice.broker.errors import LogLost
+from sluice.channel.partial import streamed_output
 from sluice.channel.repair import announce_recorded
 from sluice.channel.writer import Channel
 from sluice.engine.tasks import Task
 from sluice.events import ResetEvent, StatusEvent
 from sluice.lifecycle.finish import finish
-from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.outcome import BY_API, UNWATCHED, Outcome
 from sluice.lifecycle.plan import Plan, plan_of
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, QUEUED, UNFINISHED, sources
 from sluice.observability.logging import bind_request_id
+from sluice.runs import Runs
+from sluice.spend.usage import stopped_meta
 from sluice.store import RequestRecord, Store
 from sluice.store.outcomes import StoredOutcome
+from sluice.unwatched import until_unwatched
 from sluice.workflows.model import Catalog, Workflow
 
 if TYPE_CHECKING:
     from sluice.budgets import Budgets
+    from sluice.cancellation import Cancellation
     from sluice.delivery.service import Delivery
 
 log = logging.getLogger("sluice.worker")
@@ -44,6 +50,8 @@ class Worker:
         delivery: Delivery | None = None,
         budgets: Budgets | None = None,
         max_crashes: int = 3,
+        runs: Runs | None = None,
+        cancellation: Cancellation | None = None,
     ) -> None:
         self.broker = broker
         self.store = store
@@ -53,6 +61,8 @@ class Worker:
         self.delivery = delivery
         self.budgets = budgets
         self.max_crashes = max_crashes
+        self.runs = runs or Runs(broker)  # each run, so a cancel can stop it
+        self.cancellation = cancellation  # what ends a request nobody watches (`cancel_when_unwatched_for`)
         self._tasks: list[asyncio.Task[None]] = []
         self._reopened: set[str] = set()  # channels whose log `recover` reopened with a `reset` already
 
@@ -123,24 +133,37 @@ class Worker:
                 await announce_recorded(self.broker, self.store, finished)
             await self.broker.ack(job)
             return
-        channel = Channel(self.broker, self.store, record.id, record.seq_reserved)
-        if record.run_count > 1 and record.id not in self._reopened:
-            # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
-            # that saw its partial output to drop it.
-            await channel.emit(ResetEvent(reason="the previous run stopped before it finished; the request runs again"))
-        self._reopened.discard(record.id)
+        channel = Channel(self.broker, self.store, record.id, record.seq_reserved, run=True)
         workflow = self.catalog().workflow(record.workflow, record.project_id)
         plan = plan_of(record, workflow)
-        outcome = await self._run(channel, record, workflow, plan)
-        if self.budgets is not None:  # what the run cost, whatever becomes of its end
-            await self.budgets.run_ended(record.workflow, record.reservation, outcome)
-        if (
-            self.delivery is not None
-            and workflow is not None
-            and await self.delivery.begin_callback(channel, record, plan, workflow, outcome)
-        ):
-            # The callback step: the request now waits (in the store) for the backend; the terminal event is
-            # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
+        try:
+            if record.run_count > 1 and record.id not in self._reopened:
+                # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
+                # that saw its partial output to drop it.
+                reason = "the previous run stopped before it finished; the request runs again"
+                await channel.emit(ResetEvent(reason=reason))
+            self._reopened.discard(record.id)
+            attempts: list[dict[str, Any]] = []  # the run's attempts as they end, with what each spent
+            result = await self._stoppable_run(channel, record, workflow, plan, attempts)
+            if isinstance(result, str):  # stopped: a cancel ended the request (or, at worst, ends it now)
+                await self._end_stopped(record, workflow, channel, result, attempts)
+                await self.broker.ack(job)
+                return
+            outcome = result
+            if self.budgets is not None:  # what the run cost, whatever becomes of its end
+                await self.budgets.run_ended(record.workflow, record.reservation, outcome)
+            if (
+                self.delivery is not None
+                and workflow is not None
+                and await self.delivery.begin_callback(channel, record, plan, workflow, outcome)
+            ):
+                # The callback step: the request now waits (in the store) for the backend; the terminal event is
+                # emitted when the callback arrives or the workflow's timeout policy fires, not by this job.
+                await self.broker.ack(job)
+                return
+        except RequestEnded:  # cancelled while the run wrote (a sealed log), or just before
+            self._reopened.discard(record.id)
+            await self._end_stopped(record, workflow, channel, BY_API, attempts)
             await self.broker.ack(job)
             return
         webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
@@ -150,7 +173,82 @@ class Worker:
         await finish(outcome, recorder, channel, hand_off, release)
         await self.broker.ack(job)
 
-    async def _run(self, channel: Channel, record: RequestRecord, workflow: Workflow | None, plan: Plan) -> Outcome:
+    async def _stoppable_run(
+        self,
+        channel: Channel,
+        record: RequestRecord,
+        workflow: Workflow | None,
+        plan: Plan,
+        attempts: list[dict[str, Any]],
+    ) -> Outcome | str:
+        """The run, in a task of its own that a cancel can stop (`sluice.runs`): its outcome, or why it was stopped.
+        With the workflow's `cancel_when_unwatched_for`, a watchdog cancels it when nobody follows its channel."""
+        run = asyncio.ensure_future(self._run_until_stopped(channel, record, workflow, plan, attempts))
+        self.runs.add(record.id, run, record.project_id)
+        period = workflow.cancel_when_unwatched_for if workflow is not None else None
+        watchdog = None
+        if period is not None and self.cancellation is not None:
+            watchdog = asyncio.ensure_future(self._cancel_when_unwatched(record, period))
+        try:
+            return await run  # a worker that stops cancels the run with it
+        finally:
+            if watchdog is not None:
+                watchdog.cancel()
+
+    async def _run_until_stopped(
+        self,
+        channel: Channel,
+        record: RequestRecord,
+        workflow: Workflow | None,
+        plan: Plan,
+        attempts: list[dict[str, Any]],
+    ) -> Outcome | str:
+        try:
+            return await self._run(channel, record, workflow, plan, attempts)
+        except asyncio.CancelledError:
+            reason = self.runs.stopping(record.id)
+            task = asyncio.current_task()
+            if reason is None or (task is not None and task.uncancel() > 0):  # the worker is stopping
+                raise
+            return reason
+
+    async def _cancel_when_unwatched(self, record: RequestRecord, period: float) -> None:
+        assert self.cancellation is not None
+        await until_unwatched(lambda: self.broker.watched(record.id), period)
+        log.info("request %s: nobody watched its channel for %gs; cancelling it", record.id, period)
+        await self.cancellation.cancel(record, UNWATCHED)
+
+    async def _end_stopped(
+        self,
+        record: RequestRecord,
+        workflow: Workflow | None,
+        channel: Channel,
+        why: str,
+        attempts: list[dict[str, Any]],
+    ) -> None:
+        """A stopped run's request was ended by the cancel that stopped it; should that end be missing (the instance
+        that sealed the log died before recording it), it is recorded here, with what had streamed, so the request
+        does not stay unfinished behind a log that refuses every run. The store refuses a second end. What the run's
+        attempts spent is this instance's to add, to the request's budgets and to its record (which the cancelling
+        instance wrote without it)."""
+        streamed = await streamed_output(self.broker, record.id)
+        spend = stopped_meta(attempts)
+        outcome = Outcome.cancelled(why, streamed.data, workflow.name if workflow else record.workflow, spend)
+        if self.budgets is not None:
+            await self.budgets.run_ended(record.workflow, record.reservation, outcome)
+        release = self.budgets.releaser(record.reservation) if self.budgets else None
+        recorder = StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM)
+        if await finish(outcome, recorder, channel, release=release) is None and spend:
+            await self.store.record_spend(record.id, spend)
+
+    async def _run(
+        self,
+        channel: Channel,
+        record: RequestRecord,
+        workflow: Workflow | None,
+        plan: Plan,
+        attempts: list[dict[str, Any]],
+    ) -> Outcome:
         crashes = record.run_count - 1  # runs that started before this one and never finished
         if crashes >= self.max_crashes:
             # A poison job: whatever it does takes its run down (an out-of-memory kill, a crash, a hang past the
@@ -167,8 +265,8 @@ class Worker:
         if task is None:
             return Outcome.failed("unsupported_request", f"this gateway cannot run {plan.kind!r} requests")
         try:
-            return await task(channel, record.id, workflow, record.body, streamed=True)
-        except (asyncio.CancelledError, LogLost):
+            return await task(channel, record.id, workflow, record.body, streamed=True, attempts=attempts)
+        except (asyncio.CancelledError, LogLost, RequestEnded):
             raise
         except Exception as exc:
             log.exception("request %s failed inside the gateway", record.id)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,6 +32,14 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if os.environ.get("SLUICE_TEST_BACKEND_ONLY") == "1":
         items[:], deselected = backend_tests_only(items)
         config.hook.pytest_deselected(items=deselected)
+
+
+async def within_one_minute_window(needed: float = 10.0) -> None:
+    """Wait, if need be, for a minute window with `needed` seconds left: rpm and tpm are counted in fixed minute
+    windows (`sluice.broker.ledger`), and a test whose requests straddled two would see its count start again."""
+    left = 60.0 - time.time() % 60.0
+    if left < needed:
+        await asyncio.sleep(left + 0.05)
 
 
 def free_port() -> int:
@@ -153,3 +162,7 @@ async def collect_ws(url: str, *, stop_after: int | None = None, timeout: float 
 
 def events_only(frames: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [frame for frame in frames if frame.get("type") != "heartbeat"]
+
+
+# Shared fixtures defined elsewhere (imported last: those modules import this one).
+from tests.cancelling import slow  # noqa: E402, F401  (fixture: a gateway streaming slowly from a fake provider)

@@ -3,6 +3,7 @@ settled with what the attempts cost, refused with 402 (a budget) or 429 + Retry-
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,14 @@ import pytest
 
 from sluice.testing import FakeProvider, Script
 from tests.backends import PrivateRedis
-from tests.conftest import MASTER_KEY, RunningGateway, StartGateway, chat_body, write_config
+from tests.conftest import (
+    MASTER_KEY,
+    RunningGateway,
+    StartGateway,
+    chat_body,
+    within_one_minute_window,
+    write_config,
+)
 
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 # The simulated provider at a price of its own: every answer costs something, and nothing leaves the machine.
@@ -93,6 +101,7 @@ async def test_every_route_is_refused_past_the_budget(priced: RunningGateway, pa
 
 async def test_requests_per_minute_are_refused_with_429_and_retry_after(gw: RunningGateway) -> None:
     headers = await new_key(gw, rpm=2)
+    await within_one_minute_window()
     async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=10) as client:
         statuses = [(await client.post("/v1/ai", json=chat_body("hi"))).status_code for _ in range(2)]
         refused = await client.post(
@@ -105,6 +114,7 @@ async def test_requests_per_minute_are_refused_with_429_and_retry_after(gw: Runn
 
 async def test_tokens_per_minute_count_the_worst_case_then_the_real_figure(gw: RunningGateway) -> None:
     headers = await new_key(gw, tpm=300)
+    await within_one_minute_window()
     async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=10) as client:
         too_big = await client.post("/v1/ai", json=chat_body("hi", "simulated/sim-1", max_tokens=1000))
         # Worst case ~110 tokens each (input + max_tokens 100); settled at the real count, far less: so more than
@@ -156,6 +166,31 @@ async def test_a_cancelled_request_gives_its_hold_back(start_gateway: StartGatew
     assert held > 0
     assert cancelled.status_code == 200, cancelled.text
     assert (await key_listing(gw))["spend"]["held_usd"] == 0
+
+
+async def test_what_a_cancelled_run_spent_is_charged_and_kept_with_its_end(
+    start_gateway: StartGateway, tmp_path: Path
+) -> None:
+    config = write_config(tmp_path, PRICED.replace("pace_ms: 0", "pace_ms: 100"))
+    gw = await start_gateway(config_path=config)
+    headers = await new_key(gw, budget_usd=1)
+    async with httpx.AsyncClient(base_url=gw.url, headers=headers, timeout=10) as client:
+        submitted = await client.post("/v1/ai/async", json=chat_body("a long question", max_tokens=200))
+        assert submitted.status_code == 202, submitted.text
+        accepted = submitted.json()
+        async with asyncio.timeout(10), client.stream("GET", accepted["events_url"]) as events:
+            async for line in events.aiter_lines():
+                if line.startswith("data: ") and '"type":"delta"' in line:
+                    break  # it streams: its provider is reading and writing, and billing
+        assert (await client.post(f"/v1/requests/{accepted['request_id']}/cancel")).status_code == 200
+        async with asyncio.timeout(10):  # the run's own instance adds what it spent once it has stopped
+            while not (record := (await client.get(f"/v1/requests/{accepted['request_id']}")).json())["cost_usd"]:
+                await asyncio.sleep(0.02)
+    assert record["status"] == "cancelled" and record["cost_usd"] > 0
+    assert [a["status"] for a in record["meta"]["attempts"]] == ["cancelled"]
+    assert record["meta"]["usage"]["estimated"] is True  # cut before the provider's own count: estimated
+    spend = (await key_listing(gw))["spend"]
+    assert spend["spent_usd"] == pytest.approx(record["cost_usd"]) and spend["held_usd"] == 0
 
 
 async def test_spend_survives_a_restart_from_the_store(start_gateway: StartGateway, tmp_path: Path) -> None:

@@ -54,7 +54,7 @@ class JournaledBroker(MemoryBroker):
 
 
 async def echo(channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *,
-               streamed: bool) -> Outcome:  # fmt: skip
+               streamed: bool, attempts: list[dict[str, Any]] | None = None) -> Outcome:  # fmt: skip
     await channel.emit(DeltaEvent(text="echo"))
     return Outcome(status="completed", data={"content": body["messages"][0]["content"]})
 
@@ -140,3 +140,16 @@ def test_the_crash_limit_is_read_from_the_environment() -> None:
     assert Settings.from_env({"SLUICE_JOB_MAX_CRASHES": "5"}).job_max_crashes == 5
     with pytest.raises(ValueError, match="SLUICE_JOB_MAX_CRASHES"):
         Settings.from_env({"SLUICE_JOB_MAX_CRASHES": "0"})
+
+
+async def test_a_run_on_a_log_a_cancel_sealed_ends_the_request_the_cancel_did_not_record(parts: Any) -> None:
+    _, store, broker = parts
+    await queued(store, broker, Plan())
+    await broker.append("r1", DeltaEvent(text="shown"))
+    await broker.seal("r1")  # the instance cancelling it sealed the log, then died before recording the end
+    catalog = load_catalog(None)
+    await Worker(broker, store, {"chat": echo}, lambda: catalog).process(Job("r1"))
+    stored = await store.get_request("r1")
+    assert stored is not None and stored.status == "cancelled" and stored.data == {"content": "shown"}
+    kinds = [e.type for e in await events_of(broker, "r1")]
+    assert kinds == ["delta", "error"]  # the run's own delta was refused: the log was sealed

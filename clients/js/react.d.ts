@@ -1,4 +1,4 @@
-import type { ChannelState, ConnectParams, SluiceClient, SluiceOptions } from './sluice.js';
+import type { ChannelState, ConnectParams, RequestInfo, SluiceClient, SluiceOptions } from './sluice.js';
 
 export interface UseSluiceOptions extends SluiceOptions {
   /** Resume a channel a previous page left unfinished (default true). */
@@ -10,6 +10,8 @@ export interface UseSluiceOptions extends SluiceOptions {
 export interface UseSluiceResult<M> extends ChannelState<M> {
   connect(params: ConnectParams): SluiceClient<M>;
   disconnect(): void;
+  /** `client.cancel()`: cancel the request through the `cancel_url` given to `connect()`. */
+  cancel(): Promise<RequestInfo>;
   client: SluiceClient<M>;
 }
 

@@ -1,4 +1,4 @@
-// React binding: `const { status, message, connect } = useSluice()`.
+// React binding: `const { status, message, connect, cancel } = useSluice()`.
 //
 // One SluiceClient per component; its state is read with useSyncExternalStore so every event renders once and
 // concurrent rendering never tears. On mount it resumes a channel a previous page left unfinished.
@@ -19,5 +19,6 @@ export function useSluice(options = {}) {
 
   const connect = useCallback((params) => client.connect(params), [client]);
   const disconnect = useCallback(() => client.disconnect(), [client]);
-  return { ...state, connect, disconnect, client };
+  const cancel = useCallback(() => client.cancel(), [client]);
+  return { ...state, connect, disconnect, cancel, client };
 }

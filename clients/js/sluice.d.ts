@@ -82,7 +82,8 @@ export interface SluiceError {
 export interface ChannelState<M = Record<string, unknown>> {
   channelId: string | null;
   connection: ConnectionState;
-  /** The request's lifecycle state, from `status` events; `completed` / `failed` after the terminal event. */
+  /** The request's lifecycle state, from `status` events; `completed`, `failed` or `cancelled` after the terminal
+   * event. */
   status: RequestStatus;
   /** The structured object so far (from `partial` events), then the final one (from `response`). */
   message: Partial<M> | M | null;
@@ -113,6 +114,32 @@ export interface ConnectParams {
   channelId?: string;
   /** Resume after this seq. */
   after?: number;
+  /** What `cancel()` POSTs: the request's `cancel_url` (it cancels that request only). Omit it to not allow it. */
+  cancel_url?: string;
+  cancelUrl?: string;
+}
+
+/** A request as `GET /v1/requests/{id}` (and `cancel()`) gives it. */
+export interface RequestInfo {
+  id: string;
+  channel_id: string;
+  workflow: string;
+  status: RequestStatus;
+  data: unknown;
+  error: SluiceError | null;
+  meta: Record<string, unknown> | null;
+  metadata: Record<string, unknown> | null;
+  attempts: Record<string, unknown>[];
+  created_at: string;
+  started_at: string | null;
+  first_token_at: string | null;
+  completed_at: string | null;
+}
+
+/** `cancel()` failed: `code` is the gateway's (`invalid_cancel_token`, …), `status` its HTTP status. */
+export interface CancelError extends Error {
+  code: string;
+  status: number;
 }
 
 export interface StorageLike {
@@ -136,6 +163,8 @@ export interface SluiceOptions {
   idleTimeoutMs?: number;
   /** A WebSocket implementation, for runtimes without a global one. */
   WebSocket?: unknown;
+  /** A fetch implementation for `cancel()`, for runtimes without a global one. */
+  fetch?: unknown;
 }
 
 export interface ClientEvents<M> {
@@ -159,6 +188,8 @@ export declare class SluiceClient<M = Record<string, unknown>> {
   hasPending(): boolean;
   disconnect(): void;
   close(): void;
+  /** Cancel the request through the `cancel_url` given to `connect()`; rejects with a `CancelError`. */
+  cancel(): Promise<RequestInfo>;
 }
 
 export declare function connect<M = Record<string, unknown>>(

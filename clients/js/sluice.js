@@ -3,6 +3,7 @@
 //   import { connect } from '/sdk/sluice.js';
 //   const channel = connect({ websocket_url, ws_token, channel_id });   // what your backend got from /v1/ai/async
 //   channel.subscribe((state) => render(state.status, state.message));
+//   stopButton.onclick = () => channel.cancel();   // needs the cancel_url your backend got too
 //
 // The socket may drop and the page may reload: the client reconnects with backoff and resumes with
 // `after=<last seq>`, so the user sees every token once, in order. No build step; types are in sluice.d.ts.
@@ -22,6 +23,7 @@ const DEFAULTS = {
   maxRetries: Infinity,
   idleTimeoutMs: 45000, // three missed heartbeats at the gateway's default 15 s: the connection is dead
   WebSocket: null,
+  fetch: null, // for cancel(); globalThis.fetch when not given
 };
 
 // 44xx: the gateway refused this channel or token (4000 + the HTTP status); retrying cannot help.
@@ -87,7 +89,12 @@ export class SluiceClient {
     if ((this._socket || this._retryTimer) && !this._state.done) return true; // already following
     const record = stored.load(this._storage, this.options.storageKey, this.options.maxAgeMs);
     if (!record || record.state?.done) return false;
-    this._target = { channel_id: record.channel_id, websocket_url: record.websocket_url, ws_token: record.ws_token };
+    this._target = {
+      channel_id: record.channel_id,
+      websocket_url: record.websocket_url,
+      ws_token: record.ws_token,
+      cancel_url: record.cancel_url ?? null,
+    };
     this._retries = 0;
     this._state = { ...initialState(record.channel_id), ...record.state, connection: 'idle' };
     this._emitChange(null);
@@ -108,6 +115,29 @@ export class SluiceClient {
     stored.remove(this._storage, this.options.storageKey);
     this._state = initialState();
     this._emitChange(null);
+  }
+
+  /**
+   * Cancel the request (the user pressed "stop"): POSTs the `cancel_url` your backend got from `POST /v1/ai/async`
+   * and passed to `connect()` (it cancels that one request and nothing else; no API key). The gateway closes the
+   * provider call and the channel ends with an `error` event, code `cancelled`: `status` becomes 'cancelled', and
+   * what had streamed stays shown. Resolves with the request as it ended (`GET /v1/requests/{id}`'s shape).
+   */
+  async cancel() {
+    const url = this._target?.cancel_url;
+    if (!url) {
+      throw new Error('cancel() needs the cancel_url of POST /v1/ai/async: pass it to connect() with the rest');
+    }
+    const fetchImpl = this.options.fetch ?? globalThis.fetch;
+    const response = await fetchImpl(url, { method: 'POST' });
+    const body = await response.json().catch(() => null);
+    if (!response.ok) {
+      const error = new Error(body?.error?.message ?? `the cancel failed: HTTP ${response.status}`);
+      error.code = body?.error?.code ?? 'cancel_failed';
+      error.status = response.status;
+      throw error;
+    }
+    return body;
   }
 
   /** Close the socket but keep the stored channel, so `resume()` continues later (e.g. a component unmounting). */
@@ -289,7 +319,8 @@ function normaliseTarget(params, baseUrl) {
   if (!token && !new URL(websocketUrl, 'http://x').searchParams.get('token')) {
     throw new Error('ws_token is required');
   }
-  return { channel_id: channelId, websocket_url: websocketUrl, ws_token: token ?? null };
+  const cancelUrl = params?.cancel_url ?? params?.cancelUrl ?? null;
+  return { channel_id: channelId, websocket_url: websocketUrl, ws_token: token ?? null, cancel_url: cancelUrl };
 }
 
 /** The socket URL for a target, resuming after `lastSeq` (http(s) URLs are mapped to ws(s)). */

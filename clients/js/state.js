@@ -72,7 +72,7 @@ export function applyEvent(state, event) {
       break;
     case 'error':
       next.error = { code: event.code, message: event.message };
-      next.status = 'failed';
+      next.status = event.code === 'cancelled' ? 'cancelled' : 'failed';
       next.done = true;
       break;
     default:

@@ -47,6 +47,9 @@ class WorkflowDefinition(BaseModel):
     continuation: Any = Field(
         default=None, description="auto (default): an answer cut mid-stream goes on on the next attempt; off."
     )
+    cancel_when_unwatched_for: Any = Field(
+        default=None, description="A duration (30s): cancel a run nobody has followed for that long."
+    )
     description: Any = Field(default=None)
 
     def record(self) -> dict[str, Any]:
@@ -104,6 +107,7 @@ def render_workflow(gateway: Gateway, workflow: Workflow, definition: dict[str, 
         "echo_fields": list(workflow.echo_fields),
         "modelriver_signature": workflow.modelriver_signature,
         "continuation": workflow.continuation,
+        "cancel_when_unwatched_for": workflow.cancel_when_unwatched_for,
         "json_schema": workflow.schema,
         "definition": definition,
     }

@@ -36,13 +36,13 @@ from sluice.api.anthropic_out import MessageStream, failure_status, message_of
 from sluice.api.auth import bearer, gateway_of, principal_for
 from sluice.api.channels import sse_response
 from sluice.api.errors import anthropic_error_response
-from sluice.api.faces import failure_of, json_response, open_stream, rendered, terminal_of, workflow_named
+from sluice.api.faces import failure_of, json_response, open_stream, rendered, stopper, terminal_of, workflow_named
 from sluice.errors import BadRequest, Unauthorized
 from sluice.events import (
     ErrorEvent,
     ResponseEvent,
 )
-from sluice.gateway import Gateway, Principal
+from sluice.gateway import Gateway, Principal, Submission
 from sluice.providers.errors import ProviderError
 from sluice.quotas import StreamSlot
 from sluice.workflows.model import Workflow
@@ -111,11 +111,8 @@ async def create_message(request: Request, body: MessagesRequest, principal: Ant
     headers = {"x-request-id": request_id, "request-id": request_id}
     stream = MessageStream(f"msg_{request_id}", body.model)
     if slot is not None:
-        return await _stream(gateway, request_id, stream, slot, headers)
-    wire = await terminal_of(submission.run) if submission.run else None
-    if wire is None:
-        wire = await gateway.wait_terminal(request_id)
-    terminal = wire.event
+        return await _stream(gateway, submission, stream, slot, headers)
+    terminal = (await terminal_of(gateway, submission, request.receive)).event  # hanging up stops the run
     if not isinstance(terminal, ResponseEvent):
         return failure_response(*failure_of(terminal), headers)
     return json_response(message_of(terminal, stream.message_id, body.model), 200, headers)
@@ -149,15 +146,16 @@ def failure_response(code: str, message: str, headers: dict[str, str]) -> Respon
 
 
 async def _stream(
-    gateway: Gateway, request_id: str, stream: MessageStream, slot: StreamSlot, headers: dict[str, str]
+    gateway: Gateway, submission: Submission, stream: MessageStream, slot: StreamSlot, headers: dict[str, str]
 ) -> Response:
     """The event stream, once the first event its client would see has come; the HTTP error a non-streamed message
     gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
-    opened = await open_stream(gateway, request_id, slot)
+    opened = await open_stream(gateway, submission.record.id, slot)
     if isinstance(opened, ErrorEvent):
         return failure_response(opened.code, opened.message, headers)
     channel, head = opened
-    response = sse_response(rendered(channel, head, stream.start(), stream.render), slot)
+    events = rendered(channel, head, stream.start(), stream.render, stopper(gateway, submission))
+    response = sse_response(events, slot)
     response.headers.update(headers)
     return response
 

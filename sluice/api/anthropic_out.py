@@ -34,6 +34,7 @@ FAILURE_STATUS = {
     "provider_timeout": 504,
     "provider_unavailable": 529,
     "circuit_open": 529,
+    "cancelled": 499,  # the request was cancelled: not retried (the SDK retries 408, 409, 429 and 5xx)
 }
 STOP_REASONS = {"stop": "end_turn", "length": "max_tokens", "tool_calls": "tool_use", "content_filter": "refusal"}
 PING = b'event: ping\ndata: {"type":"ping"}\n\n'

@@ -356,6 +356,10 @@ class _SlotStream(StreamingResponse):
             if not (listener.done() and not listener.cancelled() and listener.exception() is None):
                 raise  # not the client's leaving: the server is shutting down, or the caller gave up
             streaming.uncancel()  # the client left: the stream is over, the response with it
+            # Closed now, not when it is collected: its end stops the run the client was reading (`faces.rendered`).
+            close = getattr(self.body_iterator, "aclose", None)
+            if close is not None:
+                await close()
         finally:
             listener.cancel()
             await self.slot.release()

@@ -4,7 +4,8 @@ A face finds the workflow its `model` names, runs the request as a pass-through 
 from the request's channel: whole, from its terminal event, or streamed. A stream waits for the first event its
 client would see, so that a chain failing before any token is answered with an HTTP error (clients retry that as
 they would a non-streamed failure) rather than with a stream that fails at once; then every batch of the channel is
-rendered into the face's own frames until one ends the stream.
+rendered into the face's own frames until one ends the stream. A client that hangs up before its answer stops the
+run (`terminal_of`, `rendered`): its provider call is closed and the request ends `cancelled`.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import Response
+from starlette.types import Receive
 
 from sluice.errors import NotFound
 from sluice.events import (
@@ -27,8 +29,8 @@ from sluice.events import (
     ToolCallEvent,
     WireEvent,
 )
-from sluice.gateway import ChannelBatches, Gateway
-from sluice.passthrough import Finished
+from sluice.gateway import ChannelBatches, Gateway, Submission
+from sluice.lifecycle.outcome import CLIENT_GONE
 from sluice.quotas import StreamSlot
 from sluice.workflows.model import Workflow
 
@@ -60,10 +62,59 @@ def json_response(content: Any, status: int, headers: dict[str, str]) -> Respons
     return Response(orjson.dumps(content), status_code=status, headers=headers, media_type="application/json")
 
 
-async def terminal_of(run: asyncio.Task[Finished]) -> WireEvent | None:
-    """The terminal event of a pass-through run in this process: no need to subscribe to its channel."""
-    # A caller that goes away does not cancel the run (it is logged all the same).
-    return (await asyncio.shield(run)).wire
+async def terminal_of(gateway: Gateway, submission: Submission, receive: Receive | None = None) -> WireEvent:
+    """The request's terminal event, for a caller that waits for the whole answer: a pass-through's from its run's
+    task (no need to subscribe to its channel), else (a durable run, or a log that had already ended under the run)
+    from its channel. A pass-through's caller that hangs up before the answer (`receive` says so) stops the run: it
+    ends `cancelled`, and its provider call is closed."""
+    run = submission.run
+    wire = None
+    if run is not None:
+        if receive is not None and not run.done() and await hung_up(receive, run):
+            gateway.runs.stop(submission.record.id, CLIENT_GONE)
+        # Shielded: a handler cancelled now (the server stopping) leaves the run to end, and be logged, all the same.
+        wire = run.result().wire if run.done() else (await asyncio.shield(run)).wire
+    return wire if wire is not None else await gateway.wait_terminal(submission.record.id)
+
+
+async def hung_up(receive: Receive, run: asyncio.Future[Any]) -> bool:
+    """Wait until `run` is done or the client disconnects: True if the client did first.
+
+    The request's body has been read, so the next ASGI message is the disconnect. This task waits for it itself and
+    the run's end interrupts the wait (a cancellation the run's done-callback asks for), rather than a task per
+    request listening for the disconnect: this is the path of every non-streamed completion."""
+    waiter = asyncio.current_task()
+    assert waiter is not None
+    waiting = woken = False
+
+    def wake(_: object) -> None:
+        nonlocal woken
+        if waiting:
+            woken = True
+            waiter.cancel()
+
+    waiting = True
+    run.add_done_callback(wake)
+    try:
+        while (await receive())["type"] != "http.disconnect":
+            pass
+        return True
+    except asyncio.CancelledError:
+        if woken and waiter.uncancel() == 0:  # the run's end, not the server's: the answer follows
+            return False
+        raise
+    finally:
+        waiting = False
+        run.remove_done_callback(wake)
+
+
+def stopper(gateway: Gateway, submission: Submission) -> Callable[[], object] | None:
+    """What stops a streamed pass-through whose client hangs up before the end (`rendered`'s `stop`); None for a
+    durable request (a webhook or a callback step follows its run, whoever reads the stream)."""
+    if submission.run is None:
+        return None
+    request_id = submission.record.id
+    return lambda: gateway.runs.stop(request_id, CLIENT_GONE)
 
 
 def failure_of(terminal: Event) -> tuple[str, str]:
@@ -112,10 +163,16 @@ async def channel_head(channel: ChannelBatches, patience: float) -> tuple[list[B
 
 
 async def rendered(
-    channel: ChannelBatches, head: Iterable[Batch], opening: list[bytes], render: Render
+    channel: ChannelBatches,
+    head: Iterable[Batch],
+    opening: list[bytes],
+    render: Render,
+    stop: Callable[[], object] | None = None,
 ) -> AsyncIterator[bytes]:
     """The stream's bytes: `opening` and the batches already read (`head`) in one write, then the rest of the
-    channel, batch by batch, until a batch ends the stream. The channel is closed however the stream ends."""
+    channel, batch by batch, until a batch ends the stream. The channel is closed however the stream ends; `stop` is
+    called when it ends before its last batch (the client hung up)."""
+    over = False
     try:
         out = opening
         over = any(render(batch, out) for batch in head)  # stops at the batch that ends the stream
@@ -131,6 +188,8 @@ async def rendered(
             if over:
                 return
     finally:
+        if not over and stop is not None:
+            stop()
         await close_channel(channel)
 
 

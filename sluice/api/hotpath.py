@@ -104,7 +104,7 @@ class HotPath:
             gateway = scope["app"].state.gateway
             principal = await principal_for(gateway, bearer_key(headers.get(b"authorization", b"").decode("latin-1")))
             request = ChatCompletionRequest.model_validate_json(body)
-            return await complete(gateway, request, principal)
+            return await complete(gateway, request, principal, receive)  # a client hanging up stops its run
         except ValidationError as exc:
             return validation_error_response(PATH, exc.errors())  # 400 with `param`, as FastAPI's handler answers
         except SluiceError as exc:

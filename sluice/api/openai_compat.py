@@ -22,13 +22,14 @@ WebSocket/SSE channel of the same request carries the `reset` and the failover.
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import orjson
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.responses import Response
+from starlette.types import Receive
 
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
@@ -40,19 +41,22 @@ from sluice.api.faces import (
     json_response,
     open_stream,
     rendered,
+    stopper,
     terminal_of,
     workflow_named,
 )
 from sluice.errors import BadRequest
 from sluice.events import DeltaEvent, ErrorEvent, ResetEvent, ResponseEvent, ToolCallEvent
-from sluice.gateway import ChannelBatches, Gateway, Principal
+from sluice.gateway import ChannelBatches, Gateway, Principal, Submission
+from sluice.lifecycle.outcome import CANCELLED_CODE
 from sluice.quotas import StreamSlot
 from sluice.spend.usage import answer_usage
 from sluice.surfaces import CHAT_COMPLETIONS
 
 router = APIRouter(tags=["openai"])
-# Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502).
-_FAILURE_STATUS = {"invalid_request": 400, "rate_limited": 429, "provider_timeout": 504}
+# Run failures as HTTP statuses an OpenAI client understands; anything else is the upstream's fault (502). A
+# cancelled request is 499, as Google's APIs answer a cancelled call (no OpenAI SDK retries it).
+_FAILURE_STATUS = {"invalid_request": 400, "rate_limited": 429, "provider_timeout": 504, CANCELLED_CODE: 499}
 
 
 class StreamOptions(BaseModel):
@@ -85,11 +89,15 @@ async def chat_completions(request: Request, body: ChatCompletionRequest, princi
     """OpenAI-compatible chat completion, streamed (`"stream": true`) or not; the official SDKs work unchanged."""
     # `sluice.api.hotpath` serves this route in front of FastAPI; this declaration documents it (and is the same
     # handler where the hot path is not installed).
-    return await complete(gateway_of(request), body, principal)
+    return await complete(gateway_of(request), body, principal, request.receive)
 
 
-async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Principal) -> Response:
-    """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE."""
+async def complete(
+    gateway: Gateway, body: ChatCompletionRequest, principal: Principal, receive: Receive | None = None
+) -> Response:
+    """Run a Chat Completions request as a pass-through and answer it: a `chat.completion`, or its chunks as SSE.
+    `receive`: the request's ASGI channel, where a client that hangs up before its answer is noticed (its run is
+    then stopped)."""
     workflow_named(gateway, body.model, principal.project_id)
     payload = to_sluice(body)
     slot = await gateway.quotas.open_stream(principal.key_id) if body.stream else None  # before accepting
@@ -103,13 +111,8 @@ async def complete(gateway: Gateway, body: ChatCompletionRequest, principal: Pri
     request_id = submission.record.id
     headers = {"x-request-id": request_id}
     if slot is not None:
-        return await _stream(gateway, body, request_id, slot, headers)
-    # The pass-through's own task gives its terminal event; otherwise (a durable run, or a log that had already
-    # ended under the run) the channel does.
-    wire = await terminal_of(submission.run) if submission.run else None
-    if wire is None:
-        wire = await gateway.wait_terminal(request_id)
-    terminal = wire.event
+        return await _stream(gateway, body, submission, slot, headers)
+    terminal = (await terminal_of(gateway, submission, receive)).event
     if not isinstance(terminal, ResponseEvent):
         return failure_response(*failure_of(terminal), headers)
     usage = answer_usage(terminal.meta)
@@ -140,16 +143,18 @@ def failure_response(code: str, message: str, headers: dict[str, str]) -> Respon
 
 
 async def _stream(
-    gateway: Gateway, body: ChatCompletionRequest, request_id: str, slot: StreamSlot, headers: dict[str, str]
+    gateway: Gateway, body: ChatCompletionRequest, submission: Submission, slot: StreamSlot, headers: dict[str, str]
 ) -> Response:
     """The chunk stream, once the first event its client would see has come; the HTTP error a non-streamed
     completion gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
+    request_id = submission.record.id
     opened = await open_stream(gateway, request_id, slot)
     if isinstance(opened, ErrorEvent):
         return failure_response(opened.code, opened.message, headers)
     channel, head = opened
     include_usage = body.stream_options is not None and body.stream_options.include_usage
-    response = sse_response(completion_chunks(channel, head, request_id, body.model, include_usage), slot)
+    chunks = completion_chunks(channel, head, request_id, body.model, include_usage, stopper(gateway, submission))
+    response = sse_response(chunks, slot)
     response.headers.update(headers)
     return response
 
@@ -197,10 +202,15 @@ def content_of(terminal: ResponseEvent) -> str:
 
 
 def completion_chunks(
-    channel: ChannelBatches, head: list[Batch], request_id: str, model: str, include_usage: bool
+    channel: ChannelBatches,
+    head: list[Batch],
+    request_id: str,
+    model: str,
+    include_usage: bool,
+    stop: Callable[[], object] | None = None,
 ) -> AsyncIterator[bytes]:
     """The channel's events as `chat.completion.chunk` SSE: the role chunk and the batches already read (`head`, sent
-    in one write), then the rest of the channel."""
+    in one write), then the rest of the channel (`stop`: see `rendered`)."""
     base = {
         "id": f"chatcmpl-{request_id}",
         "object": "chat.completion.chunk",
@@ -243,7 +253,7 @@ def completion_chunks(
                     return True
         return False
 
-    return rendered(channel, head, [chunk({"role": "assistant", "content": ""})], render)
+    return rendered(channel, head, [chunk({"role": "assistant", "content": ""})], render, stop)
 
 
 def _error_chunk(code: str, message: str) -> bytes:

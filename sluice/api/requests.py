@@ -1,17 +1,19 @@
-"""Submitting requests and reading them back: `/v1/ai/async`, `/v1/ai`, `/v1/requests/{id}`."""
+"""Submitting requests, reading and cancelling them: `/v1/ai/async`, `/v1/ai`, `/v1/requests/{id}[/cancel]`."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, Request
+from fastapi import APIRouter, Depends, Header, Query, Request
+from fastapi.security import HTTPAuthorizationCredentials
 from starlette.responses import JSONResponse, Response
 
-from sluice.api.auth import ApiKey, gateway_of
+from sluice.api.auth import ApiKey, bearer, gateway_of, principal_from
 from sluice.api.channels import sse_response, sse_stream
 from sluice.api.formats import formatted_result
 from sluice.api.schemas import ERROR_RESPONSES, AIRequest, AsyncAccepted, ChannelToken, RequestStatus, SyncResult
+from sluice.errors import Unauthorized
 from sluice.events import ErrorEvent, ResponseEvent
 from sluice.store import RequestRecord
 from sluice.surfaces import INTERNAL_FIELDS
@@ -81,6 +83,30 @@ async def get_request(request: Request, request_id: str, principal: ApiKey) -> R
     record = await gateway.request_for(principal, request_id)
     attempts = await gateway.store.list_attempts(record.id)
     return JSONResponse(render_request(record, attempts))
+
+
+@router.post("/v1/requests/{request_id}/cancel", response_model=RequestStatus, responses=ERROR_RESPONSES)
+async def cancel_request(
+    request: Request,
+    request_id: str,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)],
+    token: Annotated[str | None, Query(description="The request's cancel_token (the `cancel_url` has it).")] = None,
+) -> Response:
+    """Cancel a request wherever it runs: its end (`cancelled`, with the output streamed so far as `data`) is
+    recorded and its channel's terminal `error` event (code `cancelled`) sent before this answers, and its provider
+    call is closed. A request that has finished is returned as it is. Authorised by an API key of the request's
+    project (the master key: any), or by the request's `cancel_token`, which a browser may hold."""
+    gateway = gateway_of(request)
+    if token is not None:  # the capability of this one request, safe to give a browser: no key, no rate limit
+        if not gateway.signer.is_cancel_token(request_id, token):
+            raise Unauthorized("this cancel token is not the one of this request", code="invalid_cancel_token")
+        record = await gateway.cancel(None, request_id)
+        headers = {"Access-Control-Allow-Origin": "*"}  # a page on another origin may read the answer
+    else:
+        record = await gateway.cancel(await principal_from(request, credentials), request_id)
+        headers = {}
+    attempts = await gateway.store.list_attempts(record.id)
+    return JSONResponse(render_request(record, attempts), headers=headers)
 
 
 @router.post("/v1/channels/{channel_id}/token", response_model=ChannelToken, responses=ERROR_RESPONSES)

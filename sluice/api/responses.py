@@ -13,17 +13,27 @@ This module only wires HTTP to the gateway: the body is read by `sluice.api.resp
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Query, Request
 from starlette.responses import Response
+from starlette.types import Receive
 
 from sluice.api.auth import ApiKey, gateway_of
 from sluice.api.channels import sse_response
 from sluice.api.errors import OPENAI_ERROR_RESPONSES
-from sluice.api.faces import Batch, failure_of, json_response, open_stream, rendered, terminal_of, workflow_named
+from sluice.api.faces import (
+    Batch,
+    failure_of,
+    json_response,
+    open_stream,
+    rendered,
+    stopper,
+    terminal_of,
+    workflow_named,
+)
 from sluice.api.openai_compat import assistant_message, failure_response
 from sluice.api.requests import IdempotencyKey
 from sluice.api.responses_in import ResponsesRequest, invalid, to_sluice
@@ -71,17 +81,14 @@ async def create_response(
         current = await gateway.request_for(principal, record.id) if submission.replayed else record
         return json_response(response_of(current), 200, headers)
     if slot is not None:
-        return await _stream(gateway, Echo.of(record), slot, headers)
-    return await _answer(gateway, submission, headers)
+        return await _stream(gateway, submission, slot, headers)
+    return await _answer(gateway, submission, headers, request.receive)
 
 
-async def _answer(gateway: Gateway, submission: Submission, headers: dict[str, str]) -> Response:
+async def _answer(gateway: Gateway, submission: Submission, headers: dict[str, str], receive: Receive) -> Response:
     """A pass-through's `response` object, once it has ended; a failure is the HTTP error an OpenAI client
-    understands, as on `/v1/chat/completions`."""
-    wire = await terminal_of(submission.run) if submission.run else None
-    if wire is None:  # a durable run after all (a webhook), or a log that had already ended under the run
-        wire = await gateway.wait_terminal(submission.record.id)
-    terminal = wire.event
+    understands, as on `/v1/chat/completions`. A client that hangs up first stops the run."""
+    terminal = (await terminal_of(gateway, submission, receive)).event
     if not isinstance(terminal, ResponseEvent):
         return failure_response(*failure_of(terminal), headers)
     echo = Echo.of(submission.record)
@@ -163,14 +170,16 @@ async def _stored(gateway: Gateway, principal: Principal, request_id: str) -> Re
     return None
 
 
-async def _stream(gateway: Gateway, echo: Echo, slot: StreamSlot, headers: dict[str, str]) -> Response:
+async def _stream(gateway: Gateway, submission: Submission, slot: StreamSlot, headers: dict[str, str]) -> Response:
     """A pass-through's events, once the first one its client would see has come; the HTTP error a non-streamed
-    response gets if that is the run's failure (`sluice.api.faces.open_stream`)."""
+    response gets if that is the run's failure (`sluice.api.faces.open_stream`). A client that hangs up before the
+    end stops the run (a background response's never does)."""
+    echo = Echo.of(submission.record)
     opened = await open_stream(gateway, echo.id, slot)
     if isinstance(opened, ErrorEvent):
         return failure_response(opened.code, opened.message, headers)
     channel, head = opened
-    return _sse(channel, EventRenderer(echo), slot, headers, head=head)
+    return _sse(channel, EventRenderer(echo), slot, headers, head=head, stop=stopper(gateway, submission))
 
 
 def _sse(
@@ -181,8 +190,9 @@ def _sse(
     *,
     head: Iterable[list[WireEvent] | None] = (),
     after: int | None = None,
+    stop: Callable[[], object] | None = None,
 ) -> Response:
-    response = sse_response(stream_events(channel, renderer, head, after), slot)
+    response = sse_response(stream_events(channel, renderer, head, after, stop), slot)
     response.headers.update(headers)
     return response
 
@@ -192,9 +202,10 @@ def stream_events(
     renderer: EventRenderer,
     head: Iterable[Batch] = (),
     after: int | None = None,
+    stop: Callable[[], object] | None = None,
 ) -> AsyncIterator[bytes]:
     """The channel's events as Responses SSE events: the batches already read (`head`), then the rest of the
-    channel, rendered from the first and sent from the one numbered after `after`."""
+    channel, rendered from the first and sent from the one numbered after `after` (`stop`: see `rendered`)."""
 
     def render(batch: Batch, out: list[bytes]) -> bool:
         """Appends the batch's events to `out`; True once the stream is over."""
@@ -206,7 +217,7 @@ def stream_events(
                 out.extend(_frames(renderer.feed(wire.event), after))
         return renderer.over
 
-    return rendered(channel, head, _frames(renderer.start(), after), render)
+    return rendered(channel, head, _frames(renderer.start(), after), render, stop)
 
 
 async def _expired(record: RequestRecord, after: int) -> AsyncIterator[bytes]:

@@ -14,12 +14,11 @@ from typing import Any
 
 from sluice.api.openai_compat import assistant_message
 from sluice.events import DeltaEvent, ErrorEvent, Event, ResetEvent, ResponseEvent, StatusEvent, ToolCallEvent
-from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.outcome import CANCELLED_CODE, Outcome
 from sluice.lifecycle.states import CANCELLED, COMPLETED, FAILED, QUEUED, RUNNING
 from sluice.spend.usage import answer_usage
 from sluice.store import RequestRecord
 
-CANCELLED_CODE = "cancelled"  # the error code of the terminal event `Gateway.cancel` announces
 # OpenAI's documented `response.error.code`s for Sluice's run failures; Sluice's own code goes in `error.type`.
 _ERROR_CODES = {"rate_limited": "rate_limit_exceeded", "invalid_request": "invalid_prompt"}
 # A finish reason that cuts the answer short, as `incomplete_details.reason`.

@@ -55,6 +55,7 @@ class AsyncAccepted(BaseModel):
     websocket_channel: str
     status_url: str
     events_url: str
+    cancel_url: str = Field(description="POST it to cancel the request: it carries the request's cancel_token.")
 
 
 class RerunAccepted(AsyncAccepted):

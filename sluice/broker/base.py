@@ -1,5 +1,6 @@
-"""The broker contract: a job queue, per-channel event logs and subscriptions that replay then follow, and small
-shared records (breakers, quotas). Each part is its own protocol, so code that needs one asks for that one.
+"""The broker contract: a job queue, per-channel event logs and subscriptions that replay then follow, small shared
+records (breakers, quotas), and the cancel signal every instance hears. Each part is its own protocol, so code that
+needs one asks for that one.
 
 Sequence numbers are assigned by the broker when an event is appended, so several writers (the worker running a job,
 the API instance receiving a callback) can share one channel. A log accepts exactly one terminal event: appending a
@@ -8,7 +9,7 @@ second returns None, which is how "exactly one terminal event per channel" is en
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -70,6 +71,31 @@ class ChannelLogs(Protocol):
         """Every event with seq > after, then live ones. The caller checks `log_info` first."""
         ...
 
+    async def seal(self, channel_id: str) -> int | None:
+        """Refuse every further event but a terminal one (a cancel about to end the request: what the log holds
+        now is what was streamed). The last seq it holds, or None if there is no log."""
+        ...
+
+    async def watched(self, channel_id: str) -> bool | None:
+        """Whether a subscriber follows the channel, on any instance; None when the broker cannot tell."""
+        ...
+
+
+# A cancel as every instance hears it: (request id, the project whose key asked or None for the operator, reason).
+CancelHandler = Callable[[str, str | None, str], None]
+
+
+class CancelSignals(Protocol):
+    """How a cancel reaches the instance that runs the request (its provider call), wherever that is."""
+
+    async def announce_cancel(self, request_id: str, project_id: str | None, reason: str) -> None:
+        """Tell every instance, this one included, to stop its run of `request_id`."""
+        ...
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        """Call `handler` for every cancel announced, by any instance (one handler per broker)."""
+        ...
+
 
 class SharedState(Protocol):
     """Small records every instance shares: circuit breakers and quota counters."""
@@ -115,8 +141,8 @@ class SharedState(Protocol):
         ...
 
 
-class Broker(JobQueue, ChannelLogs, SharedState, Protocol):
-    """The three in one, as each implementation (`memory`, `redis`) provides them."""
+class Broker(JobQueue, ChannelLogs, SharedState, CancelSignals, Protocol):
+    """All four in one, as each implementation (`memory`, `redis`) provides them."""
 
     async def start(self) -> None: ...
 

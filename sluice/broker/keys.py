@@ -40,6 +40,11 @@ class Keys:
         return f"{self.prefix}notify:{channel_id}"
 
     @property
+    def cancels(self) -> str:
+        """Pub/sub channel every instance listens to: the cancels announced (`{"r": request, "p": project, "why"}`)."""
+        return f"{self.prefix}cancel"
+
+    @property
     def epoch(self) -> str:
         """A random value written once; when it is missing, Redis lost this deployment's data (flush, restart)."""
         return f"{self.prefix}epoch"

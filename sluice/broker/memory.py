@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Sequence
 from typing import Any
 
-from sluice.broker.base import Job, LogInfo
+from sluice.broker.base import CancelHandler, Job, LogInfo
 from sluice.broker.counters import MemoryCounters
 from sluice.broker.ledger import MemoryLedger
 from sluice.events import Event, WireEvent
@@ -25,13 +25,15 @@ _SWEEPS_PER_WAIT = 8  # a wait ends between `wait` and 1.125 * `wait` after it b
 
 
 class _Log:
-    __slots__ = ("events", "finished", "first_seq", "next_seq", "waiting")
+    __slots__ = ("events", "finished", "first_seq", "next_seq", "sealed", "waiting", "watchers")
 
     def __init__(self, first_seq: int) -> None:
         self.events: list[WireEvent] = []
         self.first_seq = first_seq
         self.next_seq = first_seq
         self.finished = False
+        self.sealed = False  # only a terminal event may follow (`seal`); a finished log is sealed too
+        self.watchers = 0  # open subscriptions (`watched`)
         # The subscriptions waiting for the next append (a dict: insertion-ordered, O(1) removal).
         self.waiting: dict[MemorySubscription, None] = {}
 
@@ -87,6 +89,8 @@ class MemorySubscription:
 
     def __init__(self, log: _Log | None, after: int, sweepers: dict[float, _Sweeper] | None = None) -> None:
         self._log = log
+        if log is not None:
+            log.watchers += 1
         self._cursor = after
         self._sweepers = sweepers if sweepers is not None else {}
         self._waiter: asyncio.Future[None] | None = None
@@ -124,6 +128,8 @@ class MemorySubscription:
             waiter.set_result(None)
 
     def close(self) -> None:
+        if self._log is not None:
+            self._log.watchers -= 1
         self._log = None
 
 
@@ -137,6 +143,7 @@ class MemoryBroker:
         self._breakers: dict[str, dict[str, Any]] = {}
         self._counters = MemoryCounters()
         self._ledger = MemoryLedger()
+        self._on_cancel: CancelHandler | None = None
 
     async def start(self) -> None:
         return None
@@ -173,7 +180,7 @@ class MemoryBroker:
         log = self._logs.get(channel_id)
         if log is None:
             log = self._logs[channel_id] = _Log(1)
-        if log.finished:
+        if log.sealed and (log.finished or not event.terminal):
             return None
         # The event object stays in the log: readers in this process never decode it, and its text is encoded
         # once, by the first reader that sends it (`WireEvent.data`).
@@ -181,7 +188,7 @@ class MemoryBroker:
         log.next_seq += 1
         log.events.append(wire)
         if event.terminal:
-            log.finished = True
+            log.finished = log.sealed = True
             self._expire_later(channel_id, log)
         log.notify()
         return wire
@@ -194,6 +201,24 @@ class MemoryBroker:
 
     def subscribe(self, channel_id: str, after: int) -> MemorySubscription:
         return MemorySubscription(self._logs.get(channel_id), after, self._sweepers)
+
+    async def seal(self, channel_id: str) -> int | None:
+        log = self._logs.get(channel_id)
+        if log is None:
+            return None
+        log.sealed = True
+        return log.next_seq - 1
+
+    async def watched(self, channel_id: str) -> bool | None:
+        log = self._logs.get(channel_id)
+        return log is not None and log.watchers > 0
+
+    async def announce_cancel(self, request_id: str, project_id: str | None, reason: str) -> None:
+        if self._on_cancel is not None:
+            self._on_cancel(request_id, project_id, reason)
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        self._on_cancel = handler
 
     async def breaker_state(self, key: str) -> dict[str, Any] | None:
         return self._breakers.get(key)

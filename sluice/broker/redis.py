@@ -5,7 +5,9 @@
   is in the store. The jobs of an instance that died go idle and are claimed by another after `visibility_timeout`.
 - Channel logs: a stream per channel whose entry ids are the seqs (`<seq>-0`), appended by a Lua script that also
   refuses a second terminal event and publishes a wake-up; kept `retention_seconds` after the terminal event.
-- Live delivery: see `redis_feed` (one pub/sub connection per instance, XRANGE from each subscriber's cursor).
+- Live delivery: see `redis_feed` (one pub/sub connection per instance, XRANGE from each subscriber's cursor). The
+  same connection hears the cancels every instance announces (`announce_cancel`), and Redis's count of the
+  instances subscribed to a channel's notifications says whether anyone watches it (`watched`).
 - Data loss: an `epoch` key is written once; when it disappears (FLUSHALL, a restart without persistence), every
   instance notices within `check_interval`, fences the runs it had in flight (their next append raises `LogLost`)
   and the worker re-queues every unfinished request from the store (`wait_for_data_loss`).
@@ -37,7 +39,7 @@ from redis.exceptions import ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from sluice.broker import redis_scripts as scripts
-from sluice.broker.base import Job, LogInfo
+from sluice.broker.base import CancelHandler, Job, LogInfo
 from sluice.broker.errors import LogLost
 from sluice.broker.keys import DEFAULT_PREFIX, GROUP, Keys
 from sluice.broker.redis_feed import Feed, RedisSubscription
@@ -106,6 +108,7 @@ class RedisBroker:
             for name in (
                 "OPEN_LOG",
                 "APPEND",
+                "SEAL",
                 "ENQUEUE",
                 "ACK",
                 "REFRESH",
@@ -358,6 +361,29 @@ class RedisBroker:
 
     def subscribe(self, channel_id: str, after: int) -> RedisSubscription:
         return RedisSubscription(self.feed, channel_id, after)
+
+    async def seal(self, channel_id: str) -> int | None:
+        last = int(await self._scripts["SEAL"](keys=[self.keys.meta(channel_id)]))
+        return None if last < 0 else last
+
+    async def watched(self, channel_id: str) -> bool | None:
+        """An instance with a subscriber of the channel is subscribed to its notify channel (`redis_feed`), so
+        Redis's count of those subscriptions says whether anyone, anywhere, watches it (one Redis, not a Cluster:
+        there PUBSUB NUMSUB counts one node's subscribers only)."""
+        try:
+            [(_, count)] = await self.redis.pubsub_numsub(self.keys.notify(channel_id))
+        except (RedisConnectionError, RedisTimeoutError, OSError, ValueError):
+            return None
+        return int(count) > 0
+
+    # cancels ----------------------------------------------------------------------------------------------------
+
+    async def announce_cancel(self, request_id: str, project_id: str | None, reason: str) -> None:
+        message = orjson.dumps({"r": request_id, "p": project_id, "why": reason})
+        await self.redis.publish(self.keys.cancels, message)
+
+    def on_cancel(self, handler: CancelHandler) -> None:
+        self.feed.on_cancel = handler
 
     # shared circuit-breaker state -----------------------------------------------------------------------------
 

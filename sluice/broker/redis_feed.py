@@ -18,6 +18,9 @@ import logging
 from collections import deque
 from typing import TYPE_CHECKING, Any, cast
 
+import orjson
+
+from sluice.broker.base import CancelHandler
 from sluice.broker.errors import LogLost
 from sluice.broker.keys import Keys
 from sluice.events import WireEvent
@@ -70,13 +73,14 @@ class Feed:
         self._by_name: dict[str, str] = {}
         self._to_drop: set[str] = set()
         self._reader: asyncio.Task[None] | None = None
-        self._idle_name = keys.notify("-")
+        self.on_cancel: CancelHandler | None = None
         self._closed = False
 
     async def start(self) -> None:
         self._pubsub = self.redis.pubsub()
-        # A pub/sub connection with no subscription cannot be read from; this channel keeps it open.
-        await self._pubsub.subscribe(self._idle_name)
+        # Every instance hears the cancels (`RedisBroker.announce_cancel`) here; this subscription also keeps the
+        # connection readable while no channel is watched (one with no subscription cannot be read from).
+        await self._pubsub.subscribe(self.keys.cancels)
         self._reader = asyncio.create_task(self._read(), name="sluice-redis-feed")
 
     async def aclose(self) -> None:
@@ -142,6 +146,10 @@ class Feed:
                 await asyncio.sleep(0.5)
 
     def _dispatch(self, message: dict[str, Any]) -> None:
+        if message["channel"] == self.keys.cancels:
+            if message["type"] == "message" and self.on_cancel is not None:
+                self._cancelled(message["data"])
+            return
         channel_id = self._by_name.get(message["channel"])
         watched = self._watched.get(channel_id) if channel_id is not None else None
         if watched is None:
@@ -152,6 +160,19 @@ class Feed:
             kind, _, data = message["data"].partition(" ")
             seq = int(data[7 : data.index(",", 7)])  # data starts with {"seq":N,
             watched.add(WireEvent(seq=seq, type=kind, data=data))
+
+    def _cancelled(self, data: str) -> None:
+        try:
+            cancel = orjson.loads(data)
+            request_id, project_id, reason = cancel["r"], cancel.get("p"), cancel.get("why", "api")
+        except (orjson.JSONDecodeError, KeyError, TypeError):
+            log.warning("ignored a malformed cancel message: %.200s", data)
+            return
+        assert self.on_cancel is not None
+        try:
+            self.on_cancel(request_id, project_id, reason)
+        except Exception:  # the feed serves every subscriber of this instance: a cancel must never stop it
+            log.exception("handling the cancel of %s failed", request_id)
 
 
 class RedisSubscription:
@@ -169,6 +190,8 @@ class RedisSubscription:
     async def next_batch(self, wait: float) -> list[WireEvent]:
         if self._closed:
             return []
+        if self._watched is None and wait <= 0:
+            return await self._read_log()  # a read that waits for nothing needs no wake-ups (nor counts as watching)
         if self._watched is None:
             self._watched = await self._feed.watch(self._channel_id)
             self._resyncs = self._watched.resyncs
@@ -195,6 +218,9 @@ class RedisSubscription:
             if held:
                 self._cursor = held[-1].seq
             return held
+        return await self._read_log()
+
+    async def _read_log(self) -> list[WireEvent]:
         # decode_responses=True: ids and fields are str (redis-py's types cannot say so).
         entries = cast(
             "list[tuple[str, dict[str, str]]]",

@@ -23,12 +23,14 @@ return 0
 """
 
 # KEYS: log, meta. ARGV: type, the event's JSON after `{"seq":0,`, terminal (1/0), ttl while open, ttl once done,
-# notify channel. Returns the seq, 0 if the log already holds a terminal event, -1 if there is no log (lost).
+# notify channel. Returns the seq, 0 if the log already holds a terminal event (or, for any other event, is sealed),
+# -1 if there is no log (lost).
 # The notification carries the event (`<type> <json>`), so a subscriber that is caught up needs no XRANGE.
 APPEND = """
-local meta = redis.call('HMGET', KEYS[2], 'next', 'done', 'first')
+local meta = redis.call('HMGET', KEYS[2], 'next', 'done', 'first', 'sealed')
 if not meta[1] then return -1 end
 if meta[2] then return 0 end
+if meta[4] and ARGV[3] ~= '1' then return 0 end
 local seq = tonumber(meta[1])
 local data = '{"seq":' .. seq .. ',' .. ARGV[2]
 redis.call('XADD', KEYS[1], seq .. '-0', 't', ARGV[1], 'd', data)
@@ -43,6 +45,14 @@ else
 end
 redis.call('PUBLISH', ARGV[6], ARGV[1] .. ' ' .. data)
 return seq
+"""
+
+# KEYS: meta. Marks the log sealed (only a terminal event may follow) and returns its last seq; -1 if there is no log.
+SEAL = """
+local nxt = redis.call('HGET', KEYS[1], 'next')
+if not nxt then return -1 end
+redis.call('HSET', KEYS[1], 'sealed', '1')
+return tonumber(nxt) - 1
 """
 
 # KEYS: jobs stream, the request's marker. ARGV: request id. Returns the entry id, or nil if already held.

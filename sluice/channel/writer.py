@@ -12,6 +12,7 @@ from typing import Protocol
 
 from sluice.broker.base import ChannelLogs
 from sluice.events import Event, WireEvent
+from sluice.lifecycle.ports import RequestEnded
 
 SEQ_BLOCK = 10_000
 _SAFETY_MARGIN = 1_000
@@ -24,21 +25,35 @@ class SeqReservations(Protocol):
 
 
 class Channel:
-    """Implements `sluice.engine.ports.ChannelWriter` (and `sluice.lifecycle.finish`'s announcer)."""
+    """Implements `sluice.engine.ports.ChannelWriter` (and `sluice.lifecycle.finish`'s announcer).
 
-    __slots__ = ("id", "logs", "reservations", "reserved")
+    `run=True`: the channel of a run, which stops (`RequestEnded`) when the log refuses one of its events: the
+    request was ended meanwhile (a cancel sealed the log, or announced its end), so whatever the run adds is lost."""
+
+    __slots__ = ("id", "logs", "reservations", "reserved", "run")
 
     def __init__(
-        self, logs: ChannelLogs, reservations: SeqReservations | None, request_id: str, seq_reserved: int
+        self,
+        logs: ChannelLogs,
+        reservations: SeqReservations | None,
+        request_id: str,
+        seq_reserved: int,
+        *,
+        run: bool = False,
     ) -> None:
         self.logs = logs
         self.reservations = reservations  # None: nothing durable to keep ahead (a pass-through's run)
         self.id = request_id
         self.reserved = seq_reserved
+        self.run = run
 
     async def emit(self, event: Event) -> WireEvent | None:
         wire = await self.logs.append(self.id, event)
-        if wire is not None and self.reservations is not None and wire.seq >= self.reserved - _SAFETY_MARGIN:
+        if wire is None:
+            if self.run and not event.terminal:
+                raise RequestEnded(f"request {self.id} ended while its run was going")
+            return None
+        if self.reservations is not None and wire.seq >= self.reserved - _SAFETY_MARGIN:
             self.reserved = wire.seq + SEQ_BLOCK
             await self.reservations.reserve_seq(self.id, self.reserved)
         return wire

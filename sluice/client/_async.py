@@ -88,6 +88,12 @@ class AsyncSluiceClient:
         """`GET /v1/requests/{id}` (a request id or a channel id)."""
         return RequestInfo.from_json(shared.read_json(await self._request("GET", f"/v1/requests/{request_id}")))
 
+    async def cancel(self, request_id: str) -> RequestInfo:
+        """`POST /v1/requests/{id}/cancel`: end the request wherever it runs (its provider call is closed) and
+        return it as it ended: `cancelled`, with the output streamed so far as `data`; a request that had already
+        finished is returned as it is."""
+        return RequestInfo.from_json(shared.read_json(await self._request("POST", f"/v1/requests/{request_id}/cancel")))
+
     async def stream(self, channel_id: str, *, after: int = 0) -> AsyncIterator[ChannelEvent]:
         """The channel's events after `after`, until the terminal one; a broken connection is resumed from the
         last seq received (up to `max_reconnects` times in a row)."""

@@ -22,6 +22,7 @@ class Accepted:
     events_url: str
     project_id: str | None = None
     websocket_channel: str | None = None
+    cancel_url: str | None = None  # POST it to cancel the request, no key needed: give it to a page with a stop button
     raw: dict[str, Any] = field(default_factory=dict, repr=False)
 
     @classmethod
@@ -35,12 +36,17 @@ class Accepted:
             events_url=body.get("events_url", ""),
             project_id=body.get("project_id"),
             websocket_channel=body.get("websocket_channel"),
+            cancel_url=body.get("cancel_url"),
             raw=body,
         )
 
-    def browser_params(self) -> dict[str, str]:
-        """What a browser needs to follow the channel: `{channel_id, websocket_url, ws_token}` (no API key)."""
-        return {"channel_id": self.channel_id, "websocket_url": self.websocket_url, "ws_token": self.ws_token}
+    def browser_params(self, *, cancellable: bool = False) -> dict[str, str]:
+        """What a browser needs to follow the channel: `{channel_id, websocket_url, ws_token}` (no API key);
+        `cancellable=True` adds `cancel_url`, with which the page's `cancel()` stops the request."""
+        params = {"channel_id": self.channel_id, "websocket_url": self.websocket_url, "ws_token": self.ws_token}
+        if cancellable and self.cancel_url:
+            params["cancel_url"] = self.cancel_url
+        return params
 
 
 @dataclass(frozen=True)

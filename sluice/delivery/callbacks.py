@@ -25,7 +25,7 @@ from sluice.channel.writer import Channel
 from sluice.errors import Conflict, NotFound, SluiceError, Unauthorized, Unprocessable
 from sluice.events import ResetEvent, StatusEvent
 from sluice.lifecycle.finish import HandOff, ReleaseFor, finish
-from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.outcome import BY_API, Outcome
 from sluice.lifecycle.states import AWAITING_CALLBACK, COMPLETED
 from sluice.store import RequestRecord, Store
 from sluice.store.deliveries import CallbackWait, WebhookStore
@@ -90,6 +90,8 @@ def callback_outcome(result: dict[str, Any], record: RequestRecord) -> Outcome:
     """How a request ends after the callback step: the backend's enriched object, the AI result delivered
     un-enriched (on timeout, policy `deliver`), or an error (rejected, or timed out with policy `fail`)."""
     ai_meta = dict(record.meta or {})
+    if result["kind"] == "cancelled":  # the cancel records its own end first; this is never the one that wins
+        return Outcome.cancelled(BY_API, record.data, record.workflow)
     if result["kind"] == "error":
         return Outcome.failed(result["code"], result["message"], ai_meta)
     if result.get("enriched") is False:
@@ -228,6 +230,14 @@ class CallbackService:
             await self.finish(request_id)
         return resolved
 
+    async def cancel(self, request_id: str) -> None:
+        """Close the request's wait, if it has one that is still open: it was cancelled, so a late callback is refused
+        (409) and its timeout policy never fires."""
+        if await self.webhooks.resolve_wait(request_id, state="cancelled", result={"kind": "cancelled"}):
+            timer = self._timers.pop(request_id, None)
+            if timer is not None:
+                timer.cancel()
+
     async def receive(
         self, channel_id: str, body: Any, *, token: str | None, project_id: str | None, admin: bool = False
     ) -> dict[str, Any]:
@@ -262,6 +272,8 @@ class CallbackService:
 
     @staticmethod
     def _refuse_if_closed(wait: CallbackWait) -> None:
+        if wait.state == "cancelled":
+            raise Conflict("the request was cancelled: its callback is no longer taken", code="request_cancelled")
         if wait.state == "received":
             raise Conflict(
                 "this callback was already received; callback tokens are single-use", code="callback_already_used"

@@ -1,7 +1,8 @@
 """Webhook bodies: DESIGN.md §5's fields with ModelRiver's beside them, so backends written for either work.
 
 callback step   type "task.ai_generated", event = the request's event name, callback_required true
-lifecycle       type "task.completed" | "task.failed", event "request.completed" | "request.failed"
+lifecycle       type "task.completed" | "task.failed" | "task.cancelled",
+                event "request.completed" | "request.failed" | "request.cancelled"
 """
 
 from __future__ import annotations
@@ -15,7 +16,13 @@ from sluice.store import RequestRecord
 from sluice.workflows.model import Workflow
 
 AI_GENERATED = "task.ai_generated"
-LIFECYCLE_TYPES = {"completed": ("task.completed", "request.completed"), "failed": ("task.failed", "request.failed")}
+LIFECYCLE_TYPES = {
+    "completed": ("task.completed", "request.completed"),
+    "failed": ("task.failed", "request.failed"),
+    "cancelled": ("task.cancelled", "request.cancelled"),
+}
+# ModelRiver's `status` of each end (`cancelled` is Sluice's: ModelRiver has no cancel).
+LIFECYCLE_STATUS = {"completed": "success", "failed": "error", "cancelled": "cancelled"}
 
 
 def iso(moment: datetime) -> str:
@@ -77,7 +84,7 @@ def lifecycle_payload(
     payload: dict[str, Any] = {
         "type": kind,
         "event": event,
-        "status": "success" if status == "completed" else "error",
+        "status": LIFECYCLE_STATUS[status],
         **_common(record, workflow),
         "ai_response": {"data": data, "meta": meta},
         "data": data,

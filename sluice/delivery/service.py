@@ -24,6 +24,7 @@ from sluice.events import StatusEvent, WebhookEvent
 from sluice.lifecycle.finish import HandOff, ReleaseFor
 from sluice.lifecycle.outcome import Outcome
 from sluice.lifecycle.plan import FORWARD_TARGET, Plan, plan_of
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import AWAITING_CALLBACK, COMPLETED
 from sluice.settings import Settings
 from sluice.store import RequestRecord, Store
@@ -98,7 +99,8 @@ class Delivery:
         self, channel: Channel, record: RequestRecord, plan: Plan, workflow: Workflow, outcome: Outcome
     ) -> bool:
         """After a successful run with the callback step: send the webhook and leave the request awaiting the
-        callback. False when the callback step does not apply (the caller finishes the request)."""
+        callback. False when the callback step does not apply (the caller finishes the request); `RequestEnded` when
+        the request was ended meanwhile (cancelled): nothing is sent."""
         if outcome.status != COMPLETED or plan.callback_event is None or plan.target is None:
             return False
         token = new_token()
@@ -124,6 +126,8 @@ class Delivery:
             delivery={"type": AI_GENERATED, "url": plan.target, "body": orjson.dumps(payload).decode()},
             lease=self.config.lease,
         )
+        if delivery_id is None:
+            raise RequestEnded(f"request {record.id} ended (cancelled) as its run finished")
         await channel.emit(StatusEvent(status=AWAITING_CALLBACK))
         self.callbacks.schedule(record.id, expires_at)
         self.dispatcher.launch(delivery_id)

@@ -67,9 +67,17 @@ class EmbedRunner:
     def __init__(self, runner: Runner) -> None:
         self.runner = runner
 
-    async def run(self, channel: ChannelWriter, request_id: str, workflow: Workflow, embed: EmbedInput) -> Outcome:
+    async def run(
+        self,
+        channel: ChannelWriter,
+        request_id: str,
+        workflow: Workflow,
+        embed: EmbedInput,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        """Run the chain for the vectors; `attempts`: as `Runner.run`'s."""
         await channel.emit(StatusEvent(status=RUNNING))
-        run = _Run(request_id, channel, workflow, time.perf_counter(), [])
+        run = _Run(request_id, channel, workflow, time.perf_counter(), [] if attempts is None else attempts)
         return await through_chain(
             channel, workflow, run.attempts, run.started, lambda entry: self._run_entry(run, entry, embed)
         )

@@ -27,7 +27,7 @@ class AttemptRecord:
     attempt: int
     provider: str
     model: str
-    status: str  # succeeded | failed | skipped (its breaker was open)
+    status: str  # succeeded | failed | skipped (its breaker was open) | cancelled (the request was, meanwhile)
     started_at: datetime
     duration_ms: float
     ttft_ms: float | None = None

@@ -29,6 +29,7 @@ from sluice.engine.retry import RetryPolicy
 from sluice.engine.seam import Seam
 from sluice.events import AttemptEvent, FailoverEvent, ResetEvent, SpliceEvent, StatusEvent
 from sluice.lifecycle.outcome import Outcome
+from sluice.lifecycle.ports import RequestEnded
 from sluice.lifecycle.states import COMPLETED, RUNNING
 from sluice.providers.base import ProviderRequest, Usage
 from sluice.providers.errors import CircuitOpen, PrefillRefused, ProviderError, Unsupported
@@ -39,6 +40,15 @@ from sluice.structured.native import PROMPT, prepare
 from sluice.workflows.model import ChainEntry, Workflow
 
 DEFAULT_DEADLINES = Deadlines()
+
+
+class _Cancelled(ProviderError):
+    """How an attempt the request's cancel cut short is logged (status `cancelled`)."""
+
+    code = "cancelled"
+
+
+_CANCELLED = _Cancelled("the request was cancelled while this attempt ran")
 
 
 @dataclass
@@ -116,15 +126,29 @@ class Runner:
         self.rand = rand
 
     async def run(
-        self, channel: ChannelWriter, request_id: str, workflow: Workflow, chat: ChatInput, *, streamed: bool = True
+        self,
+        channel: ChannelWriter,
+        request_id: str,
+        workflow: Workflow,
+        chat: ChatInput,
+        *,
+        streamed: bool = True,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> Outcome:
         """Run the chain. `streamed=False`: nobody reads the answer before it is whole (a non-streamed
-        `/v1/chat/completions`), so a provider may answer in one piece; the channel then gets one delta."""
+        `/v1/chat/completions`), so a provider may answer in one piece; the channel then gets one delta.
+        `attempts`: the list the attempts' entries of the outcome's meta go to as they end (with their usage and
+        cost), so a caller whose run is stopped midway (a cancel) still knows what it spent."""
         await channel.emit(StatusEvent(status=RUNNING))
         if chat.schema is not None:  # a per-request override, compiled when the request was accepted
             workflow = replace(workflow, schema=chat.schema)
         run = _Run(
-            request_id=request_id, channel=channel, workflow=workflow, started=time.perf_counter(), streamed=streamed
+            request_id=request_id,
+            channel=channel,
+            workflow=workflow,
+            started=time.perf_counter(),
+            streamed=streamed,
+            attempts=[] if attempts is None else attempts,
         )
         return await through_chain(
             channel, workflow, run.attempts, run.started, lambda entry: self._run_entry(run, entry, chat)
@@ -181,6 +205,10 @@ class Runner:
             try:
                 await stream_attempt(run.channel, provider, sent, deadlines, key, run.workflow.schema, progress, seam)
                 data = answer_of(progress, run.workflow.schema)
+            except (asyncio.CancelledError, RequestEnded):
+                # Cancelled (`sluice.runs`): the provider's response is closed on the way out; the attempt is logged.
+                await self._record_failure(run, entry, _CANCELLED, progress, started, sent, status="cancelled")
+                raise
             except PrefillRefused as refused:  # this model continues by instruction only: asked so at once
                 await self._record_failure(run, entry, refused, progress, started, sent)
                 if method != PREFILL:  # an adapter that refused something else: an error like any other

@@ -18,8 +18,17 @@ from sluice.workflows.model import Workflow
 
 class Task(Protocol):
     async def __call__(
-        self, channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool
-    ) -> Outcome: ...
+        self,
+        channel: ChannelWriter,
+        request_id: str,
+        workflow: Workflow,
+        body: dict[str, Any],
+        *,
+        streamed: bool,
+        attempts: list[dict[str, Any]] | None = None,
+    ) -> Outcome:
+        """Run the request; its attempts' meta entries go to `attempts` as they end (`Runner.run`)."""
+        ...
 
 
 class ChatTask:
@@ -29,9 +38,17 @@ class ChatTask:
         self.runner = runner
 
     async def __call__(
-        self, channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool
+        self,
+        channel: ChannelWriter,
+        request_id: str,
+        workflow: Workflow,
+        body: dict[str, Any],
+        *,
+        streamed: bool,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> Outcome:
-        return await self.runner.run(channel, request_id, workflow, ChatInput.from_body(body), streamed=streamed)
+        chat = ChatInput.from_body(body)
+        return await self.runner.run(channel, request_id, workflow, chat, streamed=streamed, attempts=attempts)
 
 
 class EmbeddingsTask:
@@ -42,9 +59,16 @@ class EmbeddingsTask:
         self.runner = EmbedRunner(runner)
 
     async def __call__(
-        self, channel: ChannelWriter, request_id: str, workflow: Workflow, body: dict[str, Any], *, streamed: bool
+        self,
+        channel: ChannelWriter,
+        request_id: str,
+        workflow: Workflow,
+        body: dict[str, Any],
+        *,
+        streamed: bool,
+        attempts: list[dict[str, Any]] | None = None,
     ) -> Outcome:
-        return await self.runner.run(channel, request_id, workflow, EmbedInput.from_body(body))
+        return await self.runner.run(channel, request_id, workflow, EmbedInput.from_body(body), attempts)
 
 
 def tasks_for(runner: Runner) -> dict[str, Task]:

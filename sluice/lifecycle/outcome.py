@@ -11,10 +11,21 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from sluice.events import ErrorEvent, ResponseEvent, WireEvent
-from sluice.lifecycle.states import COMPLETED, FAILED
+from sluice.lifecycle.states import CANCELLED, COMPLETED, FAILED
 
 if TYPE_CHECKING:
     from sluice.store import RequestRecord
+
+CANCELLED_CODE = "cancelled"  # the error code of every cancelled request's terminal event
+# Why a request was cancelled (`meta.cancel_reason`), and what its terminal event says.
+BY_API = "api"  # POST /v1/requests/{id}/cancel (or /v1/responses/{id}/cancel, or an SDK's cancel())
+CLIENT_GONE = "client_disconnected"  # the caller of a pass-through (chat completions…) hung up before its answer
+UNWATCHED = "unwatched"  # nobody followed the channel for the workflow's `cancel_when_unwatched_for`
+CANCEL_MESSAGES = {
+    BY_API: "the request was cancelled",
+    CLIENT_GONE: "the client disconnected before the answer was complete",
+    UNWATCHED: "nobody watched the request's channel for the workflow's cancel_when_unwatched_for",
+}
 
 
 @dataclass(frozen=True)
@@ -37,6 +48,21 @@ class Outcome:
     @classmethod
     def failed(cls, code: str, message: str, meta: dict[str, Any] | None = None) -> Outcome:
         return cls(status=FAILED, error={"code": code, "message": message}, meta=meta or {})
+
+    @classmethod
+    def cancelled(
+        cls, reason: str, data: Any = None, workflow: str | None = None, spend: dict[str, Any] | None = None
+    ) -> Outcome:
+        """A request ended by a cancel (`reason`: one of `CANCEL_MESSAGES`), keeping the output it had streamed and,
+        from the instance that ran it, what its attempts spent (`spend`: `sluice.spend.usage.stopped_meta`)."""
+        message = CANCEL_MESSAGES.get(reason, CANCEL_MESSAGES[BY_API])
+        meta = {"workflow": workflow, "cancel_reason": reason} if workflow else {"cancel_reason": reason}
+        return cls(
+            status=CANCELLED,
+            data=data,
+            error={"code": CANCELLED_CODE, "message": message},
+            meta={**meta, **(spend or {})},
+        )
 
     @classmethod
     def internal_error(cls, exc: BaseException) -> Outcome:

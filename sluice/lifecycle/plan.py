@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from sluice.errors import Unprocessable
-from sluice.lifecycle.states import COMPLETED, FAILED
+from sluice.lifecycle.states import CANCELLED, COMPLETED, FAILED
 from sluice.workflows.model import Workflow
 
 if TYPE_CHECKING:
@@ -34,8 +34,10 @@ CALLBACK_EVENT = "webhook_received"
 LIFECYCLE_EVENTS = {
     "request.completed": COMPLETED,
     "request.failed": FAILED,
+    "request.cancelled": CANCELLED,
     "task.completed": COMPLETED,
     "task.failed": FAILED,
+    "task.cancelled": CANCELLED,
 }
 DELIVERY_METHODS = ("websocket", "webhook", "none")
 
@@ -116,10 +118,12 @@ def plan_for(body: dict[str, Any], workflow: Workflow | None, kind: str = CHAT) 
     subscribed = {LIFECYCLE_EVENTS[name] for name in events if name in LIFECYCLE_EVENTS}
     if not target:
         lifecycle: frozenset[str] = frozenset()
-    elif subscribed or callback_event:
+    elif subscribed:
         lifecycle = frozenset(subscribed)
-    else:  # a webhook_url and no subscription: the result goes to it, success or failure
-        lifecycle = frozenset({COMPLETED, FAILED})
+    elif callback_event:  # the backend hears of the result through the callback step, and of a cancel
+        lifecycle = frozenset({CANCELLED})
+    else:  # a webhook_url and no subscription: the result goes to it, success, failure or cancel
+        lifecycle = frozenset({COMPLETED, FAILED, CANCELLED})
     return Plan(kind=kind, target=target, callback_event=callback_event, lifecycle=lifecycle)
 
 

@@ -10,11 +10,17 @@ if TYPE_CHECKING:
     from sluice.lifecycle.outcome import Outcome
 
 
+class RequestEnded(Exception):
+    """The request ended while its run was still going (it was cancelled): nothing the run adds can be seen any more,
+    so the run stops. Raised by a run's channel (`Channel(run=True)`) for an event the log refused."""
+
+
 class ChannelWriter(Protocol):
     """One request's channel (`sluice.channel.writer.Channel` over the broker)."""
 
     async def emit(self, event: Event) -> WireEvent | None:
-        """Append `event` to the request's channel; None if the channel already ended."""
+        """Append `event` to the request's channel; None if the channel already ended (a run's channel raises
+        `RequestEnded` instead, for any event but a terminal one)."""
         ...
 
 

@@ -37,6 +37,7 @@ from sluice.events import (
     SpliceEvent,
     StatusEvent,
 )
+from sluice.lifecycle.outcome import CANCELLED_CODE
 
 CONTENT_TYPE = CONTENT_TYPE_LATEST
 MAX_TRACKED = 20_000  # channels timed at once; beyond that the oldest are dropped (their timings are lost)
@@ -168,7 +169,7 @@ class Metrics:
                 self.failovers.labels(event.from_.split("/")[0], event.to.split("/")[0]).inc()
                 timing.close_attempt()  # the attempt ended at its error (`reset`) or last event, not now
             case ResponseEvent() | ErrorEvent():
-                self._child(self.requests, "completed" if isinstance(event, ResponseEvent) else "failed").inc()
+                self._child(self.requests, _outcome(event)).inc()
                 self._end_run(timing, moment)
                 self.latency.observe(moment - timing.started)
                 del self._timings[channel_id]
@@ -219,3 +220,9 @@ class Metrics:
         timing.run_ended = True
         timing.close_attempt()
         self.overhead.observe(max(0.0, (moment - timing.started) - timing.provider_seconds))
+
+
+def _outcome(terminal: ResponseEvent | ErrorEvent) -> str:
+    if isinstance(terminal, ResponseEvent):
+        return "completed"
+    return "cancelled" if terminal.code == CANCELLED_CODE else "failed"

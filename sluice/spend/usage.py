@@ -11,7 +11,7 @@ from typing import Any
 import orjson
 
 from sluice.providers.base import ProviderRequest, Usage
-from sluice.spend.prices import Priced
+from sluice.spend.prices import Priced, genai_prices_version
 
 # Roughly four characters a token for English text with the usual BPE vocabularies: an estimate, marked as such.
 CHARS_PER_TOKEN = 4
@@ -105,6 +105,14 @@ def spend_meta(attempts: list[dict[str, Any]], prices_version: str) -> dict[str,
         "price_source": sources.pop() if len(sources) == 1 else ("mixed" if sources else "none"),
         "prices_version": prices_version,
     }
+
+
+def stopped_meta(attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The meta of a run stopped midway (cancelled): the attempts it made, each as its meta entry with its usage and
+    cost (`Runner.run`'s `attempts`), and what they came to; nothing when it made none."""
+    if not attempts:
+        return {}
+    return {"attempts": attempts, **spend_meta(attempts, genai_prices_version())}
 
 
 def sum_usd(amounts: Iterable[float]) -> float:

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from sluice.lifecycle.states import AWAITING_CALLBACK, TERMINAL
+from sluice.lifecycle.states import AWAITING_CALLBACK, TERMINAL, sources
 from sluice.store.schema import (
     callback_waits,
     requests,
@@ -48,7 +48,7 @@ class CallbackWait:
     request_id: str
     project_id: str
     token_hash: str
-    state: str  # waiting | received | timed_out
+    state: str  # waiting | received | timed_out | cancelled
     on_timeout: str
     expires_at: datetime
     result: dict[str, Any] | None
@@ -207,16 +207,19 @@ class WebhookStore:
         meta: dict[str, Any],
         delivery: dict[str, Any],
         lease: float,
-    ) -> str:
+    ) -> str | None:
         """In one transaction: the request moves to `awaiting_callback` keeping the AI result, the wait and the
-        webhook delivery are recorded. A crash before this commits leaves the request to be re-run by recovery."""
+        webhook delivery are recorded. A crash before this commits leaves the request to be re-run by recovery.
+        None (nothing written) if the request is no longer running: it ended meanwhile (cancelled)."""
         values = self.delivery_row(project_id=project_id, request_id=request_id, lease=lease, **delivery)
         async with self.engine.begin() as conn:
-            await conn.execute(
+            moved = await conn.execute(
                 requests.update()
-                .where(requests.c.id == request_id)
+                .where(requests.c.id == request_id, requests.c.status.in_(sources(AWAITING_CALLBACK)))
                 .values(status=AWAITING_CALLBACK, data=data, meta=meta)
             )
+            if not moved.rowcount:
+                return None
             await conn.execute(
                 callback_waits.insert().values(
                     request_id=request_id,

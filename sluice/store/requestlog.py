@@ -48,6 +48,9 @@ class RequestLog:
     def outcome(self, record: RequestRecord) -> LoggedOutcome:
         return LoggedOutcome(self, record)
 
+    def written_outcome(self, record: RequestRecord) -> WrittenOutcome:
+        return WrittenOutcome(self, record)
+
     def finish(self, record: RequestRecord, **final: Any) -> None:
         """Queue the finished request — `record` with the `final` column values over it — and its attempts for the
         next batch (`final` rather than a `dataclasses.replace` of the record: that costs more than the rest)."""
@@ -129,3 +132,21 @@ class LoggedOutcome:
             completed_at=self._recorded_at,
             cost_usd=outcome.cost_usd,
         )
+
+
+class WrittenOutcome(LoggedOutcome):
+    """The `OutcomeRecorder` of a pass-through that was cancelled: its row is written before its end is announced,
+    like a stored request's, so whoever sees the announcement (the instance that asked for the cancel) finds it in the
+    store. A cancel is rare: the write is worth that guarantee."""
+
+    __slots__ = ()
+
+    async def record(self, outcome: Outcome) -> bool:
+        await super().record(outcome)
+        await super().announced(None)  # the row, queued with the others; its terminal number follows
+        await self._log.flush()
+        return True
+
+    async def announced(self, terminal_seq: int | None) -> None:
+        if terminal_seq is not None:
+            await self._log.store.set_terminal_seq(self._record.id, terminal_seq)

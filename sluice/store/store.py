@@ -272,6 +272,24 @@ class Store:
                 await conn.execute(webhook_deliveries.insert(), list(deliveries))
         return True
 
+    async def record_spend(self, request_id: str, spend: dict[str, Any]) -> None:
+        """What a run stopped by a cancel had spent (`sluice.spend.usage.stopped_meta`), kept with the end another
+        instance recorded for it (the cancel's, which could not know it): `cost_usd` and the spend fields of `meta`,
+        once."""
+        async with self.writing() as conn:
+            row = (
+                await conn.execute(
+                    sa.select(requests.c.meta).where(requests.c.id == request_id, requests.c.cost_usd.is_(None))
+                )
+            ).first()
+            if row is None:
+                return
+            await conn.execute(
+                requests.update()
+                .where(requests.c.id == request_id, requests.c.cost_usd.is_(None))
+                .values(cost_usd=spend.get("cost_usd"), meta={**(row.meta or {}), **spend})
+            )
+
     async def set_terminal_seq(self, request_id: str, seq: int) -> None:
         """The number the request's terminal event went out with (it was announced)."""
         async with self.writing() as conn:

@@ -9,6 +9,6 @@ From the command line: `sluice fake-provider --kind openai --port 9100`.
 """
 
 from sluice.testing.script import Script
-from sluice.testing.server import FakeProvider, Received
+from sluice.testing.server import FakeProvider, Hangup, Received
 
-__all__ = ["FakeProvider", "Received", "Script"]
+__all__ = ["FakeProvider", "Hangup", "Received", "Script"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from collections import deque
 from dataclasses import dataclass
 from typing import Any
@@ -46,10 +47,20 @@ class Received:
     body: Any
 
 
+@dataclass(frozen=True)
+class Hangup:
+    """A client that closed its connection while it waited for (more of) its answer: a cancelled call."""
+
+    path: str
+    at: float  # time.monotonic() when the fake noticed
+    chunks: int  # text chunks it had been sent
+
+
 class FakeProvider:
     """`async with FakeProvider("openai") as fake:` … `fake.base_url`, `fake.script(Script(status=429))`,
-    `fake.requests`. Also scriptable over HTTP: `POST /_fake/script` with a script or a list of them,
-    `GET /_fake/requests`, `POST /_fake/reset`."""
+    `fake.requests`, `fake.hangups` (clients that closed the connection before their answer was complete, as a
+    cancelled call does: `await fake.wait_hangup()`). Also scriptable over HTTP: `POST /_fake/script` with a script
+    or a list of them, `GET /_fake/requests`, `GET /_fake/hangups`, `POST /_fake/reset`."""
 
     def __init__(self, kind: str, *, host: str = "127.0.0.1", port: int = 0, text: str | None = None) -> None:
         if kind not in PROTOCOLS:
@@ -59,6 +70,8 @@ class FakeProvider:
         self.host, self.port = host, port
         self.text = text or f"Hello from the fake {kind} provider. It streams this reply in small pieces."
         self.requests: list[Received] = []
+        self.hangups: list[Hangup] = []  # noticed during a pause (`first_byte_delay`, `chunk_delay`) or a stall
+        self._hung_up = asyncio.Event()
         self._scripts: deque[Script] = deque()
         self._server: asyncio.Server | None = None
         self._connections: dict[asyncio.StreamWriter, asyncio.Task[None]] = {}
@@ -79,6 +92,15 @@ class FakeProvider:
     def reset(self) -> None:
         self._scripts.clear()
         self.requests.clear()
+        self.hangups.clear()
+
+    async def wait_hangup(self, count: int = 1, within: float = 5.0) -> Hangup:
+        """The `count`-th hangup, once it has happened (TimeoutError after `within` seconds)."""
+        async with asyncio.timeout(within):
+            while len(self.hangups) < count:
+                self._hung_up.clear()
+                await self._hung_up.wait()
+        return self.hangups[count - 1]
 
     async def start(self) -> FakeProvider:
         self._server = await asyncio.start_server(self._serve, self.host, self.port)
@@ -151,8 +173,8 @@ class FakeProvider:
         path: str,
         body: dict[str, Any],
     ) -> bool:
-        if script.first_byte_delay:
-            await asyncio.sleep(script.first_byte_delay)
+        if script.first_byte_delay and await self._paused(reader, script.first_byte_delay, path, 0):
+            return False
         headers = dict(script.headers)
         if script.retry_after is not None:
             headers["retry-after"] = f"{script.retry_after:g}"
@@ -200,9 +222,7 @@ class FakeProvider:
                 return False  # closed without the last chunk: the body is incomplete
             if index == script.stall_after:
                 await writer.drain()
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(STALL_LIMIT):
-                        await reader.read()  # until the client gives up and closes
+                await self._paused(reader, STALL_LIMIT, path, index)  # until the client gives up and closes
                 return False
             if index == script.error_after:
                 writer.write(_chunk(self.protocol.stream_error()) + b"0\r\n\r\n")
@@ -210,7 +230,8 @@ class FakeProvider:
                 return True
             if index and script.chunk_delay:
                 await writer.drain()
-                await asyncio.sleep(script.chunk_delay)
+                if await self._paused(reader, script.chunk_delay, path, index):
+                    return False
             writer.write(_chunk(self.protocol.malformed if index == script.malformed_at else frame))
         if cut_after is not None and cut_after >= len(text):
             await writer.drain()
@@ -219,6 +240,25 @@ class FakeProvider:
             writer.write(_chunk(frame))
         writer.write(b"0\r\n\r\n")
         await writer.drain()
+        return True
+
+    async def _paused(self, reader: asyncio.StreamReader, seconds: float, path: str, chunks: int) -> bool:
+        """Wait `seconds`, or until the client closes its connection: True (and a `Hangup` noted) if it did.
+
+        While it waits for its answer a client sends nothing, so a read that returns means it left. The read is
+        cancelled after each pause (no byte taken): once the answer is complete, the next request may follow."""
+        read = asyncio.ensure_future(reader.read(1))
+        try:
+            done, _ = await asyncio.wait({read}, timeout=seconds)
+        finally:
+            if not read.done():
+                read.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await read  # ended, so the reader takes its next read
+        if not done:
+            return False
+        self.hangups.append(Hangup(path, time.monotonic(), chunks))
+        self._hung_up.set()
         return True
 
     async def _control(self, writer: asyncio.StreamWriter, method: str, path: str, body: Any) -> bool:
@@ -232,6 +272,8 @@ class FakeProvider:
             await _send(writer, 200, {"queued": len(self._scripts)}, {})
         elif path == "/_fake/requests" and method == "GET":
             await _send(writer, 200, [r.__dict__ for r in self.requests], {})
+        elif path == "/_fake/hangups" and method == "GET":
+            await _send(writer, 200, [h.__dict__ for h in self.hangups], {})
         elif path == "/_fake/reset" and method == "POST":
             self.reset()
             await _send(writer, 200, {"reset": True}, {})

@@ -29,11 +29,13 @@ _WORKFLOW_KEYS = {
     "echo_fields",
     "modelriver_signature",
     "continuation",
+    "cancel_when_unwatched_for",
     "description",
 }
 _CHAIN_KEYS = {"provider", "model", "params", "timeout", "timeouts", "retries"}
 _TIMEOUT_KEYS = {"connect", "first_token", "idle", "total"}
 _CALLBACK_KEYS = {"timeout", "on_timeout"}
+MIN_UNWATCHED = 1.0  # seconds: `cancel_when_unwatched_for` below this would cancel across a page reload
 
 DEMO_SCHEMA = {
     "reply": "string",
@@ -137,6 +139,15 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
     continuation = {False: "off", True: "auto"}.get(continuation, continuation)  # YAML reads a bare `off` as false
     if continuation not in ("auto", "off"):
         raise ConfigError(f"{where}.continuation: must be 'auto' or 'off', not {continuation!r}")
+    unwatched = record.get("cancel_when_unwatched_for")
+    cancel_when_unwatched_for = None
+    if unwatched is not None:
+        cancel_when_unwatched_for = parse_duration(unwatched, f"{where}.cancel_when_unwatched_for")
+        if cancel_when_unwatched_for < MIN_UNWATCHED:
+            raise ConfigError(
+                f"{where}.cancel_when_unwatched_for: at least {MIN_UNWATCHED:g}s (a reload or a reconnect must not "
+                f"cancel), not {unwatched!r}"
+            )
     return Workflow(
         name=name,
         chain=chain,
@@ -148,6 +159,7 @@ def parse_workflow(name: str, record: Any, providers: dict[str, ProviderConfig])
         echo_fields=tuple(record.get("echo_fields") or ()),
         modelriver_signature=modelriver_signature,
         continuation="off" if continuation == "off" else "auto",
+        cancel_when_unwatched_for=cancel_when_unwatched_for,
     )
 
 

@@ -46,6 +46,8 @@ class Workflow:
     echo_fields: tuple[str, ...] = ()
     modelriver_signature: bool = True  # also sign its webhooks with X-ModelRiver-Signature (docs/webhooks.md)
     continuation: Literal["auto", "off"] = "auto"  # an answer cut mid-stream goes on elsewhere (docs/providers.md)
+    # Seconds after which a run nobody follows (no subscriber on any instance) is cancelled; None: never.
+    cancel_when_unwatched_for: float | None = None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ DEFINITION = {
     "system": "You triage support tickets.",
     "schema": {"reply": "string", "urgency": "low | medium | high"},
     "callback": {"timeout": "60s", "on_timeout": "fail"},
+    "cancel_when_unwatched_for": "2m",
 }
 
 
@@ -37,6 +38,7 @@ async def test_create_use_edit_delete(gw: RunningGateway) -> None:
         assert body["source"] == "stored" and body["editable"]
         assert body["json_schema"]["properties"]["urgency"]["enum"] == ["low", "medium", "high"]
         assert body["definition"]["schema"] == DEFINITION["schema"]  # the shorthand is kept for editing
+        assert body["cancel_when_unwatched_for"] == 120.0
 
         # Requests can use it immediately, and get output matching its schema.
         accepted = await client.post("/v1/ai/async", json=chat_body("my order is late", workflow="support_triage"))
@@ -71,6 +73,7 @@ async def test_invalid_definitions_are_refused_by_field_and_nothing_is_saved(gw:
         ({"chain": []}, "chain", "at least one"),
         ({"schema": {"mood": "array<strin>"}}, "schema.mood[]", "strin"),
         ({"callback": {"on_timeout": "shrug"}}, "callback.on_timeout", "'deliver' or 'fail'"),
+        ({"cancel_when_unwatched_for": "0s"}, "cancel_when_unwatched_for", "at least 1s"),
         ({"colour": "blue"}, None, "unknown keys ['colour']"),
     ]
     async with gw.client() as client:

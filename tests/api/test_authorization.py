@@ -26,6 +26,7 @@ API = {
     "POST /v1/ai/async",
     "POST /v1/ai",
     "GET /v1/requests/{request_id}",
+    "POST /v1/requests/{request_id}/cancel",
     "POST /v1/channels/{channel_id}/token",
     "POST /v1/chat/completions",
     "POST /v1/embeddings",
@@ -44,6 +45,7 @@ CALLBACK = {"POST /v1/callback/{channel_id}"}
 # Routes whose path names a resource of this project: another project's key gets 404, as if it did not exist.
 PROJECT_SCOPED = {
     "GET /v1/requests/{request_id}",
+    "POST /v1/requests/{request_id}/cancel",
     "POST /v1/channels/{channel_id}/token",
     "GET /v1/admin/requests/{request_id}",
     "POST /v1/admin/requests/{request_id}/rerun",

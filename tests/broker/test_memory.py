@@ -87,3 +87,34 @@ async def test_a_cancelled_wait_leaves_no_waiter_behind() -> None:
     await asyncio.gather(waiting, return_exceptions=True)
     assert not broker._logs["c"].waiting and not broker._sweepers[30].waiting
     await broker.aclose()
+
+
+async def test_a_sealed_log_takes_only_its_terminal_event() -> None:
+    broker = MemoryBroker()
+    await broker.open_log("c")
+    await broker.append("c", DeltaEvent(text="a"))
+    assert await broker.seal("c") == 1 and await broker.seal("missing") is None
+    assert await broker.append("c", DeltaEvent(text="b")) is None  # a cancel is ending it: nothing more streams
+    end = await broker.append("c", ErrorEvent(code="cancelled", message="cancelled"))
+    assert end is not None and end.seq == 2
+
+
+async def test_watched_counts_the_open_subscriptions() -> None:
+    broker = MemoryBroker()
+    await broker.open_log("c")
+    assert await broker.watched("c") is False
+    first, second = broker.subscribe("c", 0), broker.subscribe("c", 0)
+    assert await broker.watched("c") is True
+    first.close()
+    first.close()  # closing twice counts once
+    assert await broker.watched("c") is True
+    second.close()
+    assert await broker.watched("c") is False
+
+
+async def test_a_cancel_announced_reaches_the_handler() -> None:
+    broker = MemoryBroker()
+    heard: list[tuple[str, str | None, str]] = []
+    broker.on_cancel(lambda *cancel: heard.append(cancel))
+    await broker.announce_cancel("r1", "p1", "api")
+    assert heard == [("r1", "p1", "api")]

@@ -329,3 +329,42 @@ async def test_redis_restarted_without_persistence(private_redis: PrivateRedis) 
     finally:
         await a.aclose()
         await b.aclose()
+
+
+async def test_a_sealed_log_takes_only_its_terminal_event(make_broker: MakeBroker) -> None:
+    a, b = await make_broker(), await make_broker()
+    await a.open_log("ch")
+    await a.append("ch", DeltaEvent(text="a"))
+    assert await b.seal("ch") == 1 and await b.seal("missing") is None
+    assert await a.append("ch", DeltaEvent(text="b")) is None  # the instance that runs it learns it ended
+    end = await a.append("ch", ErrorEvent(code="cancelled", message="cancelled"))
+    assert end is not None and end.seq == 2
+
+
+async def test_watched_sees_a_subscriber_on_another_instance(make_broker: MakeBroker) -> None:
+    a, b = await make_broker(), await make_broker()
+    await a.open_log("ch")
+    await a.append("ch", StatusEvent(status="running"))
+    assert await a.watched("ch") is False
+    subscription = b.subscribe("ch", 0)
+    assert [e.seq for e in await subscription.next_batch(1.0)] == [1]  # following it: B listens for its events
+    assert await a.watched("ch") is True
+    subscription.close()
+    async with asyncio.timeout(5):  # B's feed unsubscribes within a read of its pub/sub connection
+        while await a.watched("ch"):
+            await asyncio.sleep(0.05)
+    reader = b.subscribe("ch", 0)
+    assert [e.seq for e in await reader.next_batch(0)] == [1]  # a read that waits for nothing is not watching
+    assert await a.watched("ch") is False
+    reader.close()
+
+
+async def test_a_cancel_announced_by_one_instance_is_heard_by_every_instance(make_broker: MakeBroker) -> None:
+    a, b = await make_broker(), await make_broker()
+    heard: dict[str, asyncio.Queue[tuple[str, str | None, str]]] = {"a": asyncio.Queue(), "b": asyncio.Queue()}
+    a.on_cancel(lambda *cancel: heard["a"].put_nowait(cancel))
+    b.on_cancel(lambda *cancel: heard["b"].put_nowait(cancel))
+    await b.announce_cancel("r1", None, "unwatched")
+    async with asyncio.timeout(5):
+        assert await heard["a"].get() == ("r1", None, "unwatched")
+        assert await heard["b"].get() == ("r1", None, "unwatched")

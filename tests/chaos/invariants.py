@@ -3,7 +3,8 @@
 - exactly one terminal event (`response` or `error`), and it is the last one;
 - no duplicate and no backward `seq`; a jump forward only after a gateway restart, where the event after the jump
   says history was lost: a `reset`, or a terminal rebuilt from the store (`from_store: true`);
-- the terminal event agrees with the request's final record in the store;
+- the terminal event agrees with the request's final record in the store (an `error` whose code is `cancelled`:
+  status `cancelled`);
 - the answer is what streamed: a text answer's content is exactly the text of the `delta`s since the last `reset`,
   across `splice`s (a continued answer loses or doubles nothing at the seam) — unless a gateway restart came between
   (an end recorded before a crash is announced after it, from the store, with its text streamed before the crash).
@@ -15,7 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 TERMINAL = ("response", "error")
-FINAL_STATUS = {"response": "completed", "error": "failed"}
+
+
+def final_status(terminal: dict[str, Any]) -> str:
+    """The store's status a terminal event stands for."""
+    if terminal["type"] == "response":
+        return "completed"
+    return "cancelled" if terminal.get("code") == "cancelled" else "failed"
 
 
 @dataclass
@@ -51,7 +58,7 @@ def violations(seen: Observed) -> list[str]:
             if not (seen.restarts_seen and explicit):
                 problems.append(f"{name}: gap {previous} -> {seq} ({event.get('type')}) without a reset")
         previous = seq
-    if terminals and seen.status != FINAL_STATUS[terminals[0]["type"]]:
+    if terminals and seen.status != final_status(terminals[0]):
         problems.append(f"{name}: terminal {terminals[0]['type']} but the store says {seen.status}")
     if len(terminals) == 1 and not seen.restarts_seen and (mismatch := _answer_not_streamed(events, terminals[0])):
         problems.append(f"{name}: {mismatch}")

@@ -1,8 +1,9 @@
 """The chaos suite: thousands of requests through a real `sluice serve` process while faults are injected around it —
 providers answering 429/5xx/400, timing out, cutting, stalling or corrupting streams at random points; webhook
-endpoints down, slow or failing, backends that never call back or call back twice; the gateway SIGKILLed and
-restarted while requests stream and while they wait for callbacks — and every accepted request is checked against
-the invariants in `invariants.py`. The counts are printed (run with `-s` to see them)."""
+endpoints down, slow or failing, backends that never call back or call back twice; requests cancelled at random
+moments (just accepted, streaming, awaiting their callback); the gateway SIGKILLed and restarted while requests
+stream and while they wait for callbacks — and every accepted request is checked against the invariants in
+`invariants.py`. The counts are printed (run with `-s` to see them)."""
 
 from __future__ import annotations
 
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.chaos
 REQUESTS = int(os.environ.get("SLUICE_CHAOS_REQUESTS", "2000"))  # CI runs the full 2,000
 CONCURRENCY = 64
 KILL_AT = (0.3, 0.65)  # fractions of the requests finished when the gateway is SIGKILLed
+CANCEL_RATE = 0.08  # requests cancelled through the API, at a random moment of their life
 REQUEST_DEADLINE = 90.0  # seconds one request may take, restarts included, before it counts as stuck
 UNFINISHED = ("queued", "running", "streaming", "validating", "awaiting_callback")
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
@@ -85,6 +87,25 @@ class Chaos:
                     return response
                 await asyncio.sleep(0.05)
 
+    def draw_cancel(self, body: dict[str, Any]) -> str | None:
+        """When (if at all) this request is cancelled: right after it is accepted (often before its run starts),
+        once it streams, or while it awaits its callback."""
+        if self.rng.random() >= CANCEL_RATE:
+            return None
+        moments = ["accepted", "streaming", *(["awaiting_callback"] if "events" in body else [])]
+        return self.rng.choice(moments)
+
+    async def cancel_when(self, client: httpx.AsyncClient, moment: str, channel_id: str, seen: Observed) -> None:
+        """Cancel the request at `moment` (it may have ended before: a finished request is answered as it is)."""
+        async with asyncio.timeout(REQUEST_DEADLINE):
+            while moment != "accepted" and not any(_reached(e, moment) for e in seen.events):
+                if seen.events and seen.events[-1]["type"] in TERMINAL:
+                    return  # it ended first
+                await asyncio.sleep(0.01)
+            answer = await self.retrying(lambda: client.post(f"/v1/requests/{channel_id}/cancel", headers=ADMIN))
+        assert answer.status_code == 200, answer.text
+        self.injected[f"cancel:{moment}"] += 1
+
     def draw_request(self, index: int) -> dict[str, Any]:
         body: dict[str, Any] = {"workflow": "chaos", "messages": [{"role": "user", "content": f"request {index}"}]}
         roll = self.rng.random()
@@ -113,11 +134,17 @@ class Chaos:
                 assert accepted.status_code == 202, accepted.text
                 data = accepted.json()
                 seen.request_id = data["channel_id"]
+                moment = self.draw_cancel(body)
+                canceller = (
+                    asyncio.create_task(self.cancel_when(client, moment, data["channel_id"], seen)) if moment else None
+                )
                 async with asyncio.timeout(REQUEST_DEADLINE):
                     if self.rng.random() < 0.7:
                         await self.follow_ws(data, seen)
                     else:
                         await self.follow_sse(client, data, seen)
+                if canceller is not None:
+                    await canceller
                 seen.status = await self.final_status(client, data["channel_id"])
             except Exception as exc:  # recorded as a violation, with what happened
                 seen.error = f"{type(exc).__name__}: {exc}"[:300]
@@ -262,3 +289,13 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
     for kind in ("provider:429", "provider:cut", "provider:stall", "webhook:down", "webhook:slow", "webhook:500"):
         assert injected[kind] > 0, kind
     assert splices["prefill"] > 0 and splices["instruction"] > 0 and continued > 0, (splices, continued)
+    for kind in ("cancel:accepted", "cancel:streaming", "cancel:awaiting_callback"):
+        assert injected[kind] > 0, kind
+    cancelled = sum(1 for seen in chaos.observed if seen.status == "cancelled")
+    assert cancelled > 0, "no cancel ended a request"
+
+
+def _reached(event: dict[str, Any], moment: str) -> bool:
+    if moment == "streaming":
+        return event["type"] == "delta"
+    return event["type"] == "status" and event.get("status") == moment

@@ -20,6 +20,12 @@ def test_it_catches_missing_doubled_and_early_terminals() -> None:
     assert any("store says failed" in p for p in run((1, "response"), status="failed"))
 
 
+def test_a_cancelled_request_ends_with_an_error_coded_cancelled_and_the_store_agrees() -> None:
+    assert run((1, "status"), (2, "error"), status="cancelled", code="cancelled") == []
+    assert any("store says failed" in p for p in run((1, "error"), status="failed", code="cancelled"))
+    assert any("store says cancelled" in p for p in run((1, "error"), status="cancelled", code="timeout"))
+
+
 def test_it_catches_gaps_and_repeats_unless_a_restart_explains_them() -> None:
     assert any("duplicate" in p for p in run((1, "status"), (1, "status"), (2, "response")))
     assert any("gap" in p for p in run((1, "status"), (3, "response")))

@@ -19,6 +19,7 @@ from sluice.client import (
     SluiceClient,
     TransportError,
 )
+from tests.cancelling import SLOW, Slow
 from tests.conftest import RunningGateway, StartGateway, free_port, paced_config, write_config
 
 
@@ -143,3 +144,32 @@ async def test_the_sync_client_does_the_same(gw: RunningGateway) -> None:
     assert kinds[0] == "status" and kinds[-1] == "response"
     assert status == "completed"
     assert "and again" in reply
+
+
+async def test_cancel_ends_the_request_sync_and_async(slow: Slow) -> None:
+    slow.fake.script(SLOW, SLOW)
+    async with AsyncSluiceClient(slow.gw.url, api_key=slow.gw.api_key) as sluice:
+        accepted = await sluice.submit("slow", "a long story")
+        async for event in sluice.stream(accepted.channel_id):
+            if event.type == "delta":
+                break  # it is streaming
+        cancelled = await sluice.cancel(accepted.request_id)
+        with pytest.raises(RequestFailed) as failed:
+            await sluice.wait(accepted.channel_id)
+    assert cancelled.finished and cancelled.status == "cancelled" and cancelled.data["content"].startswith("word0")
+    assert failed.value.code == "cancelled"
+    assert accepted.browser_params(cancellable=True)["cancel_url"] == accepted.cancel_url
+    assert "cancel_url" not in accepted.browser_params()
+
+    def use_sync_client() -> str:
+        with SluiceClient(slow.gw.url, api_key=slow.gw.api_key) as sluice:
+            accepted = sluice.submit("slow", "another")
+            for event in sluice.stream(accepted.channel_id):
+                if event.type == "delta":
+                    break
+            with pytest.raises(NotFoundError):
+                sluice.cancel("req_unknown")
+            return sluice.cancel(accepted.request_id).status
+
+    assert await asyncio.to_thread(use_sync_client) == "cancelled"
+    await slow.fake.wait_hangup(2, within=2.0)  # both provider calls were closed

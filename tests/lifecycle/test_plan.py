@@ -22,14 +22,18 @@ def test_no_webhook_means_nothing_follows_the_run() -> None:
 def test_a_webhook_url_gets_the_result_whatever_it_is() -> None:
     plan = plan_for({"webhook_url": "https://b.example/w"}, PLAIN)
     assert plan.target == "https://b.example/w" and plan.follows_run
-    assert plan.webhook_on("completed") and plan.webhook_on("failed") and plan.callback_event is None
+    assert plan.webhook_on("completed") and plan.webhook_on("failed") and plan.webhook_on("cancelled")
+    assert plan.callback_event is None
 
 
 def test_the_callback_step_and_explicit_subscriptions() -> None:
     plan = plan_for({"webhook_url": "https://b.example/w", "events": ["webhook_received"]}, PLAIN)
-    assert plan.callback_event == "webhook_received" and plan.lifecycle == frozenset()
+    # The callback step carries the result; a cancel is told as a lifecycle webhook (its callback is refused).
+    assert plan.callback_event == "webhook_received" and plan.lifecycle == {"cancelled"}
     by_name = plan_for({"events": ["new_chat", "request.failed"], "webhook_url": "https://b.example/w"}, PLAIN)
     assert by_name.callback_event == "new_chat" and by_name.lifecycle == {"failed"}
+    cancels = plan_for({"events": ["task.cancelled"], "webhook_url": "https://b.example/w"}, PLAIN)
+    assert cancels.lifecycle == {"cancelled"} and not cancels.webhook_on("completed")
 
 
 def test_the_workflow_webhook_and_the_forward_tunnel() -> None:

@@ -16,6 +16,7 @@ from sluice.store import Store
 from sluice.store.database import create_engine, migrate
 from sluice.store.deliveries import WebhookStore
 from sluice.store.outcomes import StoredOutcome
+from sluice.store.store import now
 from tests.store.test_requestlog import finished
 
 
@@ -63,3 +64,18 @@ async def test_a_second_end_is_refused_and_writes_nothing(store: Store) -> None:
     assert stored is not None and stored.status == COMPLETED and stored.data == {"v": 1}
     assert await webhooks.list_deliveries(project, request_id="r1") == []
     assert not await StoredOutcome(store, "r1", expected=(AWAITING_CALLBACK,)).record(Outcome(status=COMPLETED))
+
+
+async def test_the_callback_step_does_not_begin_for_a_request_cancelled_as_its_run_finished(store: Store) -> None:
+    project = await running(store)
+    webhooks = WebhookStore(store.engine)
+    cancelled = StoredOutcome(store, "r1", expected=UNFINISHED)
+    assert await cancelled.record(Outcome.cancelled("api", {"content": "half"}))
+    began = await webhooks.begin_callback(
+        request_id="r1", project_id=project, token_hash="h" * 64, on_timeout="fail", expires_at=now(),
+        data={"content": "whole"}, meta={}, delivery={"type": "task.ai_generated", "url": "https://b", "body": "{}"},
+        lease=60,
+    )  # fmt: skip
+    stored = await store.get_request("r1")
+    assert began is None and stored is not None and stored.status == "cancelled" and stored.data == {"content": "half"}
+    assert await webhooks.get_wait("r1") is None and await webhooks.list_deliveries(project, request_id="r1") == []

@@ -107,3 +107,22 @@ def test_script_pieces_and_validation() -> None:
     assert Script.from_dict({"cut_after": 2}).cut_after == 2
     with pytest.raises(ValueError, match="cut_afte"):
         Script.from_dict({"cut_afte": 2})
+
+
+async def test_a_client_that_hangs_up_mid_answer_is_noticed_and_a_complete_one_is_not() -> None:
+    body = {"model": "m", "messages": [{"role": "user", "content": "hi"}], "stream": True}
+    async with FakeProvider("openai", text="one two three four five six") as fake:
+        fake.script(Script(chunk_delay=0.05), Script(), Script(chunk_delay=10.0), Script(first_byte_delay=10.0))
+        async with httpx.AsyncClient(base_url=fake.url) as client:
+            whole = await client.post("/v1/chat/completions", json=body)  # paused between chunks, never left
+            again = await client.post("/v1/chat/completions", json=body)  # the same connection, after the pauses
+            assert whole.text.count("data:") == again.text.count("data:") and again.text.endswith("data: [DONE]\n\n")
+            assert fake.hangups == []
+            async with client.stream("POST", "/v1/chat/completions", json=body) as response:
+                await anext(response.aiter_bytes())  # the first chunk, then the client closes
+            left = await fake.wait_hangup(within=2)
+            assert left.path == "/v1/chat/completions" and left.chunks == 1
+            with pytest.raises(httpx.ReadTimeout):  # gave up before the first byte
+                await client.post("/v1/chat/completions", json=body, timeout=0.2)
+            assert (await fake.wait_hangup(2, within=2)).chunks == 0
+            assert len((await client.get("/_fake/hangups")).json()) == 2

@@ -53,12 +53,27 @@ workflows:
             "workflows.w.continuation: must be 'auto' or 'off', not 'sometimes'",
         ),
         ("providers: {o: {type: openai, continuation: prefill}}", "providers.o.continuation: input should be"),
+        (
+            "workflows: {w: {chain: [{provider: simulated, model: m}], cancel_when_unwatched_for: soon}}",
+            "workflows.w.cancel_when_unwatched_for: expected a duration",
+        ),
+        (
+            "workflows: {w: {chain: [{provider: simulated, model: m}], cancel_when_unwatched_for: 500ms}}",
+            "workflows.w.cancel_when_unwatched_for: at least 1s",
+        ),
     ],
 )
 def test_bad_config_names_the_offending_key(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError) as error:
         load_catalog(write(tmp_path, text))
     assert message in str(error.value)
+
+
+def test_cancel_when_unwatched_for_is_off_unless_set(tmp_path: Path) -> None:
+    text = "workflows: {w: {chain: [{provider: simulated, model: m}], cancel_when_unwatched_for: 30s}}"
+    catalog = load_catalog(write(tmp_path, text))
+    assert catalog.workflows["w"].cancel_when_unwatched_for == 30.0
+    assert catalog.workflows["demo"].cancel_when_unwatched_for is None  # a browser leaving never cancels by default
 
 
 def test_durations() -> None:

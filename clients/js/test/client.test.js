@@ -202,3 +202,38 @@ test('channelUrl maps http to ws and builds the URL from parts', () => {
   assert.equal(url, 'wss://gw.test/v1/ws?channel_id=c&token=t&after=5');
   assert.throws(() => connect({ websocket_url: 'ws://x/v1/ws' }, options()), /channel_id is required/);
 });
+
+test('cancel() POSTs the cancel_url and the channel then ends cancelled', async () => {
+  const posted = [];
+  const fetch = async (url, init) => {
+    posted.push([url, init.method]);
+    return { ok: true, status: 200, json: async () => ({ id: 'ch-1', status: 'cancelled' }) };
+  };
+  const cancelUrl = 'http://gw.test/v1/requests/ch-1/cancel?token=cct_x';
+  const client = new SluiceClient({ ...options(), fetch }).connect({ ...TARGET, cancel_url: cancelUrl });
+  const socket = FakeSocket.last();
+  socket.open();
+  socket.send(ev(1, 'delta', { text: 'Once' }));
+  assert.deepEqual(await client.cancel(), { id: 'ch-1', status: 'cancelled' });
+  assert.deepEqual(posted, [[cancelUrl, 'POST']]);
+  socket.send(ev(2, 'error', { code: 'cancelled', message: 'the request was cancelled' }));
+  assert.equal(client.state.status, 'cancelled');
+  assert.equal(client.state.text, 'Once', 'what had streamed stays shown');
+  assert.equal(client.state.done, true);
+});
+
+test('cancel() without a cancel_url, or refused, rejects with the reason', async () => {
+  const refused = async () => ({
+    ok: false,
+    status: 401,
+    json: async () => ({ error: { code: 'invalid_cancel_token', message: 'not the token of this request' } }),
+  });
+  const storage = new MemoryStorage();
+  const client = new SluiceClient({ ...options(storage), fetch: refused }).connect(TARGET);
+  await assert.rejects(client.cancel(), /needs the cancel_url/);
+  client.connect({ ...TARGET, cancelUrl: 'http://gw.test/v1/requests/ch-1/cancel?token=bad' });
+  await assert.rejects(client.cancel(), { code: 'invalid_cancel_token', status: 401 });
+  const reloaded = new SluiceClient({ ...options(storage), fetch: refused });
+  assert.equal(reloaded.resume(), true);
+  await assert.rejects(reloaded.cancel(), { code: 'invalid_cancel_token' }, 'the cancel_url survives a reload');
+});

@@ -83,6 +83,13 @@ test('an error event is terminal and nothing after it applies', () => {
   assert.equal(applyEvent(state, ev(3, 'delta', { text: 'late' })), state);
 });
 
+test('an error whose code is cancelled ends the channel as cancelled, keeping what was shown', () => {
+  const state = run([ev(1, 'delta', { text: 'Once' }), ev(2, 'error', { code: 'cancelled', message: 'cancelled' })]);
+  assert.equal(state.status, 'cancelled');
+  assert.equal(state.text, 'Once');
+  assert.equal(state.done, true);
+});
+
 test('persistable drops the connection and caps the events kept', () => {
   const state = run(Array.from({ length: 10 }, (_, i) => ev(i + 1, 'delta', { text: String(i) })));
   const kept = persistable({ ...state, connection: 'open' }, 3);
