@@ -1,9 +1,11 @@
 """The chaos suite: thousands of requests through a real `sluice serve` process while faults are injected around it —
-providers answering 429/5xx/400, timing out, cutting, stalling or corrupting streams at random points; webhook
-endpoints down, slow or failing, backends that never call back or call back twice; requests cancelled at random
-moments (just accepted, streaming, awaiting their callback); the gateway SIGKILLed and restarted while requests
-stream and while they wait for callbacks — and every accepted request is checked against the invariants in
-`invariants.py`. The counts are printed (run with `-s` to see them)."""
+providers answering 429/5xx/400, timing out, cutting, stalling or corrupting streams at random points (answers then
+continued elsewhere); webhook endpoints down, slow or failing, backends that never call back or call back twice;
+requests cancelled at random moments (just accepted, streaming, awaiting their callback); some sent with a key whose
+budget runs out partway; the gateway SIGKILLed and restarted while requests stream and while they wait for
+callbacks — and every accepted request is checked against the invariants in `invariants.py`, the budget against its
+own (no hold left behind, the budget's spend the same in the ledger as in the store). The counts are printed (run
+with `-s` to see them)."""
 
 from __future__ import annotations
 
@@ -34,15 +36,18 @@ REQUESTS = int(os.environ.get("SLUICE_CHAOS_REQUESTS", "2000"))  # CI runs the f
 CONCURRENCY = 64
 KILL_AT = (0.3, 0.65)  # fractions of the requests finished when the gateway is SIGKILLed
 CANCEL_RATE = 0.08  # requests cancelled through the API, at a random moment of their life
+BUDGET_RATE = 0.2  # requests sent with the budgeted key (`BUDGET_USD`, which runs out partway through the suite)
+BUDGET_USD = 0.02
 REQUEST_DEADLINE = 90.0  # seconds one request may take, restarts included, before it counts as stuck
 UNFINISHED = ("queued", "running", "streaming", "validating", "awaiting_callback")
 ADMIN = {"Authorization": f"Bearer {MASTER_KEY}"}
 
 TIMEOUTS = "{connect: 1, first_token: 0.3, idle: 0.3, total: 5}"
+PRICES = "{'*': {input: 1, output: 10}}"  # USD per million tokens, so that the budgeted key's requests cost
 CONFIG = """
 providers:
-  primary: {{type: openai, api_key: k, base_url: "{primary}", breaker: {{failures: 1000000}}}}
-  backup: {{type: anthropic, api_key: k, base_url: "{backup}", breaker: {{failures: 1000000}}}}
+  primary: {{type: openai, api_key: k, base_url: "{primary}", breaker: {{failures: 1000000}}, prices: {prices}}}
+  backup: {{type: anthropic, api_key: k, base_url: "{backup}", breaker: {{failures: 1000000}}, prices: {prices}}}
 workflows:
   chaos:
     chain: &chain
@@ -71,6 +76,8 @@ class Chaos:
         self.observed: list[Observed] = []
         self.injected: Counter[str] = Counter()
         self.finished = 0
+        self.budgeted: dict[str, str] | None = None  # the headers of the key with a budget (`BUDGET_USD`)
+        self.over_budget = 0  # its requests refused with 402
         self.kills: list[dict[str, int]] = []
 
     async def retrying(self, call: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
@@ -123,14 +130,20 @@ class Chaos:
         async with gate:
             client = self.clients[index % len(self.clients)]
             body = self.draw_request(index)
+            key = ADMIN
+            if self.budgeted is not None and self.rng.random() < BUDGET_RATE:
+                key = self.budgeted
+                body["max_tokens"] = 50  # a small worst case: many fit in the budget before it runs out
             restarts = self.gw.restarts
             seen = Observed(request_id=f"#{index}")
             try:
                 accepted = await self.retrying(
-                    lambda: client.post(
-                        "/v1/ai/async", json=body, headers={**ADMIN, "Idempotency-Key": f"chaos-{index}"}
-                    )
+                    lambda: client.post("/v1/ai/async", json=body, headers={**key, "Idempotency-Key": f"chaos-{index}"})
                 )
+                if accepted.status_code == 402 and key is self.budgeted:  # refused before anything was recorded
+                    self.over_budget += 1
+                    self.finished += 1
+                    return
                 assert accepted.status_code == 202, accepted.text
                 data = accepted.json()
                 seen.request_id = data["channel_id"]
@@ -234,7 +247,9 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
         primary_faults = ProviderFaults.draw(primary, rng, 12_000, rate=0.5)
         backup_faults = ProviderFaults.draw(backup, rng, 12_000, rate=0.2)
         config = tmp_path / "sluice.yaml"
-        config.write_text(CONFIG.format(primary=primary.base_url, backup=backup.base_url, timeouts=TIMEOUTS))
+        config.write_text(
+            CONFIG.format(primary=primary.base_url, backup=backup.base_url, timeouts=TIMEOUTS, prices=PRICES)
+        )
         gateway = GatewayProcess(
             config=config,
             data_dir=tmp_path / "data",
@@ -249,11 +264,16 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
         await gateway.start()
         chaos = Chaos(gateway, hooks, rng)
         try:
+            created = await chaos.client.post(
+                "/v1/admin/keys", json={"name": "chaos-budget", "budget_usd": BUDGET_USD}, headers=ADMIN
+            )
+            chaos.budgeted = {"Authorization": f"Bearer {created.json()['key']}"}
             await chaos.run(REQUESTS)
             leftover = {}
             for status in UNFINISHED:
                 found = await chaos.client.get("/v1/admin/requests", params={"status": status}, headers=ADMIN)
                 leftover[status] = len(found.json()["requests"])
+            budget = await budget_state(chaos.client, created.json()["id"])
         finally:
             for client in chaos.clients:
                 await client.aclose()
@@ -281,9 +301,15 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
         f"streams reset by a restart {resets_after_restart}; reused callback tokens {len(hooks.second_callbacks)}"
     )
     print(f"chaos: splices {dict(splices)}; answers continued across a failure {continued}")
+    print(f"chaos: budget {budget}; requests refused over it {chaos.over_budget}")
     print(f"chaos: violations {len(problems)}")
     assert not problems, "\n".join(problems[:40])
-    assert len(chaos.observed) == REQUESTS and sum(terminals.values()) == REQUESTS
+    assert len(chaos.observed) + chaos.over_budget == REQUESTS and sum(terminals.values()) == len(chaos.observed)
+    # The budget: it ran out (requests were refused), no hold outlived its request, and the spend it counted is the
+    # store's, request by request, SIGKILLs included.
+    assert chaos.over_budget > 0 and budget["accepted"] > 0, budget
+    assert budget["held_usd"] == 0, budget
+    assert budget["spent_usd"] == pytest.approx(budget["store_usd"], abs=1e-9), budget
     assert sum(k["running"] for k in chaos.kills) >= 1, "no request was mid-run at a SIGKILL"
     assert sum(k["awaiting_callback"] for k in chaos.kills) >= 1, "no request was waiting for a callback at a SIGKILL"
     for kind in ("provider:429", "provider:cut", "provider:stall", "webhook:down", "webhook:slow", "webhook:500"):
@@ -293,6 +319,20 @@ async def test_chaos_every_accepted_request_ends_exactly_once(tmp_path: Path) ->
         assert injected[kind] > 0, kind
     cancelled = sum(1 for seen in chaos.observed if seen.status == "cancelled")
     assert cancelled > 0, "no cancel ended a request"
+
+
+async def budget_state(client: httpx.AsyncClient, key_id: str) -> dict[str, Any]:
+    """The budgeted key's spend as its ledger holds it (the key listing) and as the store has it (the spend page)."""
+    keys = (await client.get("/v1/admin/keys", headers=ADMIN)).json()["keys"]
+    spend = next(key["spend"] for key in keys if key["id"] == key_id)
+    by_key = (await client.get("/v1/admin/spend", params={"days": 1}, headers=ADMIN)).json()["by_key"]
+    stored = next((row for row in by_key if row["key"] == key_id), {"cost_usd": 0.0, "requests": 0})
+    return {
+        "spent_usd": spend["spent_usd"],
+        "held_usd": spend["held_usd"],
+        "store_usd": stored["cost_usd"],
+        "accepted": stored["requests"],
+    }
 
 
 def _reached(event: dict[str, Any], moment: str) -> bool:
