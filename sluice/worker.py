@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from sluice.broker.base import Broker, Job
@@ -36,6 +37,17 @@ if TYPE_CHECKING:
 log = logging.getLogger("sluice.worker")
 # A run ends from any running state (`sources`): the store refuses the end of a request that finished meanwhile.
 RUN_ENDS_FROM = sources(COMPLETED, among=UNFINISHED)
+
+
+@dataclass
+class _Running:
+    """One run of a job: what running it, and ending it when a cancel stops it, take."""
+
+    record: RequestRecord
+    channel: Channel
+    workflow: Workflow | None
+    plan: Plan
+    attempts: list[dict[str, Any]] = field(default_factory=list)  # its attempts as they end, with what each spent
 
 
 class Worker:
@@ -136,6 +148,7 @@ class Worker:
         channel = Channel(self.broker, self.store, record.id, record.seq_reserved, run=True)
         workflow = self.catalog().workflow(record.workflow, record.project_id)
         plan = plan_of(record, workflow)
+        run = _Running(record, channel, workflow, plan)
         try:
             if record.run_count > 1 and record.id not in self._reopened:
                 # Another run of this request started before (an instance died, or crashed, mid-run): tell clients
@@ -143,10 +156,9 @@ class Worker:
                 reason = "the previous run stopped before it finished; the request runs again"
                 await channel.emit(ResetEvent(reason=reason))
             self._reopened.discard(record.id)
-            attempts: list[dict[str, Any]] = []  # the run's attempts as they end, with what each spent
-            result = await self._stoppable_run(channel, record, workflow, plan, attempts)
+            result = await self._stoppable_run(run)
             if isinstance(result, str):  # stopped: a cancel ended the request (or, at worst, ends it now)
-                await self._end_stopped(record, workflow, channel, result, attempts)
+                await self._end_stopped(run, result)
                 await self.broker.ack(job)
                 return
             outcome = result
@@ -163,7 +175,7 @@ class Worker:
                 return
         except RequestEnded:  # cancelled while the run wrote (a sealed log), or just before
             self._reopened.discard(record.id)
-            await self._end_stopped(record, workflow, channel, BY_API, attempts)
+            await self._end_stopped(run, BY_API)
             await self.broker.ack(job)
             return
         webhooks = self.delivery.lifecycle_webhooks(record, plan, workflow, outcome) if self.delivery else []
@@ -173,40 +185,27 @@ class Worker:
         await finish(outcome, recorder, channel, hand_off, release)
         await self.broker.ack(job)
 
-    async def _stoppable_run(
-        self,
-        channel: Channel,
-        record: RequestRecord,
-        workflow: Workflow | None,
-        plan: Plan,
-        attempts: list[dict[str, Any]],
-    ) -> Outcome | str:
+    async def _stoppable_run(self, run: _Running) -> Outcome | str:
         """The run, in a task of its own that a cancel can stop (`sluice.runs`): its outcome, or why it was stopped.
         With the workflow's `cancel_when_unwatched_for`, a watchdog cancels it when nobody follows its channel."""
-        run = asyncio.ensure_future(self._run_until_stopped(channel, record, workflow, plan, attempts))
-        self.runs.add(record.id, run, record.project_id)
+        record, workflow = run.record, run.workflow
+        task = asyncio.ensure_future(self._run_until_stopped(run))
+        self.runs.add(record.id, task, record.project_id)
         period = workflow.cancel_when_unwatched_for if workflow is not None else None
         watchdog = None
         if period is not None and self.cancellation is not None:
             watchdog = asyncio.ensure_future(self._cancel_when_unwatched(record, period))
         try:
-            return await run  # a worker that stops cancels the run with it
+            return await task  # a worker that stops cancels the run with it
         finally:
             if watchdog is not None:
                 watchdog.cancel()
 
-    async def _run_until_stopped(
-        self,
-        channel: Channel,
-        record: RequestRecord,
-        workflow: Workflow | None,
-        plan: Plan,
-        attempts: list[dict[str, Any]],
-    ) -> Outcome | str:
+    async def _run_until_stopped(self, run: _Running) -> Outcome | str:
         try:
-            return await self._run(channel, record, workflow, plan, attempts)
+            return await self._run(run)
         except asyncio.CancelledError:
-            reason = self.runs.stopping(record.id)
+            reason = self.runs.stopping(run.record.id)
             task = asyncio.current_task()
             if reason is None or (task is not None and task.uncancel() > 0):  # the worker is stopping
                 raise
@@ -218,37 +217,26 @@ class Worker:
         log.info("request %s: nobody watched its channel for %gs; cancelling it", record.id, period)
         await self.cancellation.cancel(record, UNWATCHED)
 
-    async def _end_stopped(
-        self,
-        record: RequestRecord,
-        workflow: Workflow | None,
-        channel: Channel,
-        why: str,
-        attempts: list[dict[str, Any]],
-    ) -> None:
+    async def _end_stopped(self, run: _Running, why: str) -> None:
         """A stopped run's request was ended by the cancel that stopped it; should that end be missing (the instance
         that sealed the log died before recording it), it is recorded here, with what had streamed, so the request
         does not stay unfinished behind a log that refuses every run. The store refuses a second end. What the run's
         attempts spent is this instance's to add, to the request's budgets and to its record (which the cancelling
         instance wrote without it)."""
+        record = run.record
         streamed = await streamed_output(self.broker, record.id)
-        spend = stopped_meta(attempts)
-        outcome = Outcome.cancelled(why, streamed.data, workflow.name if workflow else record.workflow, spend)
+        spend = stopped_meta(run.attempts)
+        workflow = run.workflow.name if run.workflow else record.workflow
+        outcome = Outcome.cancelled(why, streamed.data, workflow, spend)
         if self.budgets is not None:
             await self.budgets.run_ended(record.workflow, record.reservation, outcome)
         release = self.budgets.releaser(record.reservation) if self.budgets else None
         recorder = StoredOutcome(self.store, record.id, expected=RUN_ENDS_FROM)
-        if await finish(outcome, recorder, channel, release=release) is None and spend:
+        if await finish(outcome, recorder, run.channel, release=release) is None and spend:
             await self.store.record_spend(record.id, spend)
 
-    async def _run(
-        self,
-        channel: Channel,
-        record: RequestRecord,
-        workflow: Workflow | None,
-        plan: Plan,
-        attempts: list[dict[str, Any]],
-    ) -> Outcome:
+    async def _run(self, run: _Running) -> Outcome:
+        record, workflow, plan = run.record, run.workflow, run.plan
         crashes = record.run_count - 1  # runs that started before this one and never finished
         if crashes >= self.max_crashes:
             # A poison job: whatever it does takes its run down (an out-of-memory kill, a crash, a hang past the
@@ -265,7 +253,7 @@ class Worker:
         if task is None:
             return Outcome.failed("unsupported_request", f"this gateway cannot run {plan.kind!r} requests")
         try:
-            return await task(channel, record.id, workflow, record.body, streamed=True, attempts=attempts)
+            return await task(run.channel, record.id, workflow, record.body, streamed=True, attempts=run.attempts)
         except (asyncio.CancelledError, LogLost, RequestEnded):
             raise
         except Exception as exc:
