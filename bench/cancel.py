@@ -1,4 +1,4 @@
-"""Scenario 9: cancel latency — `POST /v1/requests/{id}/cancel` → the upstream connection closed, and → the terminal
+"""Scenario 10: cancel latency — `POST /v1/requests/{id}/cancel` → the upstream connection closed, and → the terminal
 event on the browser's WebSocket; and a chat-completion client hanging up → the upstream connection closed.
 
     .venv/bin/python bench/cancel.py [--cancels 200] [--json bench/results/cancel.json]

@@ -68,11 +68,21 @@ class Budgets:
         self.prices = prices
         self.catalog = catalog
         self._projects: dict[str, tuple[float, Limits]] = {}
+        # One store read per project at a time: when a cached entry expires under load, every request arriving
+        # meanwhile waits for the same read (rather than each opening a database connection of its own).
+        self._reading: dict[str, asyncio.Future[Limits]] = {}
 
     async def project_limits(self, project_id: str) -> Limits:
         cached = self._projects.get(project_id)
         if cached is not None and cached[0] > time.monotonic():
             return cached[1]
+        reading = self._reading.get(project_id)
+        if reading is None:
+            reading = self._reading[project_id] = asyncio.ensure_future(self._read_project(project_id))
+            reading.add_done_callback(lambda _: self._reading.pop(project_id, None))
+        return await asyncio.shield(reading)  # a caller that goes away leaves the read to the others
+
+    async def _read_project(self, project_id: str) -> Limits:
         row = await self.store.project_limits(project_id)
         limits = Limits.of(row) if row else NO_LIMITS
         self._projects[project_id] = (time.monotonic() + PROJECT_TTL, limits)
@@ -96,10 +106,10 @@ class Budgets:
         if key_id == MASTER_KEY_ID:  # the operator's key, like SLUICE_RATE_LIMIT, is not limited
             return None
         project = await self.project_limits(project_id)
+        if key_limits is None and not project.any:  # most keys: nothing to hold
+            return None
         scopes = [(f"key:{key_id}", key_limits or NO_LIMITS), (f"project:{project_id}", project)]
         scopes = [(scope, limits) for scope, limits in scopes if limits.any]
-        if not scopes:
-            return None
         now = datetime.now(UTC)
         allowances = [Allowance.of(scope, limits, now) for scope, limits in scopes]
         budgeted = any(allowance.budget_key is not None for allowance in allowances)

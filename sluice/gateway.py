@@ -35,6 +35,7 @@ from sluice.observability.metrics import Metrics
 from sluice.observability.tap import observe_deliveries, observed
 from sluice.observability.tracing import tracing_observers
 from sluice.passthrough import Finished, PassThrough
+from sluice.patience import Patience
 from sluice.providers.pool import ProviderPool
 from sluice.quotas import Quotas
 from sluice.runs import Runs
@@ -106,6 +107,7 @@ class Gateway:
         )
         observe_deliveries(self.delivery.dispatcher, self.metrics)
         self.runs = Runs(self.broker)  # the runs of this instance, which a cancel (from any instance) stops
+        self.patience = Patience()  # when a non-streamed answer's client starts being watched for hanging up
         self.cancellation = Cancellation(
             self.store, self.broker, self.runs, self.delivery, lambda: self.catalog, self.budgets.releaser
         )
@@ -141,6 +143,7 @@ class Gateway:
         self.config_file.start(self.use_config)
 
     async def aclose(self) -> None:
+        await self.patience.aclose()
         await self.config_file.aclose()
         await self.stored_catalog.aclose()
         await self.worker.stop()

@@ -18,6 +18,7 @@ import orjson
 from starlette.responses import Response
 from starlette.types import Receive
 
+from sluice.api.hangups import hung_up
 from sluice.errors import NotFound
 from sluice.events import (
     DeltaEvent,
@@ -70,42 +71,11 @@ async def terminal_of(gateway: Gateway, submission: Submission, receive: Receive
     run = submission.run
     wire = None
     if run is not None:
-        if receive is not None and not run.done() and await hung_up(receive, run):
+        if receive is not None and not run.done() and await hung_up(receive, run, gateway.patience):
             gateway.runs.stop(submission.record.id, CLIENT_GONE)
         # Shielded: a handler cancelled now (the server stopping) leaves the run to end, and be logged, all the same.
         wire = run.result().wire if run.done() else (await asyncio.shield(run)).wire
     return wire if wire is not None else await gateway.wait_terminal(submission.record.id)
-
-
-async def hung_up(receive: Receive, run: asyncio.Future[Any]) -> bool:
-    """Wait until `run` is done or the client disconnects: True if the client did first.
-
-    The request's body has been read, so the next ASGI message is the disconnect. This task waits for it itself and
-    the run's end interrupts the wait (a cancellation the run's done-callback asks for), rather than a task per
-    request listening for the disconnect: this is the path of every non-streamed completion."""
-    waiter = asyncio.current_task()
-    assert waiter is not None
-    waiting = woken = False
-
-    def wake(_: object) -> None:
-        nonlocal woken
-        if waiting:
-            woken = True
-            waiter.cancel()
-
-    waiting = True
-    run.add_done_callback(wake)
-    try:
-        while (await receive())["type"] != "http.disconnect":
-            pass
-        return True
-    except asyncio.CancelledError:
-        if woken and waiter.uncancel() == 0:  # the run's end, not the server's: the answer follows
-            return False
-        raise
-    finally:
-        waiting = False
-        run.remove_done_callback(wake)
 
 
 def stopper(gateway: Gateway, submission: Submission) -> Callable[[], object] | None:

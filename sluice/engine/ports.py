@@ -19,7 +19,7 @@ from sluice.spend.prices import Priced
 __all__ = ["AttemptLog", "AttemptRecord", "BreakerStates", "ChannelWriter", "Pricing", "Providers"]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class AttemptRecord:
     """One provider attempt of a request, as the request log keeps it (the `attempts` table)."""
 

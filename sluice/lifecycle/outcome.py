@@ -28,7 +28,7 @@ CANCEL_MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Outcome:
     status: str  # completed | failed | cancelled
     data: Any = None

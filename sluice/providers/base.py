@@ -64,7 +64,7 @@ class ProviderRequest:
     native: dict[str, Any] | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Usage:
     """What one provider call used, from the provider's own usage fields. The input counts every input token, those
     read from and written to the prompt cache included (as genai-prices takes it); the output counts reasoning."""

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from importlib.metadata import version
@@ -56,10 +56,13 @@ class Catalog(Protocol):
 class Priced:
     cost: Decimal
     source: str  # genai-prices | override | free | unknown
+    cost_usd: float = field(init=False)  # `cost` as a float, worked out once: it is read on every attempt
 
-    @property
-    def cost_usd(self) -> float:
-        return float(self.cost)
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "cost_usd", float(self.cost))
+
+
+_NOTHING = {source: Priced(Decimal(0), source) for source in (FREE, UNKNOWN)}  # most attempts: shared
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,7 +124,7 @@ class Prices:
         if isinstance(found, Rates):
             return Priced(found.cost(usage), source)
         if found is None:
-            return Priced(_ZERO, source)
+            return _NOTHING[source]
         rates = self._rates_at(found, at)
         return Priced(rates.cost(usage) if isinstance(rates, Rates) else _genai(rates, usage), source)
 
@@ -241,4 +244,4 @@ class NoPrices:
     """Everything free: a runner without a price table (engine unit tests)."""
 
     def price(self, provider: str, model: str, usage: Usage, at: datetime | None = None) -> Priced:
-        return Priced(_ZERO, FREE)
+        return _NOTHING[FREE]

@@ -66,7 +66,7 @@ class ApiKeyRecord:
     tpm: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class RequestRecord:
     id: str
     project_id: str
