@@ -51,12 +51,14 @@ NO_LIMITS = Limits()
 
 def period_key(period: str, at: datetime) -> str:
     """The budget's current period: `total`, `d2026-11-23`, `m2026-11` (UTC)."""
-    at = at.astimezone(UTC)
+    if period != "daily" and period != "monthly":
+        return "total"
+    if at.tzinfo is not UTC:
+        at = at.astimezone(UTC)
+    # Formatted by hand: strftime costs several microseconds, and this runs for every request with a budget.
     if period == "daily":
-        return f"d{at:%Y-%m-%d}"
-    if period == "monthly":
-        return f"m{at:%Y-%m}"
-    return "total"
+        return f"d{at.year:04d}-{at.month:02d}-{at.day:02d}"
+    return f"m{at.year:04d}-{at.month:02d}"
 
 
 def period_bounds(key: str) -> tuple[datetime | None, datetime | None]:
