@@ -75,9 +75,16 @@ StartGateway = Callable[..., Awaitable[RunningGateway]]
 async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterator[StartGateway]:  # noqa: F811
     """Start gateways with settings overrides; each is shut down at the end of the test."""
     running: list[tuple[uvicorn.Server, asyncio.Task[None]]] = []
+    listening: list[socket.socket] = []
 
     async def start(**overrides: Any) -> RunningGateway:
-        port = overrides.pop("port", None) or free_port()
+        # The listening socket is bound here and handed to uvicorn: a port picked by `free_port` and bound later can
+        # be taken meanwhile by the other pytest run beside this one (scripts/test), and uvicorn exits on that.
+        sock = socket.socket()
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(("127.0.0.1", overrides.pop("port", None) or 0))
+        listening.append(sock)
+        port = sock.getsockname()[1]
         server_options = {**SERVER_OPTIONS, **overrides.pop("server_options", {})}  # uvicorn's, as `sluice serve`
         values: dict[str, Any] = {
             "host": "127.0.0.1",
@@ -95,7 +102,7 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
             create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on", **server_options
         )
         server = uvicorn.Server(config)
-        task = asyncio.create_task(server.serve())
+        task = asyncio.create_task(server.serve(sockets=[sock]))
         running.append((server, task))
         async with asyncio.timeout(15):
             while not server.started:
@@ -121,6 +128,8 @@ async def start_gateway(tmp_path: Path, backend: dict[str, Any]) -> AsyncIterato
                 await task
         except TimeoutError:
             task.cancel()
+    for sock in listening:
+        sock.close()
 
 
 @pytest.fixture
